@@ -1,0 +1,28 @@
+"""The command line: thin functions that turn options into one library call and a renderer."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="rundiff",
+    help="Compare, diagnose and ablate Stable Diffusion LoRA / fine-tune training runs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Keeps rundiff a command group even while only one command is registered."""
+
+
+def main() -> None:
+    app()
+
+
+from rundiff.cli import infer_rank  # noqa: E402,F401
+
+
+from rundiff.cli import compare as _compare  # noqa: E402,F401  (registers `rundiff compare`)

@@ -1,0 +1,28 @@
+"""What every command shares: the one place user errors become a line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+import typer
+
+from rundiff.errors import RundiffError
+
+T = TypeVar("T")
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    try:
+        yield
+    except RundiffError as err:
+        print(f"rundiff: error: {err}", file=sys.stderr)
+        raise typer.Exit(2) from None
+
+
+def run_guarded(action: Callable[[], T]) -> T:
+    with user_errors():
+        return action()

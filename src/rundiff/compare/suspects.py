@@ -1,0 +1,67 @@
+"""Rank the parameters that separate the bad runs from the good ones.
+
+For each differing parameter: how many bad runs hold a value no good run holds (separating), how
+many hold a good run's value (contradicting), how many are unknown. The score is the parameter's
+impact weight times the separating share of the bad runs, halved when the good runs disagree among
+themselves. Unknown cells count as not separating, so missing evidence never promotes a suspect.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rundiff.normalise.registry import Registry
+from rundiff.normalise.values import values_equal
+
+if TYPE_CHECKING:
+    from rundiff.compare.table import Comparison, Suspect
+
+
+def _show(value: Any) -> str:
+    from rundiff.report.values import format_value
+
+    return format_value(value)
+
+
+def rank_suspects(comparison: Comparison, registry: Registry) -> list[Suspect]:
+    from rundiff.compare.table import Suspect
+
+    good = [r for r in comparison.runs if r.outcome == "good"]
+    bad = [r for r in comparison.runs if r.outcome == "bad"]
+    if not good or not bad:
+        return []
+    suspects: list[Suspect] = []
+    for row in comparison.rows:
+        if row.status == "same":
+            continue
+        path_like = (param := registry.get(row.name)) is not None and param.type == "path"
+        good_values = [row.entries[r.name].cell.value for r in good if row.entries[r.name].cell.known]
+        if not good_values:
+            continue
+        good_agree = all(values_equal(good_values[0], v, path_like=path_like) for v in good_values[1:])
+        separating, contradicting, unknown = [], [], []
+        for run in bad:
+            cell = row.entries[run.name].cell
+            if not cell.known:
+                unknown.append(run.name)
+            elif any(values_equal(cell.value, v, path_like=path_like) for v in good_values):
+                contradicting.append(run.name)
+            else:
+                separating.append(f"{run.name} {_show(cell.value)}")
+        if not separating:
+            continue
+        weight = registry.impacts.get(row.impact, 1)
+        share = len(separating) / len(bad)
+        score = round(weight * share * (1.0 if good_agree else 0.5), 4)
+        good_text = _show(good_values[0]) if good_agree else "/".join(sorted({_show(v) for v in good_values}))
+        reason = f"{len(separating)} of {len(bad)} bad runs differ from the good value {good_text} " \
+                 f"({'; '.join(separating)})"
+        if contradicting:
+            reason += f"; same as good in {', '.join(contradicting)}"
+        if unknown:
+            reason += f"; unknown in {', '.join(unknown)}"
+        if not good_agree:
+            reason += "; the good runs disagree among themselves"
+        suspects.append(Suspect(row.name, score, reason, row.category, row.impact))
+    suspects.sort(key=lambda s: (-s.score, registry.category_rank(s.category), s.name))
+    return suspects

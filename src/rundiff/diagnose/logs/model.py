@@ -1,0 +1,68 @@
+"""What a run's logs say, as plain series of numbers keyed by a small fixed vocabulary.
+
+Series names (kohya's TensorBoard tags where one exists):
+``loss/current`` (per-step train loss), ``loss/average`` (kohya's moving average, tqdm avr_loss),
+``loss/epoch`` (one train loss per epoch), ``loss/validation`` (validation loss),
+``lr/<group>`` (logged LR of one parameter group; ``lr`` when the log names no group),
+``lr/d*lr/<group>`` (D-Adaptation / Prodigy d x lr), ``param_delta/median`` and
+``param_delta/max`` (size of the parameter change), ``metric/<name>`` (FID, SSIM, ...).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Point:
+    """One logged value; ``step`` is the global step the logger printed, ``epoch`` is 1-based."""
+
+    value: float
+    step: int | None = None
+    epoch: int | None = None
+    source: str = ""
+
+    @property
+    def finite(self) -> bool:
+        return math.isfinite(self.value)
+
+
+@dataclass
+class RunLogs:
+    """Every series read from a run's log files, plus what could not be read."""
+
+    series: dict[str, list[Point]] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    lines_read: int = 0
+    lines_skipped: int = 0
+    #: Facts a trainer printed about itself (kohya's "total optimization steps" etc.): name -> (value, source)
+    facts: dict[str, tuple[int, str]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def add(self, name: str, point: Point) -> None:
+        self.series.setdefault(name, []).append(point)
+
+    def get(self, name: str) -> list[Point]:
+        return self.series.get(name, [])
+
+    def names(self, prefix: str) -> list[str]:
+        return sorted(n for n in self.series if n == prefix or n.startswith(prefix + "/"))
+
+    def lr_groups(self) -> list[str]:
+        """Series of logged LRs, without the d*lr series of adaptive optimizers."""
+        return [n for n in self.names("lr") if not n.startswith("lr/d*lr")]
+
+    def merge(self, other: RunLogs) -> None:
+        for name, points in other.series.items():
+            self.series.setdefault(name, []).extend(points)
+        self.files.extend(other.files)
+        self.lines_read += other.lines_read
+        self.lines_skipped += other.lines_skipped
+        for name, fact in other.facts.items():
+            self.facts.setdefault(name, fact)
+        self.warnings.extend(other.warnings)
+
+    @property
+    def empty(self) -> bool:
+        return not self.series

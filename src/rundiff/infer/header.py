@@ -1,0 +1,190 @@
+"""Bounded reading and validation of a safetensors header (the only part of the file rundiff trusts).
+
+The file is hostile until proven otherwise: every size read from it is capped before anything is
+allocated, and the offsets are checked against each other and against the real file size. A file
+that is cut short keeps its header usable: it is reported as ``truncated`` instead of refused.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rundiff.errors import RundiffError
+from rundiff.infer.dtypes import DTYPE_BITS, decode_scalar
+
+#: The safetensors reference implementation refuses larger headers (``MAX_HEADER_SIZE``).
+MAX_HEADER_BYTES = 100_000_000
+#: Real LoRAs have a few thousand tensors; parsing far more would cost hundreds of MB of Python objects.
+MAX_TENSORS = 200_000
+#: A scalar worth reading (alpha, on_input) is at most one F64; anything larger is never read.
+MAX_SCALAR_BYTES = 8
+#: Offsets past this (256 TiB) cannot describe a real file, truncated or not.
+MAX_DATA_BYTES = 2**48
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One tensor entry of the header; offsets are relative to the start of the data buffer."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    begin: int
+    end: int
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+
+@dataclass(frozen=True)
+class SafetensorsHeader:
+    """What a header proves, after validation."""
+
+    path: str
+    file_size: int
+    header_size: int  # N, the JSON length
+    tensors: dict[str, TensorInfo]
+    metadata: dict[str, str] | None  # None when the file has no ``__metadata__``
+    data_size: int  # bytes the header says the data buffer holds
+    truncated: bool = False
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def data_start(self) -> int:
+        return 8 + self.header_size
+
+    def available(self, t: TensorInfo) -> bool:
+        """Whether the tensor's bytes are inside the file (not cut off by truncation)."""
+        return self.data_start + t.end <= self.file_size
+
+
+def _fail(path: str, message: str, key: str | None = None) -> RundiffError:
+    return RundiffError(message, path, key=key)
+
+
+def _parse_entry(path: str, name: str, entry: object) -> TensorInfo:
+    if not isinstance(entry, dict):
+        raise _fail(path, "tensor entry is not an object", name)
+    dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+    if not isinstance(dtype, str) or dtype not in DTYPE_BITS:
+        raise _fail(path, f"unknown dtype {str(dtype)[:40]!r}", name)
+    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+        raise _fail(path, "shape is not a list of non-negative integers", name)
+    if (not isinstance(offsets, list) or len(offsets) != 2
+            or not all(type(o) is int and o >= 0 for o in offsets) or offsets[1] < offsets[0]):
+        raise _fail(path, "data_offsets is not a pair [begin, end] with 0 <= begin <= end", name)
+    if offsets[1] > MAX_DATA_BYTES:
+        raise _fail(path, f"data_offsets end {offsets[1]} is beyond any real file", name)
+    if len(shape) > 16:
+        raise _fail(path, f"tensor has {len(shape)} dimensions", name)
+    bits = math.prod(shape) * DTYPE_BITS[dtype]
+    if bits % 8 or bits // 8 != offsets[1] - offsets[0]:
+        raise _fail(path, f"{dtype} {shape} needs {bits / 8:g} bytes but data_offsets span "
+                          f"{offsets[1] - offsets[0]}", name)
+    return TensorInfo(name, dtype, tuple(shape), offsets[0], offsets[1])
+
+
+def read_header(path: str | Path) -> SafetensorsHeader:
+    """Read and validate the header of ``path``; raises RundiffError naming the file and key."""
+    spath = str(path)
+    try:
+        with open(path, "rb") as fh:
+            file_size = os.fstat(fh.fileno()).st_size
+            if file_size < 8:
+                raise _fail(spath, f"not a safetensors file: only {file_size} bytes")
+            n = int.from_bytes(fh.read(8), "little")
+            if n > MAX_HEADER_BYTES:
+                raise _fail(spath, f"header length {n} exceeds the 100 MB safetensors limit "
+                                   "(not a safetensors file?)")
+            if 8 + n > file_size:
+                raise _fail(spath, f"header length {n} is larger than the file ({file_size} bytes): "
+                                   "not a safetensors file, or cut off inside the header")
+            raw = fh.read(n)
+    except OSError as err:
+        raise _fail(spath, f"cannot read: {err.strerror or err}") from None
+    if len(raw) != n:
+        raise _fail(spath, "file shrank while reading the header")
+    return parse_header(spath, raw, file_size)
+
+
+def parse_header(path: str, raw: bytes, file_size: int) -> SafetensorsHeader:
+    """Validate header bytes already read (``raw`` excludes the 8-byte length)."""
+    n = len(raw)
+    if not raw.lstrip(b" \t\r\n").startswith(b"{"):
+        raise _fail(path, "header is not a JSON object (does not start with '{')")
+    n_entries = raw.count(b'"data_offsets"')
+    if n_entries > MAX_TENSORS:
+        raise _fail(path, f"header lists {n_entries} tensors (more than {MAX_TENSORS}); not a LoRA")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise _fail(path, f"header is not valid UTF-8 (byte {err.start})") from None
+    try:
+        obj = json.loads(text)
+    except RecursionError:
+        raise _fail(path, "header JSON is nested too deeply") from None
+    except ValueError as err:
+        raise _fail(path, f"header is not valid JSON: {err}") from None
+    del text
+    if not isinstance(obj, dict):
+        raise _fail(path, "header JSON is not an object")
+    metadata = obj.pop("__metadata__", None)
+    if metadata is not None and not (
+        isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())
+    ):
+        raise _fail(path, "__metadata__ is not a map of strings to strings", "__metadata__")
+    tensors = {name: _parse_entry(path, name, entry) for name, entry in obj.items()}
+    del obj
+    ordered = sorted(tensors.values(), key=lambda t: (t.begin, t.end))
+    expected = 0
+    for t in ordered:
+        if t.begin < expected:
+            raise _fail(path, f"data_offsets overlap another tensor (begin {t.begin} < {expected})", t.name)
+        if t.begin > expected:
+            raise _fail(path, f"hole in the data buffer before this tensor ({expected}..{t.begin})", t.name)
+        expected = t.end
+    data_size = expected
+    truncated = 8 + n + data_size > file_size
+    warnings: list[str] = []
+    if truncated:
+        warnings.append(f"file is truncated: header describes {8 + n + data_size} bytes, file has {file_size}")
+    elif 8 + n + data_size < file_size:
+        warnings.append(f"{file_size - 8 - n - data_size} trailing bytes after the last tensor")
+    return SafetensorsHeader(path, file_size, n, tensors, metadata, data_size, truncated, tuple(warnings))
+
+
+def read_scalars(header: SafetensorsHeader, names: list[str]) -> dict[str, float]:
+    """Read the given scalar tensors with tiny seeks; skips tensors cut off or too large to be scalars.
+
+    Adjacent scalars are read in one go, so a kohya file's alphas cost a few hundred 2-byte reads at
+    most and usually far fewer.
+    """
+    wanted = sorted(
+        (t for name in names if (t := header.tensors.get(name)) is not None
+         and t.end - t.begin <= MAX_SCALAR_BYTES and t.numel == 1 and header.available(t)),
+        key=lambda t: t.begin,
+    )
+    values: dict[str, float] = {}
+    if not wanted:
+        return values
+    with open(header.path, "rb") as fh:
+        i = 0
+        while i < len(wanted):
+            j = i
+            while j + 1 < len(wanted) and wanted[j + 1].begin == wanted[j].end and wanted[j + 1].end - wanted[
+                    i].begin <= 65536:
+                j += 1
+            fh.seek(header.data_start + wanted[i].begin)
+            chunk = fh.read(wanted[j].end - wanted[i].begin)
+            for t in wanted[i:j + 1]:
+                raw = chunk[t.begin - wanted[i].begin:t.end - wanted[i].begin]
+                value = decode_scalar(t.dtype, raw)
+                if value is not None:
+                    values[t.name] = value
+            i = j + 1
+    return values

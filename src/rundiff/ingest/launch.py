@@ -1,0 +1,188 @@
+"""Find training launches among a script's commands and parse their arguments as argparse would.
+
+A launch is a command with a Python or accelerate launcher word before the first word ending in
+`.py`; the words between `accelerate launch` (or `python -m accelerate.commands.launch`) and the
+script are accelerate's own options, kept apart from the trainer's. The script's basename names
+the trainer family. Argument vocabularies (known names for prefix abbreviations, store_true flags,
+nargs='*' lists) are passed in by the caller, since the parameter registry owns them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from pathlib import PureWindowsPath
+
+from rundiff.ingest.shell import Command, Word
+
+#: sd-scripts arguments declared with nargs="*": they swallow every following non-option word.
+DEFAULT_LIST_ARGS = frozenset({"network_args", "optimizer_args", "lr_scheduler_args", "text_encoder_lr",
+                               "base_weights", "base_weights_multiplier"})
+#: Misspelled argument names sd-scripts still accepts, and the name they stand for.
+LEGACY_ARGS = {"caption_extention": "caption_extension"}
+#: accelerate launch options that take no value.
+ACCELERATE_FLAGS = frozenset({"multi_gpu", "cpu", "quiet", "q", "tpu", "use_deepspeed", "use_fsdp",
+                              "use_megatron_lm", "use_xpu", "debug", "no_python", "module", "m",
+                              "same_network", "rdzv_conf", "enable_cpu_affinity", "downcast_bf16"})
+
+#: training script basename -> (model family, training type).
+TRAINERS: dict[str, tuple[str, str]] = {
+    "train_network.py": ("sd1", "lora"),
+    "sdxl_train_network.py": ("sdxl", "lora"),
+    "sd3_train_network.py": ("sd3", "lora"),
+    "flux_train_network.py": ("flux", "lora"),
+    "lumina_train_network.py": ("lumina", "lora"),
+    "anima_train_network.py": ("anima", "lora"),
+    "hunyuan_image_train_network.py": ("hunyuan_image", "lora"),
+    "train_db.py": ("sd1", "full"),
+    "fine_tune.py": ("sd1", "full"),
+    "sdxl_train.py": ("sdxl", "full"),
+    "sd3_train.py": ("sd3", "full"),
+    "flux_train.py": ("flux", "full"),
+    "lumina_train.py": ("lumina", "full"),
+    "train_textual_inversion.py": ("sd1", "textual_inversion"),
+    "train_textual_inversion_XTI.py": ("sd1", "textual_inversion"),
+    "sdxl_train_textual_inversion.py": ("sdxl", "textual_inversion"),
+    "train_controlnet.py": ("sd1", "controlnet"),
+    "sdxl_train_control_net.py": ("sdxl", "controlnet"),
+    "sdxl_train_control_net_lllite.py": ("sdxl", "controlnet_lllite"),
+    "flux_train_control_net.py": ("flux", "controlnet"),
+}
+
+_PYTHON = re.compile(r"^(python(\d+(\.\d+)?)?|py|pythonw)(\.exe)?$", re.IGNORECASE)
+_ACCELERATE = re.compile(r"^(accelerate|accelerate-launch|torchrun)(\.exe)?$", re.IGNORECASE)
+_NUMBER = re.compile(r"^-\d|^-\.\d")
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument as argparse would see it; `name` is resolved, `written` as in the file."""
+
+    name: str
+    value: str | bool | list[str]
+    line: int
+    written: str
+    note: str | None = None
+
+
+@dataclass
+class Launch:
+    script: str  # basename, e.g. "sdxl_train_network.py"
+    script_path: str  # as written, e.g. "./sd-scripts/sdxl_train_network.py"
+    line: int  # line of the command's first word
+    launcher: str  # "accelerate" or "python"
+    launcher_args: list[Arg] = field(default_factory=list)
+    trainer_args: list[Arg] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # "line N: ..." without the file name
+    unresolved: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def family(self) -> str | None:
+        family = TRAINERS.get(self.script, (None, None))[0]
+        if family == "sd1" and any(a.name == "v2" and a.value is True for a in self.trainer_args):
+            return "sd2"
+        return family
+
+    @property
+    def training_type(self) -> str | None:
+        known = TRAINERS.get(self.script)
+        if known:
+            return known[1]
+        return "lora" if self.script.endswith("_network.py") else None
+
+    def last_values(self) -> dict[str, Arg]:
+        """The argument that takes effect for each name (argparse: the last one given)."""
+        return {a.name: a for a in self.trainer_args}
+
+
+def basename(path: str) -> str:
+    return PureWindowsPath(path).name  # splits on both / and \
+
+
+def find_launch(command: Command, *, known_args: Collection[str] = (), flag_args: Collection[str] = (),
+                list_args: Collection[str] = DEFAULT_LIST_ARGS) -> Launch | None:
+    """The training launch in `command`, or None when it is not one."""
+    words = command.words
+    pos = next((i for i, w in enumerate(words) if w.text.lower().endswith(".py") and w.text[:1] != "-"), None)
+    if pos is None:
+        return None
+    script = basename(words[pos].text)
+    if script not in TRAINERS and "train" not in script.lower():
+        return None  # a tool (captioning, merging, resizing), not a training run
+    head = [basename(w.text) for w in words[:pos]]
+    start = next((i for i, h in enumerate(head) if _PYTHON.match(h) or _ACCELERATE.match(h)), None)
+    if start is None:
+        return None
+    launcher = "python"
+    opts_from = None
+    if _ACCELERATE.match(head[start]):
+        launcher = "accelerate"
+        opts_from = start + 2 if start + 1 < pos and head[start + 1] == "launch" else start + 1
+    else:
+        for i in range(start + 1, pos - 1):
+            if head[i] == "-m" and head[i + 1].startswith("accelerate"):
+                launcher, opts_from = "accelerate", i + 2
+                break
+    launch = Launch(script, words[pos].text, command.line, launcher, unresolved=list(command.unresolved))
+    if opts_from is not None:
+        launch.launcher_args = _parse(words[opts_from:pos], ACCELERATE_FLAGS, (), (), launch, "accelerate")
+    launch.trainer_args = _parse(words[pos + 1:], flag_args, list_args, known_args, launch, script)
+    return launch
+
+
+def _parse(words: Sequence[Word], flags: Collection[str], lists: Collection[str], known: Collection[str],
+           launch: Launch, owner: str) -> list[Arg]:
+    args: list[Arg] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        i += 1
+        if not _is_option(word.text):
+            launch.warnings.append(f"line {word.line}: stray word {word.text!r} ignored "
+                                   f"(not an option of {owner})")
+            continue
+        written, eq, value = word.text.lstrip("-").partition("=")
+        name, note = _resolve(written, known, launch, word.line)
+        if name in lists:
+            items = [value] if eq else []
+            while not eq and i < len(words) and not _is_option(words[i].text):
+                items.append(words[i].text)
+                i += 1
+            args.append(Arg(name, items, word.line, word.text, note))
+        elif name in flags:
+            if eq:
+                launch.warnings.append(f"line {word.line}: flag --{name} given a value {value!r}; "
+                                       "it takes none")
+            args.append(Arg(name, True, word.line, word.text, note))
+        elif eq:
+            args.append(Arg(name, value, word.line, word.text, note))
+        elif i < len(words) and not _is_option(words[i].text):
+            args.append(Arg(name, words[i].text, word.line, word.text, note))
+            i += 1
+        else:
+            args.append(Arg(name, True, word.line, word.text, note))
+    return args
+
+
+def _is_option(text: str) -> bool:
+    return text.startswith("-") and len(text) > 1 and not _NUMBER.match(text)
+
+
+def _resolve(written: str, known: Collection[str], launch: Launch, line: int) -> tuple[str, str | None]:
+    """argparse's allow_abbrev: an exact name, else a unique prefix of a known name."""
+    if written in LEGACY_ARGS:
+        return LEGACY_ARGS[written], f"written as the legacy --{written}"
+    if not known or written in known:
+        return written, None
+    candidates = {n for n in (*known, *LEGACY_ARGS) if n.startswith(written)}
+    targets = {LEGACY_ARGS.get(n, n) for n in candidates}
+    if len(targets) == 1:
+        full = targets.pop()
+        return full, f"abbreviated as --{written}"
+    if targets:
+        names = ", ".join(f"--{n}" for n in sorted(targets))
+        launch.warnings.append(f"line {line}: --{written} is ambiguous ({names}); kept as written")
+    else:
+        launch.warnings.append(f"line {line}: --{written} is not a known argument; kept as written")
+    return written, None

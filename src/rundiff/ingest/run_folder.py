@@ -1,0 +1,286 @@
+"""Read a run: a folder (every file in it that rundiff understands) or a single file.
+
+Dispatches each file to the ingest module of its format, follows the configs a launch script
+references (so they form one launch chain with the trainer's precedence), and finds the dataset
+folders the run used. One unreadable file inside a folder is a warning; the rest still counts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rundiff.errors import RundiffError
+from rundiff.ingest import dataset_folder, kohya_gui, toml_config, trainer_config
+from rundiff.ingest.safetensors_file import final_checkpoints, ingest_safetensors
+from rundiff.ingest.textfile import read_text
+from rundiff.model import Fact, SourceFile, SourceKind
+
+SCRIPT_SUFFIXES = frozenset({".sh", ".bash", ".bat", ".cmd", ".ps1"})
+MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
+YAML_SUFFIXES = frozenset({".yaml", ".yml"})
+PICKLE_SUFFIXES = frozenset({".ckpt", ".pt", ".pth", ".bin"})
+LOG_SUFFIXES = frozenset({".log", ".csv", ".txt"})
+RUN_FILE_NAMES = frozenset({"rundiff.yaml", "rundiff.yml"})
+#: JSON files that are never training configs (tokenizers, model configs, caches, indexes).
+_JSON_SKIP = {"tokenizer.json", "tokenizer_config.json", "vocab.json", "special_tokens_map.json",
+              "model_index.json", "metadata_cache.json", "train_state.json", "scheduler_config.json",
+              "preprocessor_config.json", "added_tokens.json", "merges.txt"}
+#: Folders of a diffusers model (a base model stored in the run folder, not the run's settings).
+_MODEL_COMPONENT_DIRS = {"unet", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2",
+                         "scheduler", "transformer", "feature_extractor", "safety_checker"}
+MAX_DEPTH = 4
+MAX_FILES = 20_000
+MAX_JSON_BYTES = 2 * 1024 * 1024
+
+
+@dataclass
+class RunFiles:
+    """Everything ingest found for one run, before normalisation."""
+
+    path: Path
+    name: str
+    sources: list[SourceFile] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    log_files: list[Path] = field(default_factory=list)
+    outcome: str | None = None
+
+
+def ingest_run(path: str | Path) -> RunFiles:
+    root = Path(path)
+    if not root.exists():
+        raise RundiffError("no such file or folder", root)
+    name = root.name if root.is_dir() else root.stem
+    files = RunFiles(root, name)
+    if root.is_file():
+        sources = ingest_file(root)
+        if sources is None:
+            raise RundiffError("unknown format: not a launch script, config, Markdown note or .safetensors", root)
+        files.sources.extend(sources)
+        _follow_references(files, root.parent, strict=True)
+        _add_dataset_folders(files, [])
+        return files
+    _ingest_folder(files)
+    return files
+
+
+def ingest_file(path: Path, *, consumed: set[Path] | None = None) -> list[SourceFile] | None:
+    """The sources one file contributes; None when rundiff does not read this kind of file."""
+    suffix = path.suffix.lower()
+    if suffix in SCRIPT_SUFFIXES:
+        from rundiff.ingest.script import ingest_script
+
+        return ingest_script(path)
+    if suffix in MARKDOWN_SUFFIXES:
+        from rundiff.ingest.markdown import ingest_markdown
+
+        return ingest_markdown(path)
+    if suffix == ".toml":
+        return toml_config.ingest_toml(path)
+    if suffix == ".json":
+        return _ingest_json(path)
+    if suffix in YAML_SUFFIXES:
+        return _ingest_yaml(path)
+    if suffix == ".safetensors":
+        return ingest_safetensors(path)
+    return None
+
+
+def _ingest_json(path: Path) -> list[SourceFile]:
+    if path.name in _JSON_SKIP or path.name.endswith(".index.json"):
+        return []
+    text = read_text(path, limit=MAX_JSON_BYTES)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise RundiffError(f"invalid JSON: {err.msg}", path, line=err.lineno) from None
+    if not isinstance(data, dict):
+        raise RundiffError("expected a JSON object of settings", path)
+    if kohya_gui.looks_like_gui_config(data):
+        return [kohya_gui.ingest_gui_json(path, data, text)]
+    if isinstance(data.get("datasets"), list):
+        return [toml_config.ingest_dataset_json(path, data)]
+    source = trainer_config.ingest_trainer_config(path, data, None, "json-config")
+    _json_lines(source, text)
+    if path.name == "adapter_config.json":
+        source.format, source.trainer = "peft-adapter-config", "peft"
+    return [source]
+
+
+def _json_lines(source: SourceFile, text: str) -> None:
+    """JSON has no node marks: place each key on the first line that names its last segment."""
+    lines: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.lstrip()
+        if stripped.startswith('"'):
+            lines.setdefault(stripped[1:].split('"', 1)[0], number)
+    source.facts = [Fact(f.key, f.value, f.kind, f.path, lines.get(f.key.rsplit(".", 1)[-1]), f.provenance,
+                         f.note) for f in source.facts]
+
+
+def _ingest_yaml(path: Path) -> list[SourceFile]:
+    if path.name in RUN_FILE_NAMES:
+        return []
+    text = read_text(path)
+    data, node = trainer_config.load_yaml(path, text)
+    if data is None:
+        return []
+    if isinstance(data, dict) and "compute_environment" in data:  # accelerate's own config
+        facts = [Fact(k, v, SourceKind.LAUNCHER, str(path), line)
+                 for k, v, line in trainer_config.flatten(data, node)]
+        return [SourceFile(str(path), "accelerate-config", facts=facts, chain=f"{path}#accelerate")]
+    return [trainer_config.ingest_trainer_config(path, data, node, "yaml-config")]
+
+
+def read_run_file(path: Path) -> dict[str, Any]:
+    """`rundiff.yaml` in a run folder: `outcome: good|bad`, optional `name`."""
+    text = read_text(path)
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        raise RundiffError("invalid YAML", path, line=mark.line + 1 if mark else None) from None
+    if not isinstance(data, dict):
+        raise RundiffError("expected a mapping such as `outcome: good`", path)
+    outcome = data.get("outcome")
+    if outcome is not None and str(outcome).lower() not in ("good", "bad"):
+        raise RundiffError(f"outcome must be good or bad, not {outcome!r}", path, key="outcome")
+    return data
+
+
+def _walk(root: Path) -> tuple[list[Path], list[Path]]:
+    """(files, dataset subset folders) under root, bounded in depth and count."""
+    files: list[Path] = []
+    subsets: list[Path] = []
+    for current, dirs, names in os.walk(root):
+        here = Path(current)
+        depth = len(here.relative_to(root).parts)
+        kept = []
+        for d in sorted(dirs):
+            child = here / d
+            if d.startswith(".") or d == "__pycache__" or d in _MODEL_COMPONENT_DIRS:
+                continue
+            if dataset_folder.is_subset_folder(child):
+                subsets.append(child)
+                continue
+            if depth + 1 <= MAX_DEPTH:
+                kept.append(d)
+        dirs[:] = kept
+        for n in sorted(names):
+            if not n.startswith("."):
+                files.append(here / n)
+                if len(files) > MAX_FILES:
+                    raise RundiffError(f"more than {MAX_FILES} files: is this really one run folder?", root)
+    return files, subsets
+
+
+def _ingest_folder(run: RunFiles) -> None:
+    files, subset_dirs = _walk(run.path)
+    for f in files:
+        if f.name in RUN_FILE_NAMES:
+            data = read_run_file(f)
+            run.outcome = str(data["outcome"]).lower() if data.get("outcome") else None
+            if data.get("name"):
+                run.name = str(data["name"])
+    weights = [f for f in files if f.suffix.lower() == ".safetensors"]
+    finals, skipped = final_checkpoints(weights)
+    if skipped:
+        run.warnings.append(f"{len(skipped)} intermediate checkpoint(s) skipped; read the last of each series")
+    ordered = (
+        [f for f in files if f.suffix.lower() in SCRIPT_SUFFIXES | MARKDOWN_SUFFIXES]
+        + [f for f in files if f.suffix.lower() in {".toml", ".json"} | YAML_SUFFIXES]
+        + finals
+    )
+    consumed: set[Path] = set()
+    for f in ordered:
+        if f.resolve() in consumed:
+            continue
+        try:
+            sources = ingest_file(f)
+        except RundiffError as err:
+            run.warnings.append(str(err))
+            continue
+        for source in sources or []:
+            run.sources.append(source)
+            consumed |= _follow(run, source, f.parent, strict=False)
+    for f in files:
+        suffix = f.suffix.lower()
+        if suffix in PICKLE_SUFFIXES:
+            run.warnings.append(f"{f}: not read (pickle-based weights are never unpickled)")
+        elif f.name.startswith("events.out.tfevents") or suffix in (".log", ".csv"):
+            run.log_files.append(f)
+        elif suffix == ".txt" and not _is_prompt_file(f):
+            run.log_files.append(f)
+    _add_dataset_folders(run, subset_dirs)
+
+
+def _is_prompt_file(path: Path) -> bool:
+    return "prompt" in path.name.lower() or path.parent.name.lower() in ("sample", "samples")
+
+
+def _follow_references(run: RunFiles, base: Path, *, strict: bool) -> None:
+    for source in list(run.sources):
+        _follow(run, source, base, strict=strict)
+
+
+def _follow(run: RunFiles, source: SourceFile, base: Path, *, strict: bool) -> set[Path]:
+    """Read the configs a launch references, in the launch's chain; returns the files consumed."""
+    consumed: set[Path] = set()
+    for ref in source.references:
+        virtual = source.virtual_files.get(str(ref)) or source.virtual_files.get(ref.name)
+        if virtual is None and not ref.is_file():
+            run.warnings.append(f"{source.path}: references {ref}, which is not here (not read)")
+            continue
+        try:
+            if ref.suffix.lower() == ".json" and virtual is None:
+                more = _ingest_json(ref)
+            else:
+                more = toml_config.ingest_toml(ref, text=virtual, chain=source.chain,
+                                               display_path=str(ref) if virtual is None else
+                                               f"{source.path} (heredoc {ref.name})")
+        except RundiffError as err:
+            if strict:
+                raise
+            run.warnings.append(str(err))
+            continue
+        for extra in more:
+            extra.chain = source.chain
+            run.sources.append(extra)
+            consumed.add(ref.resolve())
+            consumed |= _follow(run, extra, ref.parent, strict=strict)
+    return consumed
+
+
+def _add_dataset_folders(run: RunFiles, discovered: list[Path]) -> None:
+    """Image folders named by the configs (train_data_dir, dataset TOML image_dir) or found here."""
+    named: list[tuple[Path, int | None]] = []
+    caption_extension: str | None = None
+    for source in run.sources:
+        named.extend(source.datasets)
+        for fact in source.facts:
+            if fact.key in ("caption_extension", "caption_extention") and isinstance(fact.value, str):
+                caption_extension = fact.value if fact.value.startswith(".") else f".{fact.value}"
+            if fact.key == "train_data_dir" and isinstance(fact.value, str) and fact.value:
+                parent = Path(fact.value).expanduser()
+                if not parent.is_absolute():
+                    parent = Path(fact.path).parent / parent
+                named.extend((p, None) for p in dataset_folder.find_subsets(parent))
+    seen: set[Path] = set()
+    folders: list[tuple[Path, int | None]] = []
+    for folder, repeats in named + [(p, None) for p in discovered]:
+        key = folder.resolve()
+        if key in seen or not folder.is_dir():
+            continue
+        seen.add(key)
+        folders.append((folder, repeats))
+    if not folders:
+        return
+    source = dataset_folder.ingest_dataset_folders([f for f, _ in folders], caption_extension=caption_extension,
+                                                   repeats=[r for _, r in folders])
+    if source is not None:
+        run.sources.append(source)

@@ -1,0 +1,147 @@
+"""Ingest kohya launch scripts: one SourceFile per training launch, never running the script.
+
+Configs a launch points at (`--config_file` after the script, `--dataset_config`) are listed in
+`SourceFile.references` as resolved paths (relative ones against the script's folder). When the
+script itself wrote that file with a here-document, nothing exists on disk to read: the source
+carries the text in `SourceFile.virtual_files[str(path)]` (the same resolved path as in
+`references`), and the caller parses that text instead of opening the path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+
+from rundiff.errors import RundiffError
+from rundiff.ingest.launch import DEFAULT_LIST_ARGS, Launch, find_launch
+from rundiff.ingest.shell import ShellScript, dialect_for, read_script
+from rundiff.model import Fact, Provenance, SourceFile, SourceKind
+
+MAX_SCRIPT_BYTES = 5 * 1024 * 1024
+PRECEDENCE_CLI = 20
+TRAINER = "sd-scripts"
+_FROM_NAME = "from the training script name"
+
+
+@dataclass
+class LaunchSource(SourceFile):
+    """A SourceFile for one launch, keeping the parsed launch for callers that want more detail."""
+
+    launch: Launch | None = None
+
+
+def virtual_text(source: SourceFile, path: Path) -> str | None:
+    """The here-document text the script wrote to `path`, or None when it must be read from disk."""
+    return source.virtual_files.get(str(path))
+
+
+def read_text(path: Path) -> str:
+    """A script's text: UTF-8 (with or without BOM); latin-1 too for Windows scripts."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise RundiffError(f"cannot read file: {exc.strerror}", path) from None
+    if size > MAX_SCRIPT_BYTES:
+        raise RundiffError(f"file is {size} bytes; launch scripts over {MAX_SCRIPT_BYTES} bytes are not read",
+                           path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise RundiffError(f"cannot read file: {exc.strerror}", path) from None
+    encodings = ["utf-8", "utf-8-sig"]
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encodings.insert(0, "utf-16")  # PowerShell ISE / Notepad "Unicode"
+    if path.suffix.lower() in (".bat", ".cmd", ".ps1"):
+        encodings.append("latin-1")
+    for encoding in encodings:
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        return text.removeprefix("\ufeff")
+    raise RundiffError(f"not a text file (cannot decode as {', '.join(encodings)})", path)
+
+
+def ingest_script(path: Path, *, known_args: Collection[str] = (), flag_args: Collection[str] = (),
+                  list_args: Collection[str] = DEFAULT_LIST_ARGS) -> list[LaunchSource]:
+    """One LaunchSource per training launch in the script; [] when it launches no training."""
+    path = Path(path)
+    return ingest_command_text(read_text(path), path, 1, dialect=dialect_for(path), fmt="kohya-script",
+                               known_args=known_args, flag_args=flag_args, list_args=list_args)
+
+
+def ingest_command_text(text: str, path: Path, first_line: int = 1, *, dialect: str = "posix",
+                        fmt: str = "markdown-command", known_args: Collection[str] = (),
+                        flag_args: Collection[str] = (),
+                        list_args: Collection[str] = DEFAULT_LIST_ARGS) -> list[LaunchSource]:
+    """Launches in `text`, a piece of `path` starting at line `first_line` (a Markdown code block)."""
+    path = Path(path)
+    shell = read_script(text, dialect, first_line)
+    sources = []
+    for index, command in enumerate(shell.commands):
+        launch = find_launch(command, known_args=known_args, flag_args=flag_args, list_args=list_args)
+        if launch is None:
+            continue
+        source = _source(launch, shell, path, fmt)
+        following = shell.commands[index + 1] if index + 1 < len(shell.commands) else None
+        if following is not None and following.words[0].text.startswith("--"):
+            source.warnings.append(
+                f"{path}:{following.line}: options on this line are not part of the launch at line "
+                f"{launch.line}: the shell ends that command at a comment or blank line before them")
+        sources.append(source)
+    return sources
+
+
+def _source(launch: Launch, shell: ShellScript, path: Path, fmt: str) -> LaunchSource:
+    where = str(path)
+    source = LaunchSource(path=where, format=fmt, trainer=TRAINER, chain=f"{where}#{launch.line}",
+                          precedence=PRECEDENCE_CLI, launch=launch)
+    facts = source.facts
+    facts.append(Fact("training_script", launch.script, SourceKind.CLI, where, launch.line))
+    if launch.family:
+        facts.append(Fact("model_family", launch.family, SourceKind.CLI, where, launch.line,
+                          Provenance.INFERRED, _FROM_NAME + (" and --v2" if launch.family == "sd2" else "")))
+    if launch.training_type:
+        facts.append(Fact("training_type", launch.training_type, SourceKind.CLI, where, launch.line,
+                          Provenance.INFERRED, _FROM_NAME))
+    for arg in launch.launcher_args:
+        facts.append(Fact(arg.name, arg.value, SourceKind.LAUNCHER, where, arg.line, note=arg.note))
+    seen: dict[str, int] = {}
+    for arg in launch.trainer_args:
+        if arg.name in seen:
+            source.warnings.append(f"{where}:{arg.line}: --{arg.name} given again (first at line "
+                                   f"{seen[arg.name]}); the later value wins, as in argparse")
+        seen[arg.name] = arg.line
+    for name, arg in launch.last_values().items():
+        facts.append(Fact(name, arg.value, SourceKind.CLI, where, arg.line, note=arg.note))
+        if name in ("config_file", "dataset_config") and isinstance(arg.value, str) and arg.value:
+            _reference(source, shell, path, arg.value, add_toml=name == "config_file")
+    source.warnings.extend(f"{where}:{w.removeprefix('line ')}" for w in launch.warnings)
+    for variable, line in launch.unresolved:
+        source.warnings.append(f"{where}:{line}: {_describe(variable)} is not set in this script; "
+                               "it was read as empty")
+    return source
+
+
+def _reference(source: LaunchSource, shell: ShellScript, path: Path, value: str, add_toml: bool) -> None:
+    """Resolve a config path the way sd-scripts opens it (it adds .toml unless the name ends so)."""
+    name = value if not add_toml or value.endswith(".toml") else value + ".toml"
+    resolved = _resolve(path, name)
+    source.references.append(resolved)
+    for vname, vfile in shell.virtual_files.items():
+        if _resolve(path, vname) == resolved:
+            source.virtual_files[str(resolved)] = vfile.text
+            for variable, line in vfile.unresolved:
+                source.warnings.append(f"{path}:{line}: {_describe(variable)} in the here-document for "
+                                       f"{vname} is not set in this script; it was read as empty")
+
+
+def _resolve(script: Path, name: str) -> Path:
+    target = Path(name.replace("\\", "/")) if "\\" in name and ":" not in name else Path(name)
+    return Path(os.path.normpath(target if target.is_absolute() else script.parent / target))
+
+
+def _describe(variable: str) -> str:
+    return variable if variable.startswith("$") else f"${variable}"

@@ -1,0 +1,237 @@
+"""Read a launch script (.sh/.bash, .bat/.cmd, .ps1) into simple commands, never executing anything.
+
+The reader walks the script top to bottom, keeping a table of variables: assignments (`X=..`,
+`export`, `declare`/`local`/`readonly`, arrays `a=(..)`/`a+=(..)`, cmd `set`, PowerShell `$x =`)
+update it, and every other command is expanded against it into final words, each with the 1-based
+line where its word starts in the file (an expansion such as `${extArgs[@]}` gives all its words
+the line of the expansion). Unknown variables and command substitutions expand to nothing and are
+recorded per command as unresolved, so the caller can warn.
+
+Control flow: an `if` whose test compares the script's own variables picks its branch; any other
+test is undecidable and then every branch is read in file order (see `shell_flow`). Loop bodies
+are read once; `for`/`select`/`case` headers are skipped. Here-documents are never read as
+commands: a body written to a file (`cat > name <<EOL`, `cat <<EOL > name`, `tee name <<EOL`) is
+kept as a virtual file (expanded unless the delimiter was quoted), so a later `--config_file=name`
+can be resolved to it without anything touching the disk.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+from rundiff.ingest.shell_flow import Flow, evaluate
+from rundiff.ingest.shell_posix import PosixLexer
+from rundiff.ingest.shell_windows import CMD_SILENT, CmdLexer, PowerShellLexer
+from rundiff.ingest.shell_words import ArrayLit, Assign, Expander, Lit, RawCommand, RawWord, Value
+
+DIALECTS = ("posix", "cmd", "powershell")
+_RESERVED = frozenset({"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "{", "}",
+                       "function"})
+_SKIPPED_HEADS = frozenset({"for", "select", "case", "esac"})
+_DECLARERS = frozenset({"export", "declare", "typeset", "local", "readonly"})
+_ASSIGN = re.compile(r"^([A-Za-z_]\w*)(?:\[([^\]]*)\])?(\+?)=")
+
+
+class Word(NamedTuple):
+    """One final word of a command and the line (1-based) where it starts."""
+
+    text: str
+    line: int
+
+
+@dataclass
+class Command:
+    words: list[Word]
+    line: int
+    env: dict[str, str] = field(default_factory=dict)  # `X=1 cmd ...` prefixes
+    unresolved: list[tuple[str, int]] = field(default_factory=list)  # (variable, line)
+
+    @property
+    def texts(self) -> list[str]:
+        return [w.text for w in self.words]
+
+
+@dataclass(frozen=True)
+class VirtualFile:
+    """A file the script writes from a here-document; `name` exactly as the script spells it."""
+
+    name: str
+    text: str
+    line: int  # line of the `<<`
+    unresolved: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass
+class ShellScript:
+    commands: list[Command]
+    virtual_files: dict[str, VirtualFile]
+    variables: dict[str, Value]
+
+
+def dialect_for(path: str | Path) -> str:
+    suffix = Path(path).suffix.lower()
+    return {".bat": "cmd", ".cmd": "cmd", ".ps1": "powershell", ".psm1": "powershell"}.get(suffix, "posix")
+
+
+def read_script(text: str, dialect: str = "posix", first_line: int = 1) -> ShellScript:
+    """The commands of `text`, expanded; `first_line` is the file line of the text's first line."""
+    if dialect not in DIALECTS:
+        raise ValueError(f"unknown shell dialect {dialect!r}")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lexer = {"posix": PosixLexer, "cmd": CmdLexer, "powershell": PowerShellLexer}[dialect](text, first_line)
+    variables: dict[str, Value] = {}
+    if dialect == "powershell":
+        variables.update({"true": "True", "false": "False", "null": ""})
+    expander = Expander(variables, fold_case=dialect != "posix",
+                        silent=CMD_SILENT if dialect == "cmd" else frozenset())
+    return _Reader(expander, dialect).run(lexer.lex())
+
+
+class _Reader:
+    def __init__(self, expander: Expander, dialect: str) -> None:
+        self.x = expander
+        self.dialect = dialect
+        self.commands: list[Command] = []
+        self.files: dict[str, VirtualFile] = {}
+        self.flow = Flow()
+
+    def run(self, raw_commands: list[RawCommand]) -> ShellScript:
+        for raw in raw_commands:
+            self.x.unresolved = []
+            self._command(raw)
+        return ShellScript(self.commands, self.files, self.x.variables)
+
+    def _command(self, raw: RawCommand) -> None:
+        words = list(raw.words)
+        if self.dialect == "posix":
+            while words and words[0].literal in _RESERVED and not words[0].quoted:
+                keyword = words.pop(0).literal
+                if keyword == "if":
+                    self.flow.open_if(self._test(words))
+                    return
+                if keyword == "elif":
+                    self.flow.elif_(self._test(words))
+                    return
+                if keyword in ("while", "until"):
+                    return  # the loop test is not a command of interest
+                if keyword == "then":
+                    self.flow.then()
+                elif keyword == "else":
+                    self.flow.else_()
+                elif keyword == "fi":
+                    self.flow.close()
+            if words and words[0].literal in _SKIPPED_HEADS:
+                return
+        if not self.flow.active:
+            return
+        for assign in raw.assigns:
+            self._lexer_assign(assign)
+        prefix: list[RawWord] = []
+        while words and _is_assignment(words[0]):
+            prefix.append(words.pop(0))
+        if not words:
+            for w in prefix:
+                self._assign_word(w)
+        env = {}
+        if words:
+            for w in prefix:
+                name, _, _, value = _split_assignment(w)  # type: ignore[misc]
+                env[name] = self.x.string(value) if isinstance(value, RawWord) else ""
+        final: list[Word] = [Word(t, w.line) for w in words for t in self.x.fields(w)]
+        head = final[0].text if final else ""
+        if head in _DECLARERS:
+            for w in words[1:]:
+                if _is_assignment(w):
+                    self._assign_word(w)
+        elif head == "unset":
+            for w in final[1:]:
+                self.x.variables.pop(self.x.key(w.text), None)
+        for heredoc in raw.heredocs:
+            self._heredoc(raw, heredoc.body, heredoc.line, final)
+        if final:
+            self.commands.append(Command(final, final[0].line, env, list(self.x.unresolved)))
+
+    def _test(self, words: list[RawWord]) -> bool | None:
+        before = len(self.x.unresolved)
+        texts = [t for w in words for t in self.x.fields(w)]
+        if len(self.x.unresolved) > before:
+            return None  # an unset variable: the environment may set it
+        return evaluate(texts)
+
+    def _heredoc(self, raw: RawCommand, body: RawWord, line: int, final: list[Word]) -> None:
+        unresolved_before = len(self.x.unresolved)
+        text = self.x.string(body)
+        unresolved = tuple(self.x.unresolved[unresolved_before:])
+        del self.x.unresolved[unresolved_before:]
+        target, append = None, False
+        for op, word in raw.redirects:
+            if op in (">", "1>", ">|", ">>", "1>>", "&>", "&>>"):
+                target, append = self.x.string(word), op.endswith(">>")
+        if target is None and final and Path(final[0].text).name == "tee":
+            args = [w.text for w in final[1:] if not w.text.startswith("-")]
+            append = any(w.text in ("-a", "--append") for w in final[1:])
+            target = args[0] if args else None
+        if not target:
+            return
+        if append and target in self.files:
+            old = self.files[target]
+            text = old.text + text
+            unresolved = old.unresolved + unresolved
+        self.files[target] = VirtualFile(target, text, line, unresolved)
+
+    def _lexer_assign(self, assign: Assign) -> None:
+        if assign.items is not None:
+            values = [t for w in assign.items for t in self.x.fields(w)]
+            self.x.assign(assign.name, values, append=assign.append)
+            return
+        text = self.x.string(assign.value) if assign.value is not None else ""
+        if assign.arith:
+            result = self.x.arith(text, assign.value.line if assign.value else 0)
+            text = "" if result is None else str(result)
+        self.x.assign(assign.name, text, append=assign.append)
+
+    def _assign_word(self, word: RawWord) -> None:
+        split = _split_assignment(word)
+        if split is None:
+            return
+        name, index, append, value = split
+        if isinstance(value, tuple):  # an array literal
+            items = [t for w in value for t in self.x.fields(w)]
+            self.x.assign(name, items, append=append)
+            return
+        text = self.x.string(value)
+        if index is None:
+            self.x.assign(name, text, append=append)
+            return
+        i = self.x.arith(index, word.line)
+        current = self.x.lookup(name)
+        items = [] if current is None else ([current] if isinstance(current, str) else list(current))
+        if i is not None and i >= 0:
+            items.extend([""] * (i + 1 - len(items)))
+            items[i] = items[i] + text if append else text
+            self.x.assign(name, items)
+
+
+def _is_assignment(word: RawWord) -> bool:
+    return _split_assignment(word) is not None
+
+
+def _split_assignment(word: RawWord) -> tuple[str, str | None, bool, RawWord | tuple[RawWord, ...]] | None:
+    """(name, index, append, value) for `name[index]+=value` / `name=(items)`; None otherwise."""
+    parts = word.parts
+    if not parts:
+        return None
+    first = parts[0]
+    if isinstance(first, ArrayLit):
+        return (first.name, None, first.append, first.items) if first.name else None
+    if not isinstance(first, Lit) or first.quoted:
+        return None
+    m = _ASSIGN.match(first.text)
+    if not m:
+        return None
+    rest = first.text[m.end():]
+    value = RawWord(((Lit(rest),) if rest else ()) + tuple(parts[1:]), word.line)
+    return m.group(1), m.group(2), bool(m.group(3)), value

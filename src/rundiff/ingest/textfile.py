@@ -1,0 +1,32 @@
+"""Bounded, decoding-tolerant reads of the text files a run leaves behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rundiff.errors import RundiffError
+
+MAX_TEXT_BYTES = 5 * 1024 * 1024
+
+
+def read_text(path: Path, limit: int = MAX_TEXT_BYTES) -> str:
+    """The file's text; refuses files over ``limit`` bytes and undecodable bytes."""
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise RundiffError(f"file is {size} bytes, over the {limit}-byte limit for a text file", path)
+        raw = path.read_bytes()
+    except OSError as err:
+        raise RundiffError(f"cannot read: {err.strerror or err}", path) from None
+    for encoding in ("utf-8-sig", "utf-16") if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8-sig",):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    if path.suffix.lower() in (".bat", ".cmd", ".ps1"):
+        return raw.decode("latin-1")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise RundiffError("not valid UTF-8 text", path, line=line) from None

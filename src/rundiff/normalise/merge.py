@@ -1,0 +1,201 @@
+"""Turn a run's facts into one cell per parameter, with provenance and conflicts.
+
+One rule set for every run:
+- Facts are mapped to canonical names through the registry and coerced to the parameter's type.
+- Inside one launch chain the trainer's own precedence decides (dataset TOML > command line >
+  --config_file), as sd-scripts does; that is resolution, not disagreement.
+- Different chains are independent evidence (two scripts, a GUI JSON, the metadata of the weights,
+  the weights themselves). When they disagree the run gets a Conflict naming every value, and the
+  cell shows the strongest evidence: weights > metadata > explicit > inferred.
+- Parameters nobody set get the trainer's default, only when the trainer is known.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rundiff.model import Cell, Conflict, Fact, Provenance, Run, SourceKind
+from rundiff.normalise.registry import Alias, Parameter, Registry, load_registry
+from rundiff.normalise.values import ValueProblem, coerce, is_none, values_equal
+
+#: Trainers whose defaults are sd-scripts' (the kohya_ss GUI launches sd-scripts).
+SD_SCRIPTS_TRAINERS = frozenset({"sd-scripts", "kohya_ss"})
+_STRENGTH = {Provenance.WEIGHTS: 5, Provenance.METADATA: 4, Provenance.EXPLICIT: 3, Provenance.DERIVED: 2,
+             Provenance.INFERRED: 1}
+UNMAPPED_CATEGORY = "other"
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A fact after mapping and coercion."""
+
+    name: str
+    value: Any
+    provenance: Provenance
+    source: str
+    chain: str
+    precedence: int
+    note: str | None = None
+
+
+def _kind_name(kind: SourceKind) -> str:
+    return kind.value
+
+
+def map_fact(fact: Fact, registry: Registry, warnings: list[str]) -> list[tuple[str, Any, str | None]]:
+    """(canonical or raw name, normalised value, note) for one fact; kv lists expand into several."""
+    if fact.kind is SourceKind.LAUNCHER:
+        return [(f"accelerate.{fact.key}", fact.value, None)]
+    if fact.kind is SourceKind.METADATA and fact.key in registry.metadata_ignore:
+        return []
+    kind = _kind_name(fact.kind)
+    if fact.kind in (SourceKind.WEIGHTS, SourceKind.DATASET_FOLDER):
+        kind = "cli"
+    hit = registry.lookup(kind, fact.key)
+    if hit is None:
+        return [(fact.key, _plain(fact.value), fact.note)]
+    param, alias = hit
+    return _apply(param, alias, fact, registry, warnings)
+
+
+def _plain(value: Any) -> Any:
+    """Unmapped values keep their own type, made JSON-friendly."""
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def _apply(param: Parameter, alias: Alias, fact: Fact, registry: Registry,
+           warnings: list[str]) -> list[tuple[str, Any, str | None]]:
+    if param.type == "kv_list":
+        return _expand(param, fact, registry, warnings)
+    raw = fact.value
+    note = fact.note
+    if alias.sets_value:
+        truthy = raw is True or (isinstance(raw, str) and raw.strip().lower() in ("true", "1", "yes", ""))
+        if not truthy:
+            return []
+        raw = alias.value
+        note = note or f"from the legacy flag --{alias.key}"
+    try:
+        value = coerce(param, raw)
+    except ValueProblem as err:
+        warnings.append(f"{fact.location} [{fact.key}]: {err}; value kept as written")
+        return [(param.name, _plain(raw), note)]
+    if value is None and param.none_means is not None:
+        value = param.none_means
+        note = note or f"None means {param.none_means}"
+    if alias.scale is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = value * alias.scale
+        note = note or f"{alias.key} {raw} x {alias.scale}"
+    return [(param.name, value, note)]
+
+
+def _expand(param: Parameter, fact: Fact, registry: Registry,
+            warnings: list[str]) -> list[tuple[str, Any, str | None]]:
+    """network_args / optimizer_args: one parameter per inner key (unknown keys keep a prefix)."""
+    pairs = kv_pairs(fact.value)
+    out: list[tuple[str, Any, str | None]] = []
+    for key, raw in pairs:
+        hit = registry.lookup(param.expand or param.name, key)
+        if hit is None:
+            out.append((f"{param.name}.{key}", raw, None))
+            continue
+        inner_param, inner_alias = hit
+        inner = Fact(key, raw, fact.kind, fact.path, fact.line, fact.provenance, fact.note)
+        out.extend(_apply(inner_param, inner_alias, inner, registry, warnings))
+    return out
+
+
+def kv_pairs(value: Any) -> list[tuple[str, Any]]:
+    """`["conv_dim=8", "conv_alpha=4"]`, `"k=v k=v"` or a dict -> [(key, value)]."""
+    if value is None or value is True:
+        return []
+    if isinstance(value, dict):
+        return [(str(k), v) for k, v in value.items()]
+    items = value if isinstance(value, (list, tuple)) else str(value).split()
+    pairs = []
+    for item in items:
+        text = str(item).strip().strip("\"'")
+        for piece in text.split() if " " in text else [text]:
+            key, eq, raw = piece.partition("=")
+            if eq and key:
+                pairs.append((key.strip(), raw.strip()))
+    return pairs
+
+
+def observations(run_files: Any, registry: Registry) -> tuple[list[Observation], list[str]]:
+    warnings: list[str] = []
+    found: list[Observation] = []
+    for source in run_files.sources:
+        for fact in source.facts:
+            for name, value, note in map_fact(fact, registry, warnings):
+                found.append(Observation(name, value, fact.provenance, fact.location,
+                                         source.chain or source.path, source.precedence, note))
+    return found, warnings
+
+
+def resolve(run_name: str, found: list[Observation], registry: Registry) -> tuple[dict[str, Cell], list[Conflict]]:
+    """One cell per parameter: precedence inside a chain, strength and conflicts across chains."""
+    by_name: dict[str, list[Observation]] = {}
+    for obs in found:
+        by_name.setdefault(obs.name, []).append(obs)
+    cells: dict[str, Cell] = {}
+    conflicts: list[Conflict] = []
+    for name, items in by_name.items():
+        winners: dict[str, Observation] = {}
+        for obs in items:  # later facts win ties (a key repeated later in a file overrides)
+            current = winners.get(obs.chain)
+            if current is None or obs.precedence >= current.precedence:
+                winners[obs.chain] = obs
+        ranked = sorted(winners.values(), key=lambda o: (-_STRENGTH.get(o.provenance, 0), o.source))
+        chosen = ranked[0]
+        param = registry.get(name)
+        path_like = param is not None and param.type == "path"
+        disagreeing = [o for o in ranked[1:] if not values_equal(o.value, chosen.value, path_like=path_like)]
+        if disagreeing:
+            conflicts.append(Conflict(run_name, name, tuple(
+                (o.value, o.provenance.value, o.source) for o in [chosen, *disagreeing]), chosen.value))
+        cells[name] = Cell(chosen.value, chosen.provenance, chosen.source, chosen.note)
+    return cells, conflicts
+
+
+def add_defaults(cells: dict[str, Cell], trainer: str | None, registry: Registry) -> None:
+    if trainer not in SD_SCRIPTS_TRAINERS:
+        return
+    for name, param in registry.parameters.items():
+        if name in cells or param.derived or not param.has_default:
+            continue
+        value = param.default
+        note = "sd-scripts default"
+        if is_none(value) and param.none_means is not None:
+            value, note = param.none_means, f"sd-scripts default (None means {param.none_means})"
+        cells[name] = Cell(value, Provenance.DEFAULT, None, note)
+
+
+def choose_trainer(run_files: Any) -> str | None:
+    order = {"kohya-script": 0, "markdown-command": 0, "kohya-gui-json": 1, "kohya-config-toml": 2,
+             "safetensors-metadata": 3}
+    ranked = sorted((order.get(s.format, 9), s.trainer) for s in run_files.sources if s.trainer)
+    return ranked[0][1] if ranked else None
+
+
+def normalise_run(run_files: Any, registry: Registry | None = None) -> Run:
+    """Run cells from ingested files: map, resolve, default, derive."""
+    from rundiff.normalise.derived import add_derived
+
+    registry = registry or load_registry()
+    found, warnings = observations(run_files, registry)
+    cells, conflicts = resolve(run_files.name, found, registry)
+    trainer = choose_trainer(run_files)
+    add_defaults(cells, trainer, registry)
+    add_derived(cells, registry)
+    run = Run(name=run_files.name, path=str(run_files.path), sources=list(run_files.sources), cells=cells,
+              conflicts=conflicts, warnings=list(run_files.warnings) + warnings, trainer=trainer,
+              outcome=run_files.outcome, log_files=[str(p) for p in run_files.log_files])
+    for source in run_files.sources:
+        run.warnings.extend(source.warnings)
+    return run

@@ -1,0 +1,176 @@
+"""Load the parameter registry (registry.yaml) into plain lookups.
+
+The registry is data: names, aliases per source kind, types, defaults, categories, impact and the
+rationale all live in the YAML; this module only indexes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+VALUE_TYPES = frozenset(
+    {"int", "float", "number", "bool", "str", "path", "resolution", "float_list", "str_list", "int_list", "kv_list"}
+)
+_MISSING = object()
+#: Source kinds whose keys may be canonical names as they are.
+_SELF_NAMING = frozenset({"cli", "config_toml", "gui", "dataset_toml", "trainer_config", "network_args",
+                          "optimizer_args", "lr_scheduler_args"})
+
+
+@dataclass(frozen=True)
+class Alias:
+    """One way a source kind spells a parameter."""
+
+    key: str
+    scale: float | None = None  # multiply numeric values (GUI percent -> ratio)
+    value: Any = _MISSING  # a flag alias that sets this value when true
+
+    @property
+    def sets_value(self) -> bool:
+        return self.value is not _MISSING
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    category: str
+    impact: str
+    type: str
+    rationale: str = ""
+    default: Any = _MISSING
+    none_means: Any = None
+    choices: tuple[str, ...] = ()
+    expand: str | None = None
+    derived: bool = False
+    ladder: tuple[Any, ...] = ()
+    aliases: dict[str, tuple[Alias, ...]] = field(default_factory=dict)
+
+    @property
+    def has_default(self) -> bool:
+        return self.default is not _MISSING
+
+
+@dataclass(frozen=True)
+class Registry:
+    categories: dict[str, str]  # key -> display name, in display order
+    impacts: dict[str, int]  # level -> weight
+    parameters: dict[str, Parameter]
+    metadata_ignore: frozenset[str]
+    # (kind, key) -> (parameter name, alias)
+    _index: dict[tuple[str, str], tuple[str, Alias]]
+
+    def get(self, name: str) -> Parameter | None:
+        return self.parameters.get(name)
+
+    def lookup(self, kind: str, key: str) -> tuple[Parameter, Alias] | None:
+        """Map a key written in one source kind's vocabulary to its parameter.
+
+        Vocabularies that use sd-scripts' argument names (and other trainers' dotted keys, by their
+        last segment) also accept a canonical name as itself.
+        """
+        if kind == "trainer_config":
+            hit = self._match_dotted(key)
+        else:
+            hit = self._index.get((kind, key))
+            if hit is None and kind == "config_toml":
+                hit = self._index.get(("cli", key))
+        if hit is None and kind in _SELF_NAMING:
+            canonical = key.rsplit(".", 1)[-1] if kind == "trainer_config" else key
+            param = self.parameters.get(canonical)
+            if param is not None and not param.derived:
+                return param, Alias(canonical)
+        if hit is None:
+            return None
+        name, alias = hit
+        return self.parameters[name], alias
+
+    def _match_dotted(self, key: str) -> tuple[str, Alias] | None:
+        """Whole dotted key first, then its last two segments, then its last segment."""
+        parts = key.split(".")
+        for n in (len(parts), 2, 1):
+            if n <= len(parts):
+                hit = self._index.get(("trainer_config", ".".join(parts[-n:])))
+                if hit is not None:
+                    return hit
+        return None
+
+    def cli_names(self) -> list[str]:
+        """Every spelling the sd-scripts command line accepts (for argparse prefix matching)."""
+        names = {p.name for p in self.parameters.values() if not p.derived}
+        names |= {key for kind, key in self._index if kind == "cli"}
+        return sorted(names)
+
+    def flag_names(self) -> list[str]:
+        """Command-line spellings that are store_true flags (they never take a value)."""
+        flags = {p.name for p in self.parameters.values() if p.type == "bool" and not p.derived}
+        for p in self.parameters.values():
+            for alias in p.aliases.get("cli", ()):
+                if p.type == "bool" or alias.sets_value:
+                    flags.add(alias.key)
+        return sorted(flags)
+
+    def list_names(self) -> list[str]:
+        """Arguments declared nargs='*' (they swallow the following words)."""
+        return sorted(
+            p.name for p in self.parameters.values()
+            if p.type in ("kv_list", "float_list", "str_list", "int_list") and not p.derived
+        )
+
+    def category_rank(self, category: str) -> int:
+        keys = list(self.categories)
+        return keys.index(category) if category in keys else len(keys)
+
+
+def _parse_alias(raw: Any) -> Alias:
+    if isinstance(raw, str):
+        return Alias(raw)
+    if isinstance(raw, dict) and "key" in raw:
+        return Alias(str(raw["key"]), scale=raw.get("scale"), value=raw.get("value", _MISSING))
+    raise ValueError(f"bad alias {raw!r}")
+
+
+def build_registry(data: dict[str, Any]) -> Registry:
+    categories = dict(data["categories"])
+    impacts = dict(data["impacts"])
+    params: dict[str, Parameter] = {}
+    index: dict[tuple[str, str], tuple[str, Alias]] = {}
+    for name, spec in data["parameters"].items():
+        aliases = {kind: tuple(_parse_alias(a) for a in (keys or [])) for kind, keys in
+                   (spec.get("aliases") or {}).items()}
+        param = Parameter(
+            name=name,
+            category=spec["category"],
+            impact=spec["impact"],
+            type=spec["type"],
+            rationale=spec.get("rationale", ""),
+            default=spec["default"] if "default" in spec else _MISSING,
+            none_means=spec.get("none_means"),
+            choices=tuple(spec.get("choices") or ()),
+            expand=spec.get("expand"),
+            derived=bool(spec.get("derived", False)),
+            ladder=tuple(spec.get("ladder") or ()),
+            aliases=aliases,
+        )
+        params[name] = param
+        for kind, alias_list in aliases.items():
+            for alias in alias_list:
+                index.setdefault((kind, alias.key), (name, alias))
+    return Registry(categories, impacts, params, frozenset(data.get("metadata_ignore") or ()), index)
+
+
+@cache
+def load_registry() -> Registry:
+    """The registry shipped inside the package."""
+    text = resources.files("rundiff.normalise").joinpath("registry.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    extra = resources.files("rundiff.normalise").joinpath("registry_diagnose.yaml")
+    if extra.is_file():
+        more = yaml.safe_load(extra.read_text(encoding="utf-8")) or {}
+        for name, spec in (more.get("parameters") or {}).items():
+            data["parameters"].setdefault(name, spec)
+    return build_registry(data)

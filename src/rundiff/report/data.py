@@ -1,0 +1,91 @@
+"""The machine-readable reports: the JSON contract and CSV.
+
+JSON contract (other tools read it; keep it stable):
+    {"runs": [{"name", "path", "outcome", "trainer", "sources"}], "baseline": name,
+     "parameters": [{"name", "category", "impact", "status",
+                     "values": {run: {"value", "provenance", "source", "change"}}}],
+     "conflicts": [...], "suspects": [{"name", "score", "reason"}]}
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from typing import Any
+
+from rundiff import __version__
+from rundiff.compare.table import Comparison
+from rundiff.report.values import format_value
+
+
+def json_value(value: Any) -> Any:
+    """Numbers, booleans, strings, lists or null; anything else becomes its report text."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else format_value(value)
+    if isinstance(value, (list, tuple)):
+        return [json_value(v) for v in value]
+    return format_value(value)
+
+
+def comparison_json(comparison: Comparison, diagnosis: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    registry = comparison.registry
+    assert registry is not None
+    data: dict[str, Any] = {
+        "rundiff_version": __version__,
+        "runs": [{
+            "name": run.name,
+            "path": run.path,
+            "outcome": run.outcome,
+            "trainer": run.trainer,
+            "sources": [{"path": s.path, "format": s.format} for s in run.sources],
+            "warnings": list(run.warnings),
+        } for run in comparison.runs],
+        "baseline": comparison.baseline,
+        "parameters": [{
+            "name": row.name,
+            "category": registry.categories.get(row.category, row.category),
+            "impact": row.impact,
+            "status": row.status,
+            "values": {run: {
+                "value": json_value(entry.cell.value),
+                "provenance": entry.cell.provenance.value,
+                "source": entry.cell.source,
+                "note": entry.cell.note,
+                "change": entry.change,
+            } for run, entry in row.entries.items()},
+        } for row in comparison.rows],
+        "conflicts": [{
+            "run": c.run,
+            "name": c.name,
+            "chosen": json_value(c.chosen),
+            "values": [{"value": json_value(v), "provenance": p, "source": s} for v, p, s in c.values],
+        } for c in comparison.conflicts],
+        "suspects": [{"name": s.name, "score": s.score, "reason": s.reason} for s in comparison.suspects],
+    }
+    if diagnosis is not None:
+        data["findings"] = diagnosis
+    return data
+
+
+def render_json(comparison: Comparison, diagnosis: list[dict[str, Any]] | None = None) -> str:
+    return json.dumps(comparison_json(comparison, diagnosis), indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+def render_csv(comparison: Comparison) -> str:
+    """One row per parameter: its category, impact, status, then each run's value and provenance."""
+    registry = comparison.registry
+    assert registry is not None
+    names = comparison.run_names()
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["parameter", "category", "impact", "status", *names, *[f"{n} provenance" for n in names]])
+    for row in comparison.rows:
+        values = [format_value(row.entries[n].cell.value) if row.entries[n].cell.known else "" for n in names]
+        provenances = [row.entries[n].cell.provenance.value for n in names]
+        writer.writerow([row.name, registry.categories.get(row.category, row.category), row.impact, row.status,
+                         *values, *provenances])
+    return out.getvalue()
