@@ -279,7 +279,8 @@ def test_two_config_files_before_and_after_the_script(tmp_path):
           --dataset_config=/content/dataset.toml --config_file=training_config
         """)
     [source] = ingest_script(path)
-    assert facts(source, SourceKind.LAUNCHER) == {"config_file": "accelerate.yaml", "num_cpu_threads_per_process": "1"}
+    assert facts(source, SourceKind.LAUNCHER) == {"config_file": "accelerate.yaml",
+                                                  "num_cpu_threads_per_process": "1"}
     assert facts(source)["config_file"] == "training_config"
     # sd-scripts appends .toml; relative paths resolve against the script's folder
     assert source.references == [Path("/content/dataset.toml"), tmp_path / "training_config.toml"]
@@ -299,7 +300,9 @@ def test_heredoc_toml_is_exposed_as_virtual_file(tmp_path):
     ref = tmp_path / "lora.toml"
     assert source.references == [ref]
     assert not ref.exists()  # nothing written to disk
-    assert virtual_text(source, ref) == "[additional_network_arguments]\nnetwork_dim = 16\nnetwork_alpha = 8\n"
+    expected = "[additional_network_arguments]\nnetwork_dim = 16\nnetwork_alpha = 8\n"
+    assert virtual_text(source, ref) == expected
+    assert source.virtual_files == {str(ref): expected}
     assert facts(source, SourceKind.LAUNCHER) == {}
 
 
@@ -438,8 +441,8 @@ def test_duplicate_argument_last_wins_with_warning(tmp_path):
     [source] = ingest_script(path)
     assert facts(source)["network_dim"] == "16"
     assert fact(source, "network_dim").line == 2
-    assert source.warnings == [f"{path}:2: --network_dim given again (first at line 1); the later value wins, "
-                               "as in argparse"]
+    assert source.warnings == [f"{path}:2: --network_dim given again (first at line 1); "
+                               "the later value wins, as in argparse"]
 
 
 def test_no_launch_gives_empty_list(tmp_path):

@@ -85,12 +85,13 @@ def test_arrays_append_and_akegarasu_style_unquoted_expansion():
         run "${extArgs[@]}"
         run "${extArgs[*]}" ${#extArgs[@]} ${extArgs[1]} $extArgs
         """)
-    assert texts(s, -3) == ["run", "--network_args", "conv_dim=8", "conv_alpha=4", "--network_train_unet_only",
-                            "--flip_aug", "--multi_gpu"]
+    assert texts(s, -3) == ["run", "--network_args", "conv_dim=8", "conv_alpha=4",
+                            "--network_train_unet_only", "--flip_aug", "--multi_gpu"]
     assert texts(s, -2) == ["run", "--network_args conv_dim=8 conv_alpha=4", "--network_train_unet_only",
                             "--flip_aug"]
-    assert texts(s, -1) == ["run", "--network_args conv_dim=8 conv_alpha=4 --network_train_unet_only --flip_aug",
-                            "3", "--network_train_unet_only", "--network_args", "conv_dim=8", "conv_alpha=4"]
+    joined = "--network_args conv_dim=8 conv_alpha=4 --network_train_unet_only --flip_aug"
+    assert texts(s, -1) == ["run", joined, "3", "--network_train_unet_only",
+                            "--network_args", "conv_dim=8", "conv_alpha=4"]
 
 
 def test_separators_comments_and_line_numbers():
@@ -243,8 +244,9 @@ def test_powershell_script():
           --output_dir="$env:HF_HOME\\out" `
           --caption='it''s' $extra
         """, "powershell")
-    assert texts(s) == ["accelerate", "launch", "train_network.py", "--learning_rate=1e-4", "--network_dim", "16",
-                        "--output_dir=C:\\hf\\out", "--caption=it's", "--xformers", "--cache_latents"]
+    assert texts(s) == ["accelerate", "launch", "train_network.py", "--learning_rate=1e-4",
+                        "--network_dim", "16", "--output_dir=C:\\hf\\out", "--caption=it's",
+                        "--xformers", "--cache_latents"]
     assert s.commands[-1].words[4] == Word("--network_dim", 11)
 
 

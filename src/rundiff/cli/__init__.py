@@ -13,16 +13,10 @@ app = typer.Typer(
 )
 
 
-@app.callback()
-def _root() -> None:
-    """Keeps rundiff a command group even while only one command is registered."""
-
-
 def main() -> None:
     app()
 
 
-from rundiff.cli import infer_rank  # noqa: E402,F401
-
-
 from rundiff.cli import compare as _compare  # noqa: E402,F401  (registers `rundiff compare`)
+from rundiff.cli import infer_rank  # noqa: E402,F401
+from rundiff.cli import diagnose  # noqa: E402,F401

@@ -14,11 +14,17 @@ from rundiff.errors import RundiffError
 
 def infer_rank(
     files: list[Path] = typer.Argument(None, help="LoRA .safetensors files to inspect."),  # noqa: B008
-    size: str | None = typer.Option(None, "--size", help="Estimate the rank from a file size: 1.7GB, 72MB, 36MiB."),
-    arch: str | None = typer.Option(None, "--arch", help="With --size: sd1, sd2, sdxl, flux, sd3-medium, ..."),
+    size: str | None = typer.Option(
+        None, "--size", help="Estimate the rank from a file size: 1.7GB, 72MB, 36MiB."
+    ),
+    arch: str | None = typer.Option(
+        None, "--arch", help="With --size: sd1, sd2, sdxl, flux, sd3-medium, ..."
+    ),
     dtype: str | None = typer.Option(None, "--dtype", help="With --size: F16, BF16 or F32."),
     unet_only: bool = typer.Option(False, "--unet-only", help="With --size: no text encoder modules."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON (an object per file, a list for several)."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print JSON (an object per file, a list for several)."
+    ),
 ) -> None:
     """Read rank, alpha, LoRA type, base architecture and metadata from the header alone."""
     from rundiff.infer import inspect_file

@@ -6,7 +6,10 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rundiff.diagnose.context import RunContext
 
 
 class Severity(StrEnum):
@@ -50,6 +53,8 @@ class RunDiagnosis:
     findings: tuple[Finding, ...]
     summary: Mapping[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    #: Plan, schedule and logs behind the findings (for plots); not part of the JSON.
+    context: RunContext | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -33,11 +33,12 @@ def _epoch_of(point: Point, spe: int | None) -> int | None:
 
 def leading_zero_lr(ctx: RunContext) -> Observation | None:
     """The logs show LR 0 for every group through at least one whole epoch."""
-    groups = _lr_points(ctx)
+    spe = ctx.plan.steps_per_epoch
+    groups = {name: [p for p in pts if _epoch_of(p, spe) is not None] for name, pts in _lr_points(ctx).items()}
+    groups = {name: pts for name, pts in groups.items() if pts}
     points = [p for pts in groups.values() for p in pts]
     if not points:
         return None
-    spe = ctx.plan.steps_per_epoch
     by_epoch: dict[int, list[float]] = {}
     for p in points:
         epoch = _epoch_of(p, spe)

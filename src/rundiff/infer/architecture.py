@@ -57,12 +57,16 @@ def _widths(mods: Iterable[ModuleInfo], pattern: str) -> dict[int, str]:
 def _dit(mods: list[ModuleInfo], names: list[str], ev: list[str]) -> str | None:
     if any("double_blocks" in n or "single_blocks" in n or "single_transformer_blocks" in n for n in names):
         ev.append("Flux block names (double_blocks/single_blocks or single_transformer_blocks)")
-        hidden = _widths(mods, r"(img_attn_qkv|double_blocks_\d+_processor_qkv_lora\d|transformer_blocks_\d+_attn_to_q)$")
+        hidden = _widths(
+            mods, r"(img_attn_qkv|double_blocks_\d+_processor_qkv_lora\d|transformer_blocks_\d+_attn_to_q)$"
+        )
         for width, where in hidden.items():
             ev.append(f"hidden width {width} ({where})")
         full_blocks = any(("img_mlp" in n or "ff_net" in n) for n in names)
-        modulation = any(("_mod_lin" in n or "modulation_lin" in n or "norm1_linear" in n or "norm_linear" in n)
-                         for n in names)
+        modulation = any(
+            ("_mod_lin" in n or "modulation_lin" in n or "norm1_linear" in n or "norm_linear" in n)
+            for n in names
+        )
         if full_blocks and not modulation:
             ev.append("no modulation layers although MLPs are adapted (Chroma has none)")
             return "chroma"
@@ -70,7 +74,9 @@ def _dit(mods: list[ModuleInfo], names: list[str], ev: list[str]) -> str | None:
     sd3_kohya = any("joint_blocks" in n for n in names)
     sd3_diffusers = any(re.search(r"transformer_blocks_\d+_attn_add_q_proj", n) for n in names)
     if sd3_kohya or sd3_diffusers:
-        ev.append("SD3 MMDiT block names (joint_blocks / transformer_blocks with add_q_proj, no single blocks)")
+        ev.append(
+            "SD3 MMDiT block names (joint_blocks / transformer_blocks with add_q_proj, no single blocks)"
+        )
         hidden = _widths(mods, r"(x_block_attn_qkv|transformer_blocks_\d+_attn_to_q)$")
         for width, where in hidden.items():
             ev.append(f"hidden width {width} ({where})")
@@ -95,7 +101,10 @@ def detect_from_weights(modules: dict[str, ModuleInfo], leftover: list[str]) -> 
     context = _widths(mods, r"attn2_to_k$")
     for width, where in sorted(context.items()):
         ev.append(f"cross-attention input width {width} ({where})")
-    te = {c: _widths([m for m in mods if m.component == c], r"(self_attn_q_proj|mlp_fc1)$") for c in ("te1", "te2")}
+    te = {
+        c: _widths([m for m in mods if m.component == c], r"(self_attn_q_proj|mlp_fc1)$")
+        for c in ("te1", "te2")
+    }
     for comp, widths in te.items():
         for width in widths:
             ev.append(f"text encoder {comp[2:]} width {width}")
@@ -172,9 +181,19 @@ def arch_from_metadata(decoded: dict[str, Any]) -> tuple[str | None, str | None]
     base = decoded.get("ss_base_model_version")
     if isinstance(base, str) and base:
         s = base.lower()
-        table = (("sdxl", "sdxl"), ("sd_v1", "sd1"), ("sd_1", "sd1"), ("sd_v2", "sd2"), ("sd_2", "sd2"),
-                 ("flux", "flux"), ("chroma", "chroma"), ("5-large", "sd3.5-large"),
-                 ("5-medium", "sd3.5-medium"), ("medium", "sd3-medium"), ("sd_3", "sd3"))
+        table = (
+            ("sdxl", "sdxl"),
+            ("sd_v1", "sd1"),
+            ("sd_1", "sd1"),
+            ("sd_v2", "sd2"),
+            ("sd_2", "sd2"),
+            ("flux", "flux"),
+            ("chroma", "chroma"),
+            ("5-large", "sd3.5-large"),
+            ("5-medium", "sd3.5-medium"),
+            ("medium", "sd3-medium"),
+            ("sd_3", "sd3"),
+        )
         for prefix, arch in table:
             if s.startswith(prefix) or (prefix in ("5-large", "5-medium", "medium") and s == prefix):
                 return arch, f"ss_base_model_version = {base!r}"

@@ -25,22 +25,44 @@ _XLABS = re.compile(r"(?P<base>.+?_lora\d)\.(?P<suffix>down|up)\.weight\Z")  # p
 
 #: Suffix -> normalised role.
 _ROLE = {
-    "lora_down.weight": "down", "lora_up.weight": "up", "lora_mid.weight": "mid",
-    "lora_A.weight": "down", "lora_B.weight": "up", "lora_A.default.weight": "down",
-    "lora_B.default.weight": "up", "lora_A": "down", "lora_B": "up",
-    "lora_linear_layer.down.weight": "down", "lora_linear_layer.up.weight": "up",
-    "lora.down.weight": "down", "lora.up.weight": "up", "down": "down", "up": "up",
+    "lora_down.weight": "down",
+    "lora_up.weight": "up",
+    "lora_mid.weight": "mid",
+    "lora_A.weight": "down",
+    "lora_B.weight": "up",
+    "lora_A.default.weight": "down",
+    "lora_B.default.weight": "up",
+    "lora_A": "down",
+    "lora_B": "up",
+    "lora_linear_layer.down.weight": "down",
+    "lora_linear_layer.up.weight": "up",
+    "lora.down.weight": "down",
+    "lora.up.weight": "up",
+    "down": "down",
+    "up": "up",
     "lora_magnitude_vector": "dora_scale",
 }
 
 #: Prefix of a module name -> component. Order matters: longest first where they overlap.
 _PREFIXES = (
-    ("lora_unet_", "unet"), ("lora_te1_", "te1"), ("lora_te2_", "te2"), ("lora_te3_", "te3"),
-    ("lora_te_", "te1"), ("lora_transformer_", "transformer"), ("lora_prior_unet_", "unet"),
-    ("lora_prior_te_", "te1"), ("oft_unet_", "unet"), ("lycoris_", "unet"),
-    ("base_model.model.", "model"), ("unet.", "unet"), ("transformer.", "transformer"),
-    ("text_encoder_2.", "te2"), ("text_encoder_3.", "te3"), ("text_encoder.", "te1"),
-    ("model.diffusion_model.", "unet"), ("diffusion_model.", "unet"),
+    ("lora_unet_", "unet"),
+    ("lora_te1_", "te1"),
+    ("lora_te2_", "te2"),
+    ("lora_te3_", "te3"),
+    ("lora_te_", "te1"),
+    ("lora_transformer_", "transformer"),
+    ("lora_prior_unet_", "unet"),
+    ("lora_prior_te_", "te1"),
+    ("oft_unet_", "unet"),
+    ("lycoris_", "unet"),
+    ("base_model.model.", "model"),
+    ("unet.", "unet"),
+    ("transformer.", "transformer"),
+    ("text_encoder_2.", "te2"),
+    ("text_encoder_3.", "te3"),
+    ("text_encoder.", "te1"),
+    ("model.diffusion_model.", "unet"),
+    ("diffusion_model.", "unet"),
 )
 
 _CONV_NAME = re.compile(r"(conv\d?|conv_in|conv_out|in_layers[._]2|out_layers[._]3|[._]op)\Z")
@@ -75,7 +97,9 @@ def component_of(base: str) -> str:
     for prefix, component in _PREFIXES:
         if base.startswith(prefix):
             return component
-    if base.startswith(("double_blocks.", "single_blocks.", "transformer_blocks.", "single_transformer_blocks.")):
+    if base.startswith(
+        ("double_blocks.", "single_blocks.", "transformer_blocks.", "single_transformer_blocks.")
+    ):
         return "transformer"
     return "other"
 
@@ -160,12 +184,22 @@ def _fill_shapes(m: ModuleInfo) -> None:
                 m.rank = f.shape[axis]
                 break
         w2 = t.get("lokr_w2") or t.get("lokr_w2_b")
-        m.conv = bool(w2 is not None and len(w2.shape) == 4 and w2.shape[2] > 1) or bool(_CONV_NAME.search(m.name))
+        m.conv = bool(w2 is not None and len(w2.shape) == 4 and w2.shape[2] > 1) or bool(
+            _CONV_NAME.search(m.name)
+        )
         w1, w2a = t.get("lokr_w1"), t.get("lokr_w2_a")
-        out_k = (t["lokr_w2"].shape[0] if "lokr_w2" in t and t["lokr_w2"].shape
-                 else w2a.shape[0] if w2a is not None and w2a.shape else None)
+        out_k = (
+            t["lokr_w2"].shape[0]
+            if "lokr_w2" in t and t["lokr_w2"].shape
+            else w2a.shape[0]
+            if w2a is not None and w2a.shape
+            else None
+        )
         if w1 is not None and len(w1.shape) == 2 and w2 is not None and len(w2.shape) >= 2 and out_k:
-            m.in_features, m.out_features = w1.shape[1] * w2.shape[1], w1.shape[0] * out_k  # Kronecker product
+            m.in_features, m.out_features = (
+                w1.shape[1] * w2.shape[1],
+                w1.shape[0] * out_k,
+            )  # Kronecker product
     elif m.algo == "glora":
         a2 = t.get("a2.weight")
         if a2 is not None and a2.shape:
@@ -240,5 +274,7 @@ def format_name(modules: dict[str, ModuleInfo], decoded_metadata: dict, network_
     if dora:
         return "lycoris-dora"
     if lycoris_meta or any("mid" in m.tensors for m in modules.values()):
-        return "lycoris-locon" if (network_algo or "locon") in ("locon", "lora") else f"lycoris-{network_algo}"
+        return (
+            "lycoris-locon" if (network_algo or "locon") in ("locon", "lora") else f"lycoris-{network_algo}"
+        )
     return "kohya"

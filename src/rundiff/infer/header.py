@@ -68,25 +68,34 @@ def _fail(path: str, message: str, key: str | None = None) -> RundiffError:
 
 
 def _parse_entry(path: str, name: str, entry: object) -> TensorInfo:
-    if not isinstance(entry, dict):
-        raise _fail(path, "tensor entry is not an object", name)
-    dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
-    if not isinstance(dtype, str) or dtype not in DTYPE_BITS:
+    """Validate one tensor entry; written as plain loops because SDXL files have ~3000 of them."""
+    try:
+        dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]  # type: ignore[index]
+    except (TypeError, KeyError):
+        raise _fail(path, "tensor entry is not an object with dtype, shape and data_offsets", name) from None
+    bits = DTYPE_BITS.get(dtype) if type(dtype) is str else None
+    if bits is None:
         raise _fail(path, f"unknown dtype {str(dtype)[:40]!r}", name)
-    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
-        raise _fail(path, "shape is not a list of non-negative integers", name)
-    if (not isinstance(offsets, list) or len(offsets) != 2
-            or not all(type(o) is int and o >= 0 for o in offsets) or offsets[1] < offsets[0]):
+    if type(shape) is not list or len(shape) > 16:
+        raise _fail(path, "shape is not a list of at most 16 non-negative integers", name)
+    numel = 1
+    for d in shape:
+        if type(d) is not int or d < 0:
+            raise _fail(path, "shape is not a list of non-negative integers", name)
+        numel *= d
+    if type(offsets) is not list or len(offsets) != 2:
+        raise _fail(path, "data_offsets is not a pair [begin, end]", name)
+    begin, end = offsets
+    if type(begin) is not int or type(end) is not int or not 0 <= begin <= end:
         raise _fail(path, "data_offsets is not a pair [begin, end] with 0 <= begin <= end", name)
-    if offsets[1] > MAX_DATA_BYTES:
-        raise _fail(path, f"data_offsets end {offsets[1]} is beyond any real file", name)
-    if len(shape) > 16:
-        raise _fail(path, f"tensor has {len(shape)} dimensions", name)
-    bits = math.prod(shape) * DTYPE_BITS[dtype]
-    if bits % 8 or bits // 8 != offsets[1] - offsets[0]:
-        raise _fail(path, f"{dtype} {shape} needs {bits / 8:g} bytes but data_offsets span "
-                          f"{offsets[1] - offsets[0]}", name)
-    return TensorInfo(name, dtype, tuple(shape), offsets[0], offsets[1])
+    if end > MAX_DATA_BYTES:
+        raise _fail(path, f"data_offsets end {end} is beyond any real file", name)
+    total_bits = numel * bits
+    if total_bits % 8 or total_bits // 8 != end - begin:
+        raise _fail(
+            path, f"{dtype} {shape} needs {total_bits / 8:g} bytes but data_offsets span {end - begin}", name
+        )
+    return TensorInfo(name, dtype, tuple(shape), begin, end)
 
 
 def read_header(path: str | Path) -> SafetensorsHeader:
@@ -99,11 +108,15 @@ def read_header(path: str | Path) -> SafetensorsHeader:
                 raise _fail(spath, f"not a safetensors file: only {file_size} bytes")
             n = int.from_bytes(fh.read(8), "little")
             if n > MAX_HEADER_BYTES:
-                raise _fail(spath, f"header length {n} exceeds the 100 MB safetensors limit "
-                                   "(not a safetensors file?)")
+                raise _fail(
+                    spath, f"header length {n} exceeds the 100 MB safetensors limit (not a safetensors file?)"
+                )
             if 8 + n > file_size:
-                raise _fail(spath, f"header length {n} is larger than the file ({file_size} bytes): "
-                                   "not a safetensors file, or cut off inside the header")
+                raise _fail(
+                    spath,
+                    f"header length {n} is larger than the file ({file_size} bytes): "
+                    "not a safetensors file, or cut off inside the header",
+                )
             raw = fh.read(n)
     except OSError as err:
         raise _fail(spath, f"cannot read: {err.strerror or err}") from None
@@ -152,7 +165,9 @@ def parse_header(path: str, raw: bytes, file_size: int) -> SafetensorsHeader:
     truncated = 8 + n + data_size > file_size
     warnings: list[str] = []
     if truncated:
-        warnings.append(f"file is truncated: header describes {8 + n + data_size} bytes, file has {file_size}")
+        warnings.append(
+            f"file is truncated: header describes {8 + n + data_size} bytes, file has {file_size}"
+        )
     elif 8 + n + data_size < file_size:
         warnings.append(f"{file_size - 8 - n - data_size} trailing bytes after the last tensor")
     return SafetensorsHeader(path, file_size, n, tensors, metadata, data_size, truncated, tuple(warnings))
@@ -165,8 +180,14 @@ def read_scalars(header: SafetensorsHeader, names: list[str]) -> dict[str, float
     most and usually far fewer.
     """
     wanted = sorted(
-        (t for name in names if (t := header.tensors.get(name)) is not None
-         and t.end - t.begin <= MAX_SCALAR_BYTES and t.numel == 1 and header.available(t)),
+        (
+            t
+            for name in names
+            if (t := header.tensors.get(name)) is not None
+            and t.end - t.begin <= MAX_SCALAR_BYTES
+            and t.numel == 1
+            and header.available(t)
+        ),
         key=lambda t: t.begin,
     )
     values: dict[str, float] = {}
@@ -176,13 +197,16 @@ def read_scalars(header: SafetensorsHeader, names: list[str]) -> dict[str, float
         i = 0
         while i < len(wanted):
             j = i
-            while j + 1 < len(wanted) and wanted[j + 1].begin == wanted[j].end and wanted[j + 1].end - wanted[
-                    i].begin <= 65536:
+            while (
+                j + 1 < len(wanted)
+                and wanted[j + 1].begin == wanted[j].end
+                and wanted[j + 1].end - wanted[i].begin <= 65536
+            ):
                 j += 1
             fh.seek(header.data_start + wanted[i].begin)
             chunk = fh.read(wanted[j].end - wanted[i].begin)
-            for t in wanted[i:j + 1]:
-                raw = chunk[t.begin - wanted[i].begin:t.end - wanted[i].begin]
+            for t in wanted[i : j + 1]:
+                raw = chunk[t.begin - wanted[i].begin : t.end - wanted[i].begin]
                 value = decode_scalar(t.dtype, raw)
                 if value is not None:
                     values[t.name] = value

@@ -31,8 +31,12 @@ class Conflict:
     message: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"field": self.field, "metadata": json_safe(self.metadata), "weights": json_safe(self.weights),
-                "message": self.message}
+        return {
+            "field": self.field,
+            "metadata": json_safe(self.metadata),
+            "weights": json_safe(self.weights),
+            "message": self.message,
+        }
 
 
 @dataclass
@@ -95,8 +99,9 @@ class LoraInfo:
             "dtype": self.dtype,
             "dtypes": dict(self.dtypes),
             "modules": dict(self.modules),
-            "ranks_by_component": {c: {str(k): v for k, v in sorted(r.items())}
-                                   for c, r in self.ranks_by_component.items()},
+            "ranks_by_component": {
+                c: {str(k): v for k, v in sorted(r.items())} for c, r in self.ranks_by_component.items()
+            },
             "dora": self.dora,
             "n_params": self.n_params,
             "n_tensors": self.n_tensors,
@@ -145,8 +150,9 @@ def _pattern_value(patterns: Any, name: str) -> Any:
     return None
 
 
-def _fill_alphas(header: SafetensorsHeader, modules: dict[str, ModuleInfo], decoded: dict[str, Any],
-                 path: Path) -> str:
+def _fill_alphas(
+    header: SafetensorsHeader, modules: dict[str, ModuleInfo], decoded: dict[str, Any], path: Path
+) -> str:
     """Set each module's alpha; returns where alphas came from (for display)."""
     stored = {m.tensors["alpha"].name: m for m in modules.values() if "alpha" in m.tensors}
     values = read_scalars(header, list(stored))
@@ -208,8 +214,15 @@ def _describe_ranks(ranks: Counter) -> str:
     return f"{min(ranks)}..{max(ranks)} (varies over {len(ranks)} values)"
 
 
-def _check_dim(name: str, meta_value: Any, raw: str | None, ranks: Counter, default: int | None,
-               conflicts: list[Conflict], label_: str) -> None:
+def _check_dim(
+    name: str,
+    meta_value: Any,
+    raw: str | None,
+    ranks: Counter,
+    default: int | None,
+    conflicts: list[Conflict],
+    label_: str,
+) -> None:
     if raw is None or not ranks:
         return
     weights_desc = _describe_ranks(ranks)
@@ -218,30 +231,50 @@ def _check_dim(name: str, meta_value: Any, raw: str | None, ranks: Counter, defa
         if default is not None and uniform == default:
             return
         extra = f" (the trainer default, {default} for networks.lora)" if default is not None else ""
-        conflicts.append(Conflict(name, raw, weights_desc,
-                                  f"{name} is 'None'{extra} but the weights have {label_} {weights_desc}"))
+        conflicts.append(
+            Conflict(
+                name,
+                raw,
+                weights_desc,
+                f"{name} is 'None'{extra} but the weights have {label_} {weights_desc}",
+            )
+        )
         return
     if isinstance(meta_value, str) and meta_value.strip().lower() == "dynamic":
         if uniform is not None:
-            conflicts.append(Conflict(name, raw, weights_desc,
-                                      f"{name} says 'Dynamic' but every module has {label_} {uniform}"))
+            conflicts.append(
+                Conflict(
+                    name, raw, weights_desc, f"{name} says 'Dynamic' but every module has {label_} {uniform}"
+                )
+            )
         return
     num = _meta_number(meta_value)
     if num is None:
-        conflicts.append(Conflict(name, raw, weights_desc, f"{name} = {raw!r} is not a number; weights: "
-                                                           f"{label_} {weights_desc}"))
+        conflicts.append(
+            Conflict(
+                name, raw, weights_desc, f"{name} = {raw!r} is not a number; weights: {label_} {weights_desc}"
+            )
+        )
         return
     if uniform is not None and _close(float(uniform), num):
         return
     if uniform is None:
-        msg = f"{name} = {raw} but the weights' {label_} varies per module ({weights_desc}): resized or merged?"
+        msg = (
+            f"{name} = {raw} but the weights' {label_} varies per module ({weights_desc}): resized or merged?"
+        )
     else:
         msg = f"{name} = {raw} but the weights have {label_} {uniform}"
     conflicts.append(Conflict(name, raw, weights_desc if uniform is None else uniform, msg))
 
 
-def _conflicts(info: LoraInfo, lin: list[ModuleInfo], conv: list[ModuleInfo], decoded: dict[str, Any],
-               meta: dict[str, str], arch_meta: tuple[str | None, str | None]) -> list[Conflict]:
+def _conflicts(
+    info: LoraInfo,
+    lin: list[ModuleInfo],
+    conv: list[ModuleInfo],
+    decoded: dict[str, Any],
+    meta: dict[str, str],
+    arch_meta: tuple[str | None, str | None],
+) -> list[Conflict]:
     out: list[Conflict] = []
     if not info.is_lora:
         return out
@@ -249,31 +282,66 @@ def _conflicts(info: LoraInfo, lin: list[ModuleInfo], conv: list[ModuleInfo], de
     module_name = str(decoded.get("ss_network_module", ""))
     default_dim = KOHYA_DEFAULT_DIM if module_name in ("networks.lora", "") else None
     rank_counter = Counter(info.ranks)
-    _check_dim("ss_network_dim", decoded.get("ss_network_dim"), meta.get("ss_network_dim"), rank_counter,
-               default_dim, out, "rank")
+    _check_dim(
+        "ss_network_dim",
+        decoded.get("ss_network_dim"),
+        meta.get("ss_network_dim"),
+        rank_counter,
+        default_dim,
+        out,
+        "rank",
+    )
     alphas = Counter(m.alpha for m in lin if m.alpha is not None and m.alpha_source == "tensor")
-    _check_dim("ss_network_alpha", decoded.get("ss_network_alpha"), meta.get("ss_network_alpha"), alphas,
-               None if default_dim is None else 1, out, "alpha")
+    _check_dim(
+        "ss_network_alpha",
+        decoded.get("ss_network_alpha"),
+        meta.get("ss_network_alpha"),
+        alphas,
+        None if default_dim is None else 1,
+        out,
+        "alpha",
+    )
     conv_counter = Counter(info.conv_ranks)
     if "conv_dim" in args:
         raw = args["conv_dim"]
         _check_dim("ss_network_args.conv_dim", raw, str(raw), conv_counter, None, out, "conv rank")
     elif conv_counter and "ss_network_args" in meta and info.format == "kohya":
-        out.append(Conflict("ss_network_args.conv_dim", None, _describe_ranks(conv_counter),
-                            "ss_network_args has no conv_dim but the weights adapt 3x3 convs with rank "
-                            f"{_describe_ranks(conv_counter)}"))
+        out.append(
+            Conflict(
+                "ss_network_args.conv_dim",
+                None,
+                _describe_ranks(conv_counter),
+                "ss_network_args has no conv_dim but the weights adapt 3x3 convs with rank "
+                f"{_describe_ranks(conv_counter)}",
+            )
+        )
     algo = args.get("algo")
     if isinstance(algo, str) and info.format.startswith("lycoris-"):
         found = info.format.removeprefix("lycoris-")
-        same = {algo.lower(), found} <= {"lora", "locon"} or algo.lower() == found or (
-            found == "dora" and algo.lower() in ("lora", "locon"))
+        same = (
+            {algo.lower(), found} <= {"lora", "locon"}
+            or algo.lower() == found
+            or (found == "dora" and algo.lower() in ("lora", "locon"))
+        )
         if not same:
-            out.append(Conflict("ss_network_args.algo", algo, found,
-                                f"ss_network_args algo is {algo!r} but the tensors are {found}"))
+            out.append(
+                Conflict(
+                    "ss_network_args.algo",
+                    algo,
+                    found,
+                    f"ss_network_args algo is {algo!r} but the tensors are {found}",
+                )
+            )
     arch_m, source = arch_meta
     if not agree(info.architecture, arch_m):
-        out.append(Conflict("architecture", arch_m, info.architecture,
-                            f"{source} says {label(arch_m)} but the weights are {label(info.architecture)}"))
+        out.append(
+            Conflict(
+                "architecture",
+                arch_m,
+                info.architecture,
+                f"{source} says {label(arch_m)} but the weights are {label(info.architecture)}",
+            )
+        )
     return out
 
 
@@ -326,15 +394,32 @@ def inspect_file(path: str | Path) -> LoraInfo:
     elif fmt == "unknown":
         warnings.append("no adapter tensors recognised")
     info = LoraInfo(
-        path=str(path), format=fmt, architecture=architecture, architecture_evidence=evidence,
-        rank=_uniform(ranks), ranks=dict(ranks), conv_rank=_uniform(conv_ranks), conv_ranks=dict(conv_ranks),
-        alpha=_uniform(alphas), alphas=dict(alphas), conv_alpha=_uniform(conv_alphas),
-        scale=_uniform(scales), alpha_source=alpha_source, dtype=dtype, dtypes=dtypes,
-        modules=dict(components), ranks_by_component={c: dict(r) for c, r in by_component.items()},
+        path=str(path),
+        format=fmt,
+        architecture=architecture,
+        architecture_evidence=evidence,
+        rank=_uniform(ranks),
+        ranks=dict(ranks),
+        conv_rank=_uniform(conv_ranks),
+        conv_ranks=dict(conv_ranks),
+        alpha=_uniform(alphas),
+        alphas=dict(alphas),
+        conv_alpha=_uniform(conv_alphas),
+        scale=_uniform(scales),
+        alpha_source=alpha_source,
+        dtype=dtype,
+        dtypes=dtypes,
+        modules=dict(components),
+        ranks_by_component={c: dict(r) for c, r in by_component.items()},
         n_params=sum(t.numel for t in header.tensors.values() if t.numel > 1),
-        file_size=header.file_size, truncated=header.truncated, metadata=dict(meta), decoded_metadata=decoded,
-        warnings=warnings, architecture_from_metadata=arch_meta[0],
-        dora=any(m.dora for m in modules.values()), n_tensors=len(header.tensors),
+        file_size=header.file_size,
+        truncated=header.truncated,
+        metadata=dict(meta),
+        decoded_metadata=decoded,
+        warnings=warnings,
+        architecture_from_metadata=arch_meta[0],
+        dora=any(m.dora for m in modules.values()),
+        n_tensors=len(header.tensors),
     )
     info.conflicts = _conflicts(info, lin, conv, decoded, meta, arch_meta)
     return info

@@ -7,10 +7,24 @@ from typing import Any
 from rundiff.infer.architecture import label
 from rundiff.infer.inspect import LoraInfo
 
-_SHOWN_METADATA = ("ss_network_module", "ss_network_dim", "ss_network_alpha", "ss_network_args",
-                   "ss_base_model_version", "modelspec.architecture", "ss_sd_model_name", "ss_learning_rate",
-                   "ss_unet_lr", "ss_text_encoder_lr", "ss_optimizer", "ss_lr_scheduler", "ss_steps", "ss_epoch",
-                   "ss_mixed_precision", "ss_training_comment")
+_SHOWN_METADATA = (
+    "ss_network_module",
+    "ss_network_dim",
+    "ss_network_alpha",
+    "ss_network_args",
+    "ss_base_model_version",
+    "modelspec.architecture",
+    "ss_sd_model_name",
+    "ss_learning_rate",
+    "ss_unet_lr",
+    "ss_text_encoder_lr",
+    "ss_optimizer",
+    "ss_lr_scheduler",
+    "ss_steps",
+    "ss_epoch",
+    "ss_mixed_precision",
+    "ss_training_comment",
+)
 
 
 def human_size(n: float) -> str:
@@ -40,16 +54,22 @@ def render_info(info: LoraInfo) -> str:
         if info.conv_ranks:
             conv = str(info.conv_rank) if info.conv_rank is not None else f"varies: {_dist(info.conv_ranks)}"
             lines.append(f"  conv rank     {conv}  (conv alpha {_g(info.conv_alpha)})")
-        alpha = _g(info.alpha) if info.alpha is not None or not info.alphas else f"varies: {_dist(info.alphas)}"
+        alpha = (
+            _g(info.alpha) if info.alpha is not None or not info.alphas else f"varies: {_dist(info.alphas)}"
+        )
         lines.append(f"  alpha         {alpha}  ({info.alpha_source})   scale alpha/rank {_g(info.scale)}")
         if info.rank is None and len(info.ranks_by_component) > 1:
             for comp, ranks in info.ranks_by_component.items():
                 lines.append(f"    {comp:<12}{_dist(ranks)}")
-    lines.append(f"  dtype         {info.dtype or '-'}" + (f"  (mixed: {_dist(info.dtypes)})" if len(info.dtypes) > 1
-                                                          else ""))
+    lines.append(
+        f"  dtype         {info.dtype or '-'}"
+        + (f"  (mixed: {_dist(info.dtypes)})" if len(info.dtypes) > 1 else "")
+    )
     lines.append("  modules       " + (", ".join(f"{k} {v}" for k, v in info.modules.items()) or "-"))
-    lines.append(f"  parameters    {info.n_params:,}   file {human_size(info.file_size)} ({info.file_size:,} bytes)"
-                 + ("   TRUNCATED" if info.truncated else ""))
+    lines.append(
+        f"  parameters    {info.n_params:,}   file {human_size(info.file_size)} ({info.file_size:,} bytes)"
+        + ("   TRUNCATED" if info.truncated else "")
+    )
     shown = [(k, info.metadata[k]) for k in _SHOWN_METADATA if k in info.metadata]
     if info.metadata:
         lines.append(f"  metadata      {len(info.metadata)} keys")
@@ -68,10 +88,14 @@ def render_size(report: dict[str, Any]) -> str:
     lo, hi = report["size_bytes"]
     lines = [f"size {report['size']} (= {human_size(lo)} .. {human_size(hi)})"]
     if report["candidates"]:
-        lines.append(f"  {'architecture':<14}{'module set':<18}{'dtype':<10}{'rank':>5}  {'expected':>12}  error")
+        lines.append(
+            f"  {'architecture':<14}{'module set':<18}{'dtype':<10}{'rank':>5}  {'expected':>12}  error"
+        )
         for c in report["candidates"]:
-            lines.append(f"  {c['architecture']:<14}{c['module_set']:<18}{c['dtype']:<10}{c['rank']:>5}  "
-                         f"{human_size(c['expected_size']):>12}  {c['error'] * 100:+.2f}%")
+            lines.append(
+                f"  {c['architecture']:<14}{c['module_set']:<18}{c['dtype']:<10}{c['rank']:>5}  "
+                f"{human_size(c['expected_size']):>12}  {c['error'] * 100:+.2f}%"
+            )
     if report.get("note"):
         lines.append(f"  {report['note']}")
     return "\n".join(lines)

@@ -8,7 +8,6 @@ header taken from the real module inventories, so every estimate is the size of 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from functools import cache
 
 from rundiff.errors import RundiffError
 from rundiff.infer.inventory import ARCHITECTURES, ModuleSet, canonical_arch, module_sets
-from rundiff.infer.synth import lora_entries
+from rundiff.infer.synth import build_header, lora_entries
 
 #: Ranks people actually choose; when the tolerance admits many ranks only these are listed.
 COMMON_RANKS = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 160, 192, 256, 320, 384, 512)
@@ -54,8 +53,9 @@ def parse_size(text: str) -> SizeQuery:
     """
     m = _SIZE.match(text)
     if not m:
-        raise RundiffError(f"cannot read size {text!r}; use e.g. 1.7GB, 72MB, 36MiB or a byte count",
-                           key="--size")
+        raise RundiffError(
+            f"cannot read size {text!r}; use e.g. 1.7GB, 72MB, 36MiB or a byte count", key="--size"
+        )
     num_s, unit = m.group("num"), m.group("unit")
     value = float(num_s)
     if value <= 0:
@@ -76,8 +76,13 @@ def parse_size(text: str) -> SizeQuery:
     highs = [(value + half_step) * f for f in factors]
     low, high = min(lows), max(highs)
     rel = MIN_RELATIVE_TOLERANCE * value * min(factors)
-    return SizeQuery(text, min(low, value * min(factors) - rel), max(high, value * max(factors) + rel), None,
-                     tuple(value * f for f in factors))
+    return SizeQuery(
+        text,
+        min(low, value * min(factors) - rel),
+        max(high, value * max(factors) + rel),
+        None,
+        tuple(value * f for f in factors),
+    )
 
 
 @dataclass(frozen=True)
@@ -90,31 +95,61 @@ class Candidate:
     error: float  # (size - expected) / expected, for the reading of the size nearest to expected
 
     def to_json(self) -> dict:
-        return {"rank": self.rank, "dtype": self.dtype, "architecture": self.architecture,
-                "module_set": self.module_set, "expected_size": self.expected_size, "error": round(self.error, 5)}
+        return {
+            "rank": self.rank,
+            "dtype": self.dtype,
+            "architecture": self.architecture,
+            "module_set": self.module_set,
+            "expected_size": self.expected_size,
+            "error": round(self.error, 5),
+        }
 
 
 @cache
 def _layout(ms: ModuleSet, dtype: str) -> tuple[int, int, int, int]:
     """(P linear, P conv, n_alpha, header bytes at rank 32) of a module set."""
     fmt = "diffusers" if ms.naming == "diffusers" else "kohya"
-    entries = lora_entries(arch=ms.arch, rank=32, alpha=32.0, dtype=dtype, fmt=fmt, text_encoder=ms.text_encoder,
-                           conv_rank=32 if ms.conv else None, te_mlp_only=ms.te_mlp_only)
-    header = {e[0]: {"dtype": dtype, "shape": list(e[2]), "data_offsets": [10**8, 10**8]} for e in entries}
-    n_header = len(json.dumps(header, separators=(",", ":")))
+    entries = lora_entries(
+        arch=ms.arch,
+        rank=32,
+        alpha=32.0,
+        dtype=dtype,
+        fmt=fmt,
+        text_encoder=ms.text_encoder,
+        conv_rank=32 if ms.conv else None,
+        te_mlp_only=ms.te_mlp_only,
+    )
+    n_header = len(build_header(entries)[0])
     n_alpha = sum(1 for e in entries if e[3] is not None)
     return ms.linear_params_per_rank(), ms.conv_params_per_rank(), n_alpha, n_header
 
 
+@cache
 def expected_size(ms: ModuleSet, dtype: str, rank: int) -> int:
     """Bytes of a file of this module set at ``rank`` (conv rank = rank), without training metadata."""
-    p_lin, p_conv, n_alpha, n_header = _layout(ms, dtype)
-    b = DTYPE_BYTES[dtype]
-    return 8 + n_header + b * (rank * (p_lin + p_conv) + n_alpha)
+    fmt = "diffusers" if ms.naming == "diffusers" else "kohya"
+    entries = lora_entries(
+        arch=ms.arch,
+        rank=rank,
+        alpha=float(rank),
+        dtype=dtype,
+        fmt=fmt,
+        text_encoder=ms.text_encoder,
+        conv_rank=rank if ms.conv else None,
+        te_mlp_only=ms.te_mlp_only,
+    )
+    raw, scalars, data_size = build_header(entries)
+    return 8 + len(raw) + data_size
 
 
-def candidates(size: SizeQuery, *, arch: str | None = None, dtype: str | None = None,
-               unet_only: bool = False, max_rank: int = 1024) -> list[Candidate]:
+def candidates(
+    size: SizeQuery,
+    *,
+    arch: str | None = None,
+    dtype: str | None = None,
+    unet_only: bool = False,
+    max_rank: int = 1024,
+) -> list[Candidate]:
     """Every (rank, dtype, architecture, module set) whose expected size fits ``size``."""
     archs = [canonical_arch(arch)] if arch else list(ARCHITECTURES)
     dtypes = [{"BF16": "F16"}.get(dtype.upper(), dtype.upper())] if dtype else list(DTYPE_BYTES)
@@ -135,13 +170,16 @@ def candidates(size: SizeQuery, *, arch: str | None = None, dtype: str | None = 
                     fitting = [r for r in fitting if r in COMMON_RANKS]
                 for r in fitting:
                     exp = expected_size(ms, dt, r)
-                    out.append(Candidate(r, "F16/BF16" if dt == "F16" else dt, a, ms.name, exp, size.error(exp)))
+                    out.append(
+                        Candidate(r, "F16/BF16" if dt == "F16" else dt, a, ms.name, exp, size.error(exp))
+                    )
     out.sort(key=lambda c: (c.rank not in COMMON_RANKS, abs(c.error)))
     return out
 
 
-def size_report(size_text: str, *, arch: str | None = None, dtype: str | None = None,
-                unet_only: bool = False) -> dict:
+def size_report(
+    size_text: str, *, arch: str | None = None, dtype: str | None = None, unet_only: bool = False
+) -> dict:
     """The ``--size --json`` object: ``{"size", "candidates": [...]}`` plus an ambiguity note."""
     if dtype and dtype.upper() not in ("F16", "BF16", "F32", "FP16", "FP32"):
         raise RundiffError(f"unknown dtype {dtype!r}; use F16, BF16 or F32", key="--dtype")
@@ -150,17 +188,24 @@ def size_report(size_text: str, *, arch: str | None = None, dtype: str | None = 
         try:
             arch = canonical_arch(arch)
         except KeyError:
-            raise RundiffError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}",
-                               key="--arch") from None
+            raise RundiffError(
+                f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}", key="--arch"
+            ) from None
     query = parse_size(size_text)
     found = candidates(query, arch=arch, dtype=dtype, unet_only=unet_only)
     archs = sorted({c.architecture for c in found})
     note = None
     if not found:
-        note = "no known LoRA layout fits this size (LoKr, block-dims or unusual module sets do not follow rank)"
+        note = (
+            "no known LoRA layout fits this size (LoKr, block-dims or unusual module sets do not follow rank)"
+        )
     elif len(archs) > 1:
         note = f"ambiguous: sizes of {', '.join(archs)} LoRAs all fit; give --arch to narrow"
     elif len({(c.rank, c.dtype, c.module_set) for c in found}) > 1:
         note = "ambiguous: several rank/dtype/module-set combinations fit (fp32 rank r = fp16 rank 2r)"
-    return {"size": size_text, "size_bytes": [int(query.low), int(query.high)],
-            "candidates": [c.to_json() for c in found], "note": note}
+    return {
+        "size": size_text,
+        "size_bytes": [int(query.low), int(query.high)],
+        "candidates": [c.to_json() for c in found],
+        "note": note,
+    }

@@ -24,18 +24,13 @@ FORMATS = ("kohya", "lycoris-locon", "dora", "loha", "lokr", "glora", "full", "p
 RankSpec = Callable[[str], "int | tuple[int, float]"]
 
 
-def write_safetensors(
-    path: str | Path,
-    entries: Iterable[Entry],
-    metadata: dict[str, str] | None = None,
-    *,
-    header_pad: bool = True,
-) -> Path:
-    """Write a valid safetensors file whose non-scalar tensors are zeros stored as a sparse hole.
+def build_header(
+    entries: Iterable[Entry], metadata: dict[str, str] | None = None, *, header_pad: bool = True
+) -> tuple[bytes, bytes, int]:
+    """(header JSON bytes, scalar data bytes, data buffer size) of a file with these entries.
 
     Scalars come first in the data buffer so that a single small write covers all of them.
     """
-    path = Path(path)
     entries = list(entries)
     ordered = [e for e in entries if e[3] is not None] + [e for e in entries if e[3] is None]
     header: dict[str, object] = {}
@@ -52,12 +47,25 @@ def write_safetensors(
     raw = json.dumps(header, separators=(",", ":")).encode()
     if header_pad:
         raw += b" " * (-len(raw) % 8)
+    return raw, bytes(scalar_bytes), offset
+
+
+def write_safetensors(
+    path: str | Path,
+    entries: Iterable[Entry],
+    metadata: dict[str, str] | None = None,
+    *,
+    header_pad: bool = True,
+) -> Path:
+    """Write a valid safetensors file whose non-scalar tensors are zeros stored as a sparse hole."""
+    path = Path(path)
+    raw, scalar_bytes, data_size = build_header(entries, metadata, header_pad=header_pad)
     tmp = path.with_name(path.name + ".part")
     with open(tmp, "wb") as fh:
         fh.write(len(raw).to_bytes(8, "little"))
         fh.write(raw)
         fh.write(scalar_bytes)
-        fh.truncate(8 + len(raw) + offset)
+        fh.truncate(8 + len(raw) + data_size)
     os.replace(tmp, path)
     return path
 
@@ -218,10 +226,18 @@ def write_lora(
     )
     if metadata is None and fmt in _LYCORIS_ALGO:  # real LyCORIS files always say what wrote them
         algo = _LYCORIS_ALGO[fmt]
-        metadata = {"ss_network_module": "lycoris.kohya",
-                    "ss_network_args": json.dumps({"algo": algo, "dora_wd": str(fmt == "dora")})}
+        metadata = {
+            "ss_network_module": "lycoris.kohya",
+            "ss_network_args": json.dumps({"algo": algo, "dora_wd": str(fmt == "dora")}),
+        }
     return write_safetensors(path, entries, metadata)
 
 
-_LYCORIS_ALGO = {"lycoris-locon": "locon", "dora": "lora", "loha": "loha", "lokr": "lokr", "glora": "glora",
-                 "full": "full"}
+_LYCORIS_ALGO = {
+    "lycoris-locon": "locon",
+    "dora": "lora",
+    "loha": "loha",
+    "lokr": "lokr",
+    "glora": "glora",
+    "full": "full",
+}

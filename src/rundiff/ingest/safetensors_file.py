@@ -182,6 +182,21 @@ def _datasets_facts(datasets: Any, where: str) -> list[Fact]:
     return facts
 
 
+def lora_type_of(fmt: str, conv_rank: int | None) -> str | None:
+    """rundiff.infer's format name -> the registry's lora_type vocabulary."""
+    if fmt.endswith("dora"):
+        return "dora"
+    if fmt.startswith("lycoris-"):
+        return fmt.removeprefix("lycoris-")
+    if fmt == "kohya":
+        return "locon" if conv_rank else "lora"
+    if fmt == "kohya-oft":
+        return "oft"
+    if fmt in ("peft", "diffusers", "diffusers-old", "xlabs"):
+        return "lora"
+    return None
+
+
 def weights_facts(info: Any, shown: str) -> list[Fact]:
     """What the tensors themselves prove (rundiff.infer.LoraInfo)."""
     facts: list[Fact] = []
@@ -189,10 +204,10 @@ def weights_facts(info: Any, shown: str) -> list[Fact]:
     def add(key: str, value: Any, note: str) -> None:
         facts.append(Fact(key, value, SourceKind.WEIGHTS, shown, None, Provenance.WEIGHTS, note))
 
-    fmt = getattr(info, "format", None) or ""
-    if getattr(info, "is_lora", True) is False or fmt.startswith("not a LoRA"):
+    fmt = info.format or ""
+    if fmt == "checkpoint":
         add("training_type", "full", "the file holds full model weights, not a LoRA")
-    else:
+    elif fmt != "unknown":
         if info.rank is not None:
             add("network_dim", info.rank, "rank from the lora_down/lora_A tensor shapes")
         elif info.ranks:
@@ -200,22 +215,24 @@ def weights_facts(info: Any, shown: str) -> list[Fact]:
             add("network_dim", f"dynamic {low}-{high}", "ranks differ between modules (resized or dynamic)")
         if info.alpha is not None:
             add("network_alpha", info.alpha, "alpha scalars stored in the file")
-        if getattr(info, "conv_rank", None) is not None:
+        if info.conv_rank is not None:
             add("conv_dim", info.conv_rank, "rank of the 3x3 conv modules")
-        if getattr(info, "conv_alpha", None) is not None:
+        if info.conv_alpha is not None:
             add("conv_alpha", info.conv_alpha, "alpha of the 3x3 conv modules")
-        lora_type = getattr(info, "lora_type", None)
+        lora_type = lora_type_of(fmt, info.conv_rank)
         if lora_type:
             add("lora_type", lora_type, f"tensor names of the {fmt} format")
-        modules = getattr(info, "modules", None) or {}
-        te_modules = sum(v for k, v in modules.items() if k.startswith("text_encoder") or k.startswith("te"))
-        unet_modules = sum(v for k, v in modules.items() if not (k.startswith("text_encoder") or k.startswith("te")))
+        modules = info.modules or {}
+        te_modules = sum(v for k, v in modules.items() if k.startswith(("te", "text_encoder")))
+        unet_modules = sum(v for k, v in modules.items() if not k.startswith(("te", "text_encoder")))
         if modules and unet_modules and not te_modules:
             add("network_train_unet_only", True, "no text-encoder modules in the file")
-    family = _INFER_ARCH.get(str(getattr(info, "architecture", "") or "").lower())
+    family = _INFER_ARCH.get(str(info.architecture or "").lower())
     if family:
-        add("model_family", family, "architecture detected from tensor names and shapes")
-    dtype = _DTYPES.get(str(getattr(info, "dtype", "") or ""))
+        evidence = "; ".join(info.architecture_evidence[:2])
+        add("model_family", family, f"architecture from tensor names and shapes ({evidence})" if evidence
+            else "architecture from tensor names and shapes")
+    dtype = _DTYPES.get(str(info.dtype or ""))
     if dtype:
         add("save_precision", dtype, "dtype of the stored tensors")
     return facts
@@ -230,7 +247,7 @@ def ingest_safetensors(path: Path) -> list[SourceFile]:
 
     info = inspect_file(path)
     shown = str(path)
-    metadata = dict(getattr(info, "metadata", None) or {})
+    metadata = dict(info.metadata or {})
     trainer = None
     if any(k.startswith("ss_") for k in metadata):
         trainer = "sd-scripts"
@@ -240,7 +257,7 @@ def ingest_safetensors(path: Path) -> list[SourceFile]:
             trainer = "OneTrainer"
     weights = SourceFile(shown, "safetensors-weights", facts=weights_facts(info, shown),
                          chain=f"{shown}#weights")
-    if getattr(info, "truncated", False):
+    if info.truncated:
         weights.warnings.append(f"{shown}: file is truncated; only its header was read")
     sources = [weights]
     if metadata:

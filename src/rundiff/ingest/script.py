@@ -17,6 +17,7 @@ from pathlib import Path
 from rundiff.errors import RundiffError
 from rundiff.ingest.launch import DEFAULT_LIST_ARGS, Launch, find_launch
 from rundiff.ingest.shell import ShellScript, dialect_for, read_script
+from rundiff.ingest.shell_words import ShellLimitError
 from rundiff.model import Fact, Provenance, SourceFile, SourceKind
 
 MAX_SCRIPT_BYTES = 5 * 1024 * 1024
@@ -78,7 +79,12 @@ def ingest_command_text(text: str, path: Path, first_line: int = 1, *, dialect: 
                         list_args: Collection[str] = DEFAULT_LIST_ARGS) -> list[LaunchSource]:
     """Launches in `text`, a piece of `path` starting at line `first_line` (a Markdown code block)."""
     path = Path(path)
-    shell = read_script(text, dialect, first_line)
+    try:
+        shell = read_script(text, dialect, first_line)
+    except ShellLimitError as err:
+        raise RundiffError(f"not read as a launch script: {err}", path) from None
+    except RecursionError:
+        raise RundiffError("not read as a launch script: expansions nested too deeply", path) from None
     sources = []
     for index, command in enumerate(shell.commands):
         launch = find_launch(command, known_args=known_args, flag_args=flag_args, list_args=list_args)

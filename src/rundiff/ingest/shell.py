@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from rundiff.ingest.shell_cmd import CMD_SILENT, CmdLexer
 from rundiff.ingest.shell_flow import Flow, evaluate
 from rundiff.ingest.shell_posix import PosixLexer
-from rundiff.ingest.shell_windows import CMD_SILENT, CmdLexer, PowerShellLexer
+from rundiff.ingest.shell_powershell import PowerShellLexer
 from rundiff.ingest.shell_words import ArrayLit, Assign, Expander, Lit, RawCommand, RawWord, Value
 
 DIALECTS = ("posix", "cmd", "powershell")

@@ -25,6 +25,8 @@ from rundiff.ingest.shell_words import (
 _META = set(" \t\n;&|<>()")
 _ASSIGN_HEAD = re.compile(r"^([A-Za-z_]\w*)(\+?)=$")
 _NAME = re.compile(r"[A-Za-z_]\w*")
+_FD = re.compile(r"(\d{1,9})[<>]")
+_REDIRECT = re.compile(r"&>>|&>|<<<|<<-|<<|>>|>&|<&|>\||<>|<|>")
 _PARAM_OPS = (":-", ":=", ":+", ":?", "##", "%%", "^^", ",,", "//", "-", "=", "+", "?", "#", "%", "^", ",",
               "/", ":")
 
@@ -77,8 +79,8 @@ class PosixLexer:
                     continue
                 self._advance(2 if self._peek(1) == c and c in "&|;" else 1)
                 self._end_command()
-            elif c in "<>" or (c.isdigit() and re.match(r"\d+[<>]", self.s[self.i:self.i + 12])):
-                digits = re.match(r"\d*", self.s[self.i:]).group(0)  # type: ignore[union-attr]
+            elif c in "<>" or (c.isdigit() and (fd := _FD.match(self.s, self.i))):
+                digits = fd.group(1) if c.isdigit() else ""
                 self._advance(len(digits))
                 self._redirect(digits)
             else:
@@ -89,7 +91,7 @@ class PosixLexer:
         return self.commands
 
     def _redirect(self, fd: str) -> None:
-        m = re.match(r"&>>|&>|<<<|<<-|<<|>>|>&|<&|>\||<>|<|>", self.s[self.i:])
+        m = _REDIRECT.match(self.s, self.i)
         assert m
         op = m.group(0)
         line = self.line

@@ -8,9 +8,9 @@ it expands to nothing and is recorded as unresolved, like an unknown variable.
 from __future__ import annotations
 
 import fnmatch
-import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from rundiff.ingest.shell_arith import ArithError, ArithParser
 
 IFS = " \t\n"
 
@@ -82,6 +82,14 @@ class RawWord:
 Value = str | list[str]
 
 
+#: The most characters one variable may hold; `x="$x$x"` repeated would otherwise grow without bound.
+MAX_VALUE_CHARS = 1_000_000
+
+
+class ShellLimitError(ValueError):
+    """The script grows a value past what any real launch script needs."""
+
+
 @dataclass
 class Expander:
     """Expands words against a variable table; unknown names are recorded, never fatal."""
@@ -108,6 +116,9 @@ class Expander:
                 value = old[:-1] + [(old[-1] if old else "") + value]
             else:
                 value = (old or "") + value
+        size = len(value) if isinstance(value, str) else sum(len(v) + 1 for v in value)
+        if size > MAX_VALUE_CHARS:
+            raise ShellLimitError(f"variable {name} grows past {MAX_VALUE_CHARS} characters")
         self.variables[key] = value
 
     # -- words ---------------------------------------------------------------------------------
@@ -268,14 +279,14 @@ class Expander:
     def arith(self, expr: str, line: int) -> int | None:
         """Integer arithmetic as bash does it; None (and a record) when it cannot be worked out."""
         try:
-            return _ArithParser(expr, lambda name: self._arith_var(name, line, 0)).parse()
-        except ValueError:  # _ArithError, or a malformed number such as 08
+            return ArithParser(expr, lambda name: self._arith_var(name, line, 0)).parse()
+        except ValueError:  # ArithError, or a malformed number such as 08
             self.unresolved.append((f"$(({expr.strip()}))", line))
             return None
 
     def _arith_var(self, name: str, line: int, depth: int) -> int:
         if depth > 20:
-            raise _ArithError("variables refer to each other too deeply")
+            raise ArithError("variables refer to each other too deeply")
         raw = self.lookup(name)
         if raw is None:
             self.unresolved.append((name, line))
@@ -283,108 +294,7 @@ class Expander:
         text = raw if isinstance(raw, str) else (raw[0] if raw else "")
         if not text.strip():
             return 0
-        return _ArithParser(text, lambda n: self._arith_var(n, line, depth + 1)).parse()
-
-
-class _ArithError(ValueError):
-    pass
-
-
-_ARITH_TOKEN = re.compile(r"\s*(?:(0[xX][0-9a-fA-F]+|\d+)|([A-Za-z_]\w*)|(\*\*|[-+*/%()]))")
-
-
-class _ArithParser:
-    """Recursive descent over + - * / % ** and parentheses; names resolve through a callback."""
-
-    def __init__(self, text: str, resolve: Callable[[str], int]) -> None:
-        self.tokens = self._tokenise(text)
-        self.pos = 0
-        self.resolve = resolve
-
-    @staticmethod
-    def _tokenise(text: str) -> list[str]:
-        tokens, i = [], 0
-        text = text.strip()
-        while i < len(text):
-            m = _ARITH_TOKEN.match(text, i)
-            if not m or m.end() == i:
-                raise _ArithError(text)
-            tokens.append(m.group(0).strip())
-            i = m.end()
-            while i < len(text) and text[i].isspace():
-                i += 1
-        return tokens
-
-    def parse(self) -> int:
-        if not self.tokens:
-            return 0
-        value = self._sum()
-        if self.pos != len(self.tokens):
-            raise _ArithError("trailing tokens")
-        return value
-
-    def _peek(self) -> str | None:
-        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
-
-    def _take(self) -> str:
-        tok = self._peek()
-        if tok is None:
-            raise _ArithError("unexpected end")
-        self.pos += 1
-        return tok
-
-    def _sum(self) -> int:
-        value = self._product()
-        while self._peek() in ("+", "-"):
-            op = self._take()
-            rhs = self._product()
-            value = value + rhs if op == "+" else value - rhs
-        return value
-
-    def _product(self) -> int:
-        value = self._power()
-        while self._peek() in ("*", "/", "%"):
-            op = self._take()
-            rhs = self._power()
-            if op == "*":
-                value *= rhs
-            elif rhs == 0:
-                raise _ArithError("division by zero")
-            else:  # bash truncates toward zero
-                q = abs(value) // abs(rhs) * (1 if (value >= 0) == (rhs >= 0) else -1)
-                value = q if op == "/" else value - q * rhs
-        return value
-
-    def _power(self) -> int:
-        base = self._unary()
-        if self._peek() == "**":
-            self._take()
-            exp = self._power()
-            if exp < 0 or exp > 64:
-                raise _ArithError("exponent out of range")
-            return base**exp
-        return base
-
-    def _unary(self) -> int:
-        tok = self._peek()
-        if tok in ("+", "-"):
-            self._take()
-            value = self._unary()
-            return -value if tok == "-" else value
-        return self._atom()
-
-    def _atom(self) -> int:
-        tok = self._take()
-        if tok == "(":
-            value = self._sum()
-            if self._take() != ")":
-                raise _ArithError("missing )")
-            return value
-        if tok[0].isdigit():
-            return int(tok, 16) if tok[:2].lower() == "0x" else int(tok, 8 if tok.startswith("0") else 10)
-        if tok[0].isalpha() or tok[0] == "_":
-            return self.resolve(tok)
-        raise _ArithError(tok)
+        return ArithParser(text, lambda n: self._arith_var(n, line, depth + 1)).parse()
 
 
 @dataclass(frozen=True)

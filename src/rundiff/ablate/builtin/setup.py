@@ -73,7 +73,8 @@ def build_setup(config: TrainConfig, device: str | torch.device = "cpu") -> Setu
     affixes = [c for c in (config.caption_prefix, config.caption_suffix) if c]
     tokenizer = WordTokenizer([*captions, *affixes])
     proxy = config.proxy
-    text_encoder = build_text_encoder(tokenizer.vocab_size, seed=proxy.model_seed).to(device)
+    hidden = UNET_PRESETS[proxy.model]["cross_attention_dim"]
+    text_encoder = build_text_encoder(tokenizer.vocab_size, hidden, seed=proxy.model_seed).to(device)
     unet = build_unet(proxy.model, image_size[1] // VAE_SCALE, seed=proxy.model_seed).to(device)
     text_encoder.requires_grad_(False)
     unet.requires_grad_(False)

@@ -107,7 +107,7 @@ def warmup_too_long(ctx: RunContext) -> Iterator[Hit]:
     note = plan.note("warmup_steps")
     if "float >= 1" in note:
         text += f" ({note})"
-    yield Hit(text[0].upper() + text[1:] + ".", evidence, severity=severity)
+    yield Hit(text + ".", evidence, severity=severity)
 
 
 @rule("warmup-on-constant-scheduler", severity=Severity.WARNING,

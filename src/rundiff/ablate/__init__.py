@@ -1,0 +1,1 @@
+"""rundiff ablate: short re-trainings that vary one parameter."""
