@@ -43,7 +43,7 @@ def test_every_format_is_written_and_deterministic(tmp_path, two_runs, suffix):
         data = json.loads(text)
         row = next(p for p in data["parameters"] if p["name"] == "network_dim")
         assert row["values"]["B"] == {"value": 32, "provenance": "explicit", "source": row["values"]["B"]["source"],
-                                      "note": None, "change": "changed"}
+                                      "note": None, "confirmed_by": [], "change": "changed"}
     if suffix == ".csv":
         header = text.splitlines()[0]
         assert header.startswith("parameter,category,impact,status,A,B")

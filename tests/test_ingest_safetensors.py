@@ -45,7 +45,9 @@ def test_metadata_decoded_by_sd_scripts_rules(tmp_path):
     cells = run.cells
     assert run.trainer == "sd-scripts"
     assert cells["network_dim"].value == 32
-    assert cells["network_dim"].provenance.value == "weights"  # the tensors prove it, metadata agrees
+    # metadata and weights agree: the first is shown, the other confirms it
+    assert cells["network_dim"].provenance.value == "metadata"
+    assert [c.split(":")[0] for c in cells["network_dim"].confirmed_by] == ["weights"]
     assert cells["optimizer_type"].value == "AdamW"
     assert cells["weight_decay"].value == 0.01  # unpacked from ss_optimizer's arguments
     assert cells["resolution"].value == [1024, 1024]  # "(1024, 1024)"

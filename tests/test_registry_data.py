@@ -20,17 +20,18 @@ def _words(text: str) -> list[str]:
 
 
 REGISTRY_PATH = Path(__file__).resolve().parents[1] / "src" / "rundiff" / "normalise" / "registry.yaml"
-REFERENCE_PATH = Path("/work/shared/reference/kohya-sd-scripts.md")
+REFERENCE_PATH = Path(__file__).resolve().parents[2] / "shared" / "reference" / "kohya-sd-scripts.md"
 
 CATEGORIES = {"model", "network", "resolution", "optimization", "precision", "noise", "caption", "dataset",
               "duration", "other"}
 IMPACTS = {"high": 3, "medium": 2, "low": 1}
-TYPES = {"int", "float", "bool", "str", "path", "resolution", "float_list", "str_list", "kv_list"}
+TYPES = {"int", "float", "number", "bool", "str", "path", "resolution", "float_list", "int_list", "str_list",
+         "kv_list"}
 ALIAS_KINDS = {"cli", "config_toml", "dataset_toml", "gui", "trainer_config", "metadata", "network_args",
                "optimizer_args", "lr_scheduler_args"}
 EXPAND_KINDS = {"network_args", "optimizer_args", "lr_scheduler_args"}
 ENTRY_FIELDS = {"category", "impact", "type", "choices", "default", "none_means", "expand", "derived",
-                "aliases", "rationale", "ladder"}
+                "aliases", "rationale", "ladder", "secret"}
 #: Kinds whose keys default to the canonical name: an explicit alias there must not shadow another parameter.
 IMPLICIT_CANONICAL_KINDS = {"cli", "config_toml"}
 
@@ -161,7 +162,7 @@ def _matches_type(value, type_name: str) -> bool:
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if type_name == "int":
         return isinstance(value, int) and not isinstance(value, bool)
-    if type_name == "float":
+    if type_name in {"float", "number"}:
         return is_number
     if type_name == "bool":
         return isinstance(value, bool)
@@ -340,7 +341,7 @@ def test_alias_shapes(params: dict):
                     continue
                 extra = set(alias) - {"key"}
                 if extra == {"scale"}:
-                    if entry["type"] not in {"int", "float"} or not isinstance(alias["scale"], (int, float)):
+                    if entry["type"] not in {"int", "float", "number"} or not isinstance(alias["scale"], (int, float)):
                         problems.append(f"{name}.{kind}: scale needs a numeric parameter and number")
                 elif extra == {"value"}:
                     if not _matches_type(alias["value"], entry["type"]):

@@ -3,10 +3,26 @@
     >>> from rundiff import load_run, compare
     >>> comparison = compare(["runs/A", "runs/B"], good=["A"], bad=["B"])
     >>> comparison.frame()          # pandas: rows parameters, columns runs
+
+The names below are imported on first use, so `rundiff infer-rank` does not pay for the whole
+compare pipeline at start-up.
 """
 
-from rundiff.api import compare, load_run
-from rundiff.errors import RundiffError
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
 __all__ = ["RundiffError", "compare", "load_run", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("compare", "load_run"):
+        from rundiff import api
+
+        return getattr(api, name)
+    if name == "RundiffError":
+        from rundiff.errors import RundiffError
+
+        return RundiffError
+    raise AttributeError(f"module 'rundiff' has no attribute {name!r}")

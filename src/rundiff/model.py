@@ -86,6 +86,8 @@ class Cell:
     provenance: Provenance
     source: str | None = None  # "file:line", "file [key]", ...
     note: str | None = None  # how it was inferred/derived, or which default
+    #: Other sources of the same run that say the same value ("metadata: file [ss_network_dim]").
+    confirmed_by: tuple[str, ...] = ()
 
     @property
     def known(self) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 
 from rundiff.diagnose.logs import RunLogs
 from rundiff.diagnose.schedule import SIMULATED_SCHEDULERS, LRSchedule, simulate_schedule
-from rundiff.model import Run
+from rundiff.model import Provenance, Run
 from rundiff.normalise.steps import StepPlan, plan_steps
 
 #: training_type spellings that mean "a network (LoRA-like) is trained" or "the model itself is".
@@ -58,8 +58,13 @@ class RunContext:
         return None
 
 
+#: Rows the normaliser derives with plan_steps itself; recomputed here (with the log's facts) instead.
+_PLAN_OUTPUTS = frozenset({"steps_per_epoch", "num_epochs", "total_steps", "warmup_steps", "warmup_fraction"})
+
+
 def _params_with_log_facts(run: Run, logs: RunLogs) -> tuple[dict[str, Any], list[str]]:
-    params = {name: run.value(name) for name in run.cells}
+    params = {name: run.value(name) for name, cell in run.cells.items()
+              if not (name in _PLAN_OUTPUTS and cell.provenance is Provenance.DERIVED)}
     notes = []
     for name in _LOG_FACT_PARAMS:
         if params.get(name) is None and name in logs.facts:

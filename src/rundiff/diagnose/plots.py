@@ -23,12 +23,12 @@ def _pyplot():
     return plt
 
 
-def _x(point, spe: int | None) -> float | None:
-    """Where a logged point sits on the update axis (epoch points at the end of their epoch)."""
+def _x(point, spe: int | None, epoch_at: float = 1.0) -> float | None:
+    """Where a logged point sits on the update axis; epoch points at ``epoch_at`` of their epoch."""
     if point.step is not None:
         return float(point.step)
     if point.epoch is not None and spe:
-        return float(point.epoch * spe)
+        return float((point.epoch - 1 + epoch_at) * spe)
     return None
 
 
@@ -47,23 +47,28 @@ def _png(fig) -> bytes:
 def lr_plot(ctx: RunContext) -> bytes | None:
     """The simulated LR at every update, with the logged LR of each group on top."""
     schedule, spe = ctx.schedule, ctx.plan.steps_per_epoch
-    logged = {n: [(x, p.value) for p in ctx.logs.get(n) if p.finite and (x := _x(p, spe)) is not None]
+    logged = {n: [(x, p.value) for p in ctx.logs.get(n) if p.finite and (x := _x(p, spe, 0.5)) is not None]
               for n in ctx.logs.lr_groups()}
     logged = {n: pts for n, pts in logged.items() if pts}
     if (schedule is None or not schedule.total_updates) and not logged:
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.6))
-    if schedule is not None and schedule.total_updates:
-        xs = _updates(schedule.total_updates)
-        ax.plot(xs, [schedule.lr(k) for k in xs], color="#1f4e9c", lw=2,
-                label=f"simulated {schedule.scheduler} ({'per epoch' if schedule.per_epoch else 'per step'})")
-        if ctx.plan.warmup_steps:
-            ax.axvline(ctx.plan.warmup_steps, color="#999999", ls=":", lw=1, label="end of warmup")
     markers = "osD^v<>"
     for i, (name, pts) in enumerate(sorted(logged.items())):
-        ax.scatter([x for x, _ in pts], [v for _, v in pts], s=14, marker=markers[i % len(markers)],
-                   zorder=3, label=f"logged {name}")
+        pts.sort()
+        if len(pts) > 200:  # dense per-step logs read better as a line under the simulation
+            ax.plot([x for x, _ in pts], [v for _, v in pts], lw=3, alpha=0.45, label=f"logged {name}")
+        else:
+            ax.scatter([x for x, _ in pts], [v for _, v in pts], s=16, marker=markers[i % len(markers)],
+                       zorder=3, label=f"logged {name}")
+    if schedule is not None and schedule.total_updates:
+        xs = _updates(schedule.total_updates)
+        ax.plot(xs, [schedule.lr(k) for k in xs], color="#111827", lw=1.4, ls="--", zorder=4,
+                label=f"simulated {schedule.scheduler} ({'per epoch' if schedule.per_epoch else 'per step'}), "
+                      f"{ctx.main_lr[0] if ctx.main_lr else 'lr'}")
+        if ctx.plan.warmup_steps:
+            ax.axvline(ctx.plan.warmup_steps, color="#999999", ls=":", lw=1, label="end of warmup")
     if spe:
         for epoch in range(1, (ctx.plan.num_epochs or 0) + 1):
             ax.axvline(epoch * spe, color="#e5e7eb", lw=0.8, zorder=0)

@@ -21,8 +21,12 @@ from rundiff.normalise.values import ValueProblem, coerce, is_none, values_equal
 
 #: Trainers whose defaults are sd-scripts' (the kohya_ss GUI launches sd-scripts).
 SD_SCRIPTS_TRAINERS = frozenset({"sd-scripts", "kohya_ss"})
+#: When sources disagree, the strongest evidence of what produced the run is shown.
 _STRENGTH = {Provenance.WEIGHTS: 5, Provenance.METADATA: 4, Provenance.EXPLICIT: 3, Provenance.DERIVED: 2,
              Provenance.INFERRED: 1}
+#: When they agree, the user's own setting is shown first and the others confirm it.
+_AGREEING_ORDER = {Provenance.EXPLICIT: 0, Provenance.METADATA: 1, Provenance.WEIGHTS: 2, Provenance.DERIVED: 3,
+                   Provenance.INFERRED: 4}
 UNMAPPED_CATEGORY = "other"
 
 
@@ -85,6 +89,8 @@ def _apply(param: Parameter, alias: Alias, fact: Fact, registry: Registry,
     except ValueProblem as err:
         warnings.append(f"{fact.location} [{fact.key}]: {err}; value kept as written")
         return [(param.name, _plain(raw), note)]
+    if param.secret and value is not None:
+        return [(param.name, "***", "a credential: its value is not shown")]
     if value is None and param.none_means is not None:
         value = param.none_means
         note = note or f"None means {param.none_means}"
@@ -152,14 +158,18 @@ def resolve(run_name: str, found: list[Observation], registry: Registry) -> tupl
             if current is None or obs.precedence >= current.precedence:
                 winners[obs.chain] = obs
         ranked = sorted(winners.values(), key=lambda o: (-_STRENGTH.get(o.provenance, 0), o.source))
-        chosen = ranked[0]
         param = registry.get(name)
         path_like = param is not None and param.type == "path"
-        disagreeing = [o for o in ranked[1:] if not values_equal(o.value, chosen.value, path_like=path_like)]
+        strongest = ranked[0]
+        agreeing = [o for o in ranked if values_equal(o.value, strongest.value, path_like=path_like)]
+        disagreeing = [o for o in ranked if o not in agreeing]
+        agreeing.sort(key=lambda o: (_AGREEING_ORDER.get(o.provenance, 9), o.source))
+        shown = agreeing[0]
         if disagreeing:
             conflicts.append(Conflict(run_name, name, tuple(
-                (o.value, o.provenance.value, o.source) for o in [chosen, *disagreeing]), chosen.value))
-        cells[name] = Cell(chosen.value, chosen.provenance, chosen.source, chosen.note)
+                (o.value, o.provenance.value, o.source) for o in [strongest, *disagreeing]), strongest.value))
+        confirmed = tuple(f"{o.provenance.value}: {o.source}" for o in agreeing[1:])
+        cells[name] = Cell(shown.value, shown.provenance, shown.source, shown.note, confirmed)
     return cells, conflicts
 
 

@@ -48,6 +48,7 @@ class Parameter:
     expand: str | None = None
     derived: bool = False
     ladder: tuple[Any, ...] = ()
+    secret: bool = False
     aliases: dict[str, tuple[Alias, ...]] = field(default_factory=dict)
 
     @property
@@ -90,13 +91,17 @@ class Registry:
         return self.parameters[name], alias
 
     def _match_dotted(self, key: str) -> tuple[str, Alias] | None:
-        """Whole dotted key first, then its last two segments, then its last segment."""
-        parts = key.split(".")
-        for n in (len(parts), 2, 1):
-            if n <= len(parts):
-                hit = self._index.get(("trainer_config", ".".join(parts[-n:])))
-                if hit is not None:
-                    return hit
+        """Longest match first: the whole dotted key, then its last two segments, then the last one.
+
+        List indices (`process.0.network`) are skipped, so `datasets.0.caption_ext` matches the
+        pattern `datasets.caption_ext`.
+        """
+        for parts in (key.split("."), [p for p in key.split(".") if not p.isdigit()]):
+            for n in (len(parts), 2, 1):
+                if 0 < n <= len(parts):
+                    hit = self._index.get(("trainer_config", ".".join(parts[-n:])))
+                    if hit is not None:
+                        return hit
         return None
 
     def cli_names(self) -> list[str]:
@@ -154,6 +159,7 @@ def build_registry(data: dict[str, Any]) -> Registry:
             expand=spec.get("expand"),
             derived=bool(spec.get("derived", False)),
             ladder=tuple(spec.get("ladder") or ()),
+            secret=bool(spec.get("secret", False)),
             aliases=aliases,
         )
         params[name] = param

@@ -23,6 +23,7 @@ def _cell_context(row: Row, run: str) -> dict[str, Any]:
         "mark": PROVENANCE_MARKS[cell.provenance],
         "source": cell.source or "",
         "note": cell.note or "",
+        "confirmed_by": list(cell.confirmed_by),
         "change": entry.change,
     }
 

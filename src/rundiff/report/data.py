@@ -55,6 +55,7 @@ def comparison_json(comparison: Comparison, diagnosis: list[dict[str, Any]] | No
                 "provenance": entry.cell.provenance.value,
                 "source": entry.cell.source,
                 "note": entry.cell.note,
+                "confirmed_by": list(entry.cell.confirmed_by),
                 "change": entry.change,
             } for run, entry in row.entries.items()},
         } for row in comparison.rows],

@@ -1,0 +1,5 @@
+"""`python -m rundiff` runs the command line."""
+
+from rundiff.cli import main
+
+main()
