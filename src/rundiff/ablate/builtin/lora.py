@@ -98,8 +98,10 @@ class LoRANetwork(nn.Module):
         generator = torch.Generator().manual_seed(seed)
         self.spec = spec
         self.unet_loras = nn.ModuleList(_create(unet, "lora_unet", _unet_targets(spec), spec, generator))
+        # transformers 5 dropped CLIPTextModel's ``text_model`` level; kohya's key names keep it
+        te_prefix = "lora_te" if hasattr(text_encoder, "text_model") else "lora_te.text_model"
         self.text_encoder_loras = nn.ModuleList(
-            _create(text_encoder, "lora_te", TEXT_ENCODER_TARGETS, spec, generator) if text_encoder else [])
+            _create(text_encoder, te_prefix, TEXT_ENCODER_TARGETS, spec, generator) if text_encoder else [])
         for lora in self.all_loras():
             lora.apply_to()
 

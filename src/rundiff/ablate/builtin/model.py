@@ -118,7 +118,8 @@ def encode_captions(text_encoder, tokenizer: WordTokenizer, captions: Sequence[s
     ids = torch.tensor([chunk for chunks in per_caption for chunk in chunks], device=device)
     if spec.clip_skip and spec.clip_skip > 1:
         out = text_encoder(input_ids=ids, output_hidden_states=True)
-        states = text_encoder.text_model.final_layer_norm(out.hidden_states[-spec.clip_skip])
+        final_norm = getattr(text_encoder, "text_model", text_encoder).final_layer_norm
+        states = final_norm(out.hidden_states[-spec.clip_skip])
     else:
         states = text_encoder(input_ids=ids).last_hidden_state
     states = states.reshape(len(captions), n_chunks, 77, -1)
