@@ -62,7 +62,7 @@ def test_kohya_console_and_tqdm(tmp_path):
     path.write_text(text, encoding="utf-8")
     logs = read_text_log(path)
     facts = {k: v for k, (v, _) in logs.facts.items()}
-    assert facts == {"num_train_images": 2030, "batches_per_epoch": 508, "num_epochs": 10, "train_batch_size": 4,
+    assert facts == {"num_train_images": 2030, "num_batches_per_epoch": 508, "num_epochs": 10, "train_batch_size": 4,
                      "gradient_accumulation_steps": 1, "total_steps": 5080, "max_train_epochs": 10}
     average = logs.get("loss/average")
     assert [(p.step, p.epoch) for p in average] == [(400, 3), (800, 3), (801, 3)]

@@ -1,6 +1,5 @@
 """The simulated LR matches transformers' get_scheduler (closed forms and measured values) and the EMA mix."""
 
-import importlib
 import math
 
 import pytest

@@ -41,7 +41,7 @@ def test_epochs_override_steps_and_default_1600():
 
 
 def test_kohya_console_batches_per_epoch_are_exact():
-    plan = plan_steps({"batches_per_epoch": 51, "gradient_accumulation_steps": 2, "num_train_images": 200,
+    plan = plan_steps({"num_batches_per_epoch": 51, "gradient_accumulation_steps": 2, "num_train_images": 200,
                        "train_batch_size": 4, "max_train_epochs": 2})
     assert plan.steps_per_epoch == 26 and plan.total_steps == 52
 

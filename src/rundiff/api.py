@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from rundiff.compare.table import Comparison, compare_runs
@@ -24,8 +25,23 @@ def load_run(path: str | Path) -> Run:
     return run
 
 
+#: From this many runs on, runs are read in parallel worker processes (one per core).
+PARALLEL_FROM = 24
+
+
+def load_runs(paths: list[str | Path], *, workers: int | None = None) -> list[Run]:
+    """Load many runs, in parallel when there are enough to pay for the processes."""
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    if len(paths) < PARALLEL_FROM or workers < 2:
+        return [load_run(p) for p in paths]
+    from concurrent.futures import ProcessPoolExecutor
+
+    chunk = max(1, len(paths) // (workers * 8))
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(load_run, paths, chunksize=chunk))
+
+
 def compare(paths: list[str | Path], *, baseline: str | None = None, good: list[str] | None = None,
             bad: list[str] | None = None) -> Comparison:
     """Load every run and compare them against the baseline (the first run unless named)."""
-    runs = [load_run(p) for p in paths]
-    return compare_runs(runs, baseline=baseline, good=good, bad=bad)
+    return compare_runs(load_runs(paths), baseline=baseline, good=good, bad=bad)

@@ -19,6 +19,9 @@ class RundiffError(Exception):
         self.line = line
         self.key = key
 
+    def __reduce__(self):  # keep file, line and key when raised in a worker process
+        return (_rebuild, (self.message, self.path, self.line, self.key))
+
     def __str__(self) -> str:
         where = self.path or ""
         if self.path and self.line is not None:
@@ -26,3 +29,7 @@ class RundiffError(Exception):
         if self.key is not None:
             where = f"{where} [{self.key}]" if where else f"[{self.key}]"
         return f"{where}: {self.message}" if where else self.message
+
+
+def _rebuild(message: str, path: str | None, line: int | None, key: str | None) -> RundiffError:
+    return RundiffError(message, path, line=line, key=key)

@@ -17,6 +17,5 @@ def main() -> None:
     app()
 
 
-from rundiff.cli import compare as _compare  # noqa: E402,F401  (registers `rundiff compare`)
-from rundiff.cli import infer_rank  # noqa: E402,F401
-from rundiff.cli import diagnose  # noqa: E402,F401
+# Each command module registers itself on `app`.
+from rundiff.cli import compare, diagnose, infer_rank  # noqa: E402,F401

@@ -17,7 +17,7 @@ FULL_TYPES = frozenset({"full", "finetune", "fine_tune", "full_finetune", "full_
                         "native"})
 
 #: Facts kohya prints to the console that can stand in for a parameter the configs do not give.
-_LOG_FACT_PARAMS = ("num_train_images", "batches_per_epoch", "train_batch_size", "gradient_accumulation_steps",
+_LOG_FACT_PARAMS = ("num_train_images", "num_batches_per_epoch", "train_batch_size", "gradient_accumulation_steps",
                     "max_train_epochs")
 
 

@@ -145,7 +145,7 @@ def write_plots(plots: dict[str, dict[str, bytes]], folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for run_name, images in plots.items():
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", run_name) or "run"
+        stem = re.sub(r"[^A-Za-z0-9.-]+", "_", run_name).strip("_") or "run"
         for kind, png in images.items():
             path = folder / f"{stem}_{kind}.png"
             path.write_bytes(png)

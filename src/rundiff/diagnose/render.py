@@ -53,4 +53,4 @@ def render(diagnosis: Diagnosis, fmt: str, plots: dict[str, dict[str, bytes]] | 
 def _number(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return str(value)
-    return str(value) if isinstance(value, int) else f"{value:.4g}"
+    return str(value) if isinstance(value, int) else f"{value:.7g}"

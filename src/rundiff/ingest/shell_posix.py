@@ -239,7 +239,7 @@ class _DoubleQuoted:
             c = self._peek()
             if c == '"' and not self.heredoc:
                 break
-            if c == "\\" and self._peek(1) in ('$`"\\\n' if not self.heredoc else "$`\\\n"):
+            if c == "\\" and self._peek(1) and self._peek(1) in ('$`"\\\n' if not self.heredoc else "$`\\\n"):
                 nxt = self._advance(2)[1]
                 if nxt != "\n":
                     buf.append(nxt)

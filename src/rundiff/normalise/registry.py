@@ -172,11 +172,12 @@ def build_registry(data: dict[str, Any]) -> Registry:
 @cache
 def load_registry() -> Registry:
     """The registry shipped inside the package."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster, as safe
     text = resources.files("rundiff.normalise").joinpath("registry.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
+    data = yaml.load(text, Loader=loader)  # noqa: S506 (a safe loader)
     extra = resources.files("rundiff.normalise").joinpath("registry_diagnose.yaml")
     if extra.is_file():
-        more = yaml.safe_load(extra.read_text(encoding="utf-8")) or {}
+        more = yaml.load(extra.read_text(encoding="utf-8"), Loader=loader) or {}  # noqa: S506
         for name, spec in (more.get("parameters") or {}).items():
             data["parameters"].setdefault(name, spec)
     return build_registry(data)

@@ -77,9 +77,9 @@ def _steps_per_epoch(params: Mapping[str, Any], notes: dict[str, str]) -> int | 
         notes["steps_per_epoch"] = "given"
         return explicit
     accumulation = _positive_int(params, "gradient_accumulation_steps") or 1
-    batches = _positive_int(params, "batches_per_epoch")
+    batches = _positive_int(params, "num_batches_per_epoch")
     if batches is not None:
-        notes["steps_per_epoch"] = (f"ceil(batches_per_epoch {batches} / gradient accumulation {accumulation}); "
+        notes["steps_per_epoch"] = (f"ceil(num_batches_per_epoch {batches} / gradient accumulation {accumulation}); "
                                     "exact, buckets included")
         return math.ceil(batches / accumulation)
     samples = _positive_int(params, "num_train_images")

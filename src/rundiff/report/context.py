@@ -6,6 +6,8 @@ from typing import Any
 
 from rundiff import __version__
 from rundiff.compare.table import Comparison, Row
+from rundiff.model import SET_PROVENANCES
+from rundiff.normalise.values import values_equal
 from rundiff.report.values import PROVENANCE_MARKS, cell_text, format_value
 
 #: Past this many runs, tables turn to one row per run and one column per differing parameter.
@@ -51,14 +53,14 @@ def comparison_context(comparison: Comparison, *, show_all: bool = False,
         rows = [r for r in comparison.rows if r.category == key]
         if not rows:
             continue
-        shown = rows if show_all else [r for r in rows if r.status != "same"]
-        changed = [r for r in rows if r.status != "same"]
+        shown = rows if show_all else [r for r in rows if _worth_showing(r)]
+        changed = [r for r in rows if _worth_showing(r)]
         impact = min((r.impact for r in changed), key=lambda i: _IMPACT_ORDER.get(i, 9), default=None)
         categories.append({
             "key": key,
             "title": title,
             "rows": [_row_context(r, runs) for r in shown],
-            "hidden_same": len(rows) - len(shown),
+            "hidden_same": len(rows) - len(shown),  # same everywhere, or nobody set them
         })
         if changed:
             summary.append({"title": title, "count": len(changed), "impact": impact,
@@ -71,7 +73,10 @@ def comparison_context(comparison: Comparison, *, show_all: bool = False,
         for row in comparison.rows:
             entry = row.entries[run]
             if entry.change in ("changed", "added", "removed"):
+                same_value = row.entries[baseline].cell.known and entry.change != "changed" and \
+                    values_equal(row.entries[baseline].cell.value, entry.cell.value)
                 items.append({
+                    "same_value": same_value,
                     "name": row.name,
                     "category": registry.categories.get(row.category, row.category),
                     "impact": row.impact,
@@ -118,6 +123,19 @@ def comparison_context(comparison: Comparison, *, show_all: bool = False,
         "diagnosis": diagnosis or [],
         "has_outcomes": any(r.outcome for r in comparison.runs),
     }
+
+
+def _worth_showing(row: Row) -> bool:
+    """Default view: rows that differ, and partial rows someone actually set.
+
+    A partial row whose known cells are all the trainer's default (one run's trainer is unknown)
+    says nothing; it is counted with the hidden rows, and --all shows it.
+    """
+    if row.status == "differs":
+        return True
+    if row.status == "partial":
+        return any(e.cell.provenance in SET_PROVENANCES for e in row.entries.values())
+    return False
 
 
 def _outcome(comparison: Comparison, run: str) -> str:

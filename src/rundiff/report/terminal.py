@@ -53,7 +53,7 @@ def print_comparison(context: dict[str, Any], console: Console | None = None) ->
                 table.add_row(escape(row["name"]), row["impact"], *[_cell(c) for c in row["cells"]])
             console.print(table)
             if cat["hidden_same"]:
-                console.print(f"  [dim]{cat['hidden_same']} same in every run (--all shows them)[/]")
+                console.print(f"  [dim]{cat['hidden_same']} the same in every run or set by none (--all shows them)[/]")
     hidden = sum(cat["hidden_same"] for cat in context["categories"])
     if hidden and context["wide_layout"]:
         console.print(f"[dim]{hidden} parameters the same in every run not shown[/]")

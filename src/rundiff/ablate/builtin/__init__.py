@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .config import ProxySettings, TrainConfig
 
 if TYPE_CHECKING:
-    from .trainer import StepProgress, TrainResult
+    from .trainer import TrainResult
 
 __all__ = ["ProxySettings", "TrainConfig", "available", "train"]
 

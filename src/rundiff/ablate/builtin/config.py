@@ -6,6 +6,7 @@ This module imports no torch: the planner can build and validate a config before
 from __future__ import annotations
 
 import ast
+import contextlib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -117,10 +118,8 @@ def _kv_args(value: Any) -> tuple[tuple[str, Any], ...]:
     parsed = []
     for key, raw in items:
         if isinstance(raw, str):
-            try:
+            with contextlib.suppress(ValueError, SyntaxError):  # sd-scripts keeps unparseable text as is
                 raw = ast.literal_eval(raw)
-            except (ValueError, SyntaxError):
-                pass  # sd-scripts keeps unparseable values as the raw string
         parsed.append((str(key), raw))
     return tuple(parsed)
 
@@ -264,7 +263,7 @@ class TrainConfig:
         if self.conv_dim is None:
             return 0.0
         alpha = 1.0 if self.conv_alpha is None else self.conv_alpha
-        return float(self.conv_dim) if not alpha else alpha
+        return alpha if alpha else float(self.conv_dim)
 
     def network_arg(self, key: str, default: Any = None) -> Any:
         return dict(self.network_args).get(key, default)

@@ -230,25 +230,32 @@ def _last_lrs(setup: Setup) -> dict[str, float]:
 
 
 class _MovementTracker:
-    """‖ΔW‖ of the merged deltas via the r x r Gram trick (‖UD‖² = Σ (UᵀU)∘(DDᵀ)); base norms cached once."""
+    """‖ΔW‖ of the merged deltas via the r x r Gram trick (‖UD‖² = Σ (UᵀU)∘(DDᵀ)), batched per weight shape.
+
+    One bmm per distinct shape instead of a few kernels per module keeps this cheap on a GPU; base norms are
+    computed once.
+    """
 
     def __init__(self, setup: Setup) -> None:
-        self.loras = setup.network.all_loras()
+        self.groups: dict[tuple, list] = {}
+        for lora in setup.network.all_loras():
+            key = (tuple(lora.lora_up.weight.shape), tuple(lora.lora_down.weight.shape), lora.scale)
+            self.groups.setdefault(key, []).append(lora)
         with torch.no_grad():
-            base = sum(float(lora.org_weight.float().pow(2).sum()) for lora in self.loras)
+            base = sum(float(lora.org_weight.float().pow(2).sum()) for lora in setup.network.all_loras())
         self.base_norm = math.sqrt(base)
 
     @torch.no_grad()
     def __call__(self) -> tuple[float, float]:
-        if not self.loras:
+        if not self.groups:
             return 0.0, 0.0
         terms = []
-        for lora in self.loras:
-            up = lora.lora_up.weight.flatten(1).double()
-            down = lora.lora_down.weight.flatten(1).double()
-            gram = ((up.T @ up) * (down @ down.T)).sum().clamp(min=0.0)
-            terms.append(gram * (lora.multiplier * lora.scale) ** 2)
-        dw = math.sqrt(float(torch.stack(terms).sum()))
+        for (_, _, scale), loras in self.groups.items():
+            up = torch.stack([m.lora_up.weight.flatten(1) for m in loras]).double()  # (G, out, r)
+            down = torch.stack([m.lora_down.weight.flatten(1) for m in loras]).double()  # (G, r, in)
+            gram = (up.transpose(1, 2) @ up) * (down @ down.transpose(1, 2))
+            terms.append(gram.sum() * (loras[0].multiplier * scale) ** 2)
+        dw = math.sqrt(max(0.0, float(torch.stack(terms).sum())))
         return dw, dw / self.base_norm if self.base_norm else float("nan")
 
 

@@ -23,7 +23,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 #: kohya ``accelerator.print`` lines before training: fact name -> pattern (the number is group 1).
 KOHYA_FACTS = {
     "num_train_images": re.compile(r"num train images \* repeats[^:]*:\s*(\d+)"),
-    "batches_per_epoch": re.compile(r"num batches per epoch[^:]*:\s*(\d+)"),
+    "num_batches_per_epoch": re.compile(r"num batches per epoch[^:]*:\s*(\d+)"),
     "num_epochs": re.compile(r"num epochs[^:]*:\s*(\d+)"),
     "train_batch_size": re.compile(r"batch size per device[^:]*:\s*(\d+)"),
     "gradient_accumulation_steps": re.compile(r"gradient accumulation steps[^=]*=\s*(\d+)"),

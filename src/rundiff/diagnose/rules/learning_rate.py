@@ -94,8 +94,9 @@ def lr_too_low(ctx: RunContext) -> Iterator[Hit]:
     low, high = limits.typical
     evidence = {"peak_lr": peak, "typical_low": low, "typical_high": high,
                 "factor_below_typical": round(low / peak, 2) if peak > 0 else float("inf")}
-    yield Hit(f"peak LR {fmt(peak)} is too low for {_what(kind, family, ctx)}: usual {fmt(low)}..{fmt(high)} "
-              f"({limits.source}); {fmt(low / peak) if peak else 'infinitely'}x below.", evidence, severity=severity)
+    below = f"{fmt(low / peak)}x below the usual" if peak else "0, below the usual"
+    yield Hit(f"peak LR {fmt(peak)} is too low for {_what(kind, family, ctx)}: {below} {fmt(low)}..{fmt(high)} "
+              f"(source: {limits.source}).", evidence, severity=severity)
 
 
 @rule("lr-too-high", severity=Severity.WARNING,
@@ -122,5 +123,5 @@ def lr_too_high(ctx: RunContext) -> Iterator[Hit]:
     low, high = limits.typical
     evidence = {"peak_lr": peak, "typical_low": low, "typical_high": high,
                 "factor_above_typical": round(peak / high, 2)}
-    yield Hit(f"peak LR {fmt(peak)} is too high for {_what(kind, family, ctx)}: usual {fmt(low)}..{fmt(high)} "
-              f"({limits.source}); {fmt(peak / high)}x above.", evidence, severity=severity)
+    yield Hit(f"peak LR {fmt(peak)} is too high for {_what(kind, family, ctx)}: {fmt(peak / high)}x above the "
+              f"usual {fmt(low)}..{fmt(high)} (source: {limits.source}).", evidence, severity=severity)

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 from rundiff.diagnose.context import RunContext
 from rundiff.diagnose.findings import Severity
-from rundiff.diagnose.rules.base import Hit, fmt, pct, rule
 from rundiff.diagnose.observed import leading_zero_lr
+from rundiff.diagnose.rules.base import Hit, fmt, pct, rule
 
 WARMUP_WARN_FRACTION = 0.20
 WARMUP_ERROR_FRACTION = 0.50
@@ -119,7 +119,7 @@ def warmup_on_constant_scheduler(ctx: RunContext) -> Iterator[Hit]:
     transformers' and diffusers' ``constant`` schedule ignores the warmup (the LR is the full LR
     from step 0), and sd-scripts refuses to start with this combination
     (``wrap_check_needless_num_warmup_steps``). Either the warmup the user expected never ran, or the
-    config is not what was run.
+    config is not what was run. Threshold: any nonzero warmup.
     """
     scheduler = str(ctx.value("lr_scheduler") or "").lower()
     if scheduler != "constant":
