@@ -3,7 +3,8 @@
 The plain loop is what one would write by hand with diffusers + transformers: CLIP forward, randn noise,
 randint timesteps, DDPM add_noise, U-Net forward, MSE, backward, clip_grad_norm_, AdamW, scheduler,
 loss.item(). The builtin trainer adds kohya's caption processing, per-stream RNGs, ‖ΔW‖ tracking, CSV and
-TensorBoard logging. Both run alternately in one process, and the ratio of median step times is printed.
+TensorBoard logging. Both run step by step alternately in one process (a plain step inside each builtin progress
+callback), and the ratio of median step times is printed.
 
     python bench/ablate.py                       # CPU
     python bench/ablate.py --device cuda --bf16  # GPU, with nvidia-smi utilisation
@@ -24,57 +25,69 @@ from rundiff.ablate.builtin import ProxySettings, TrainConfig, train
 from rundiff.ablate.builtin.setup import build_setup
 
 
-def builtin_step_times(config: TrainConfig, device: str, out: Path) -> list[float]:
-    stamps: list[float] = []
-
-    def on_step(_progress) -> None:
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        stamps.append(time.perf_counter())
-
-    train(config, out, device=device, progress=on_step)
-    return [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
-
-
-def plain_step_times(config: TrainConfig, device: str, steps: int) -> list[float]:
+class PlainLoop:
     """The same model, LoRA and batch, trained by a hand-written loop with no bookkeeping."""
-    from diffusers import DDPMScheduler
-    from diffusers.optimization import get_scheduler
 
-    setup = build_setup(config, device)  # same U-Net, text encoder, LoRA modules, latents
-    dev = torch.device(device)
-    unet, text_encoder, tokenizer = setup.unet, setup.text_encoder, setup.tokenizer
-    params = [p for p in setup.network.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.01)
-    scheduler = get_scheduler("constant", optimizer)
-    noise_scheduler = DDPMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
-                                    beta_schedule="scaled_linear", clip_sample=False)
-    captions = [s.caption for s in setup.dataset.train]
-    n = len(captions)
-    batch = config.train_batch_size
-    dtype = torch.bfloat16 if config.mixed_precision == "bf16" else None
-    setup.network.train()
-    stamps = []
-    for step in range(steps):
-        idx = [(step * batch + i) % n for i in range(batch)]
+    def __init__(self, config: TrainConfig, device: str) -> None:
+        from diffusers import DDPMScheduler
+        from diffusers.optimization import get_scheduler
+
+        self.setup = build_setup(config, device)  # same U-Net, text encoder, LoRA modules, latents
+        self.device = torch.device(device)
+        self.params = [p for p in self.setup.network.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.params, lr=config.learning_rate, weight_decay=0.01)
+        self.scheduler = get_scheduler("constant", self.optimizer)
+        self.noise_scheduler = DDPMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
+                                             beta_schedule="scaled_linear", clip_sample=False)
+        self.captions = [s.caption for s in self.setup.dataset.train]
+        self.batch = config.train_batch_size
+        self.dtype = torch.bfloat16 if config.mixed_precision == "bf16" else None
+        self.setup.network.train()
+        self.count = 0
+
+    def step(self) -> None:
+        setup, dev, batch = self.setup, self.device, self.batch
+        idx = [(self.count * batch + i) % len(self.captions) for i in range(batch)]
+        self.count += 1
         latents = setup.train_latents[idx]
-        ids = torch.tensor([tokenizer.chunks(captions[i], None)[0] for i in idx], device=dev)
-        with torch.autocast(dev.type, dtype=dtype) if dtype else torch.autocast(dev.type, enabled=False):
-            context = text_encoder(input_ids=ids).last_hidden_state
+        ids = torch.tensor([setup.tokenizer.chunks(self.captions[i], None)[0] for i in idx], device=dev)
+        autocast = torch.autocast(dev.type, dtype=self.dtype, enabled=self.dtype is not None)
+        with autocast:
+            context = setup.text_encoder(input_ids=ids).last_hidden_state
             noise = torch.randn_like(latents)
             t = torch.randint(0, 1000, (batch,), device=dev)
-            pred = unet(noise_scheduler.add_noise(latents, noise, t), t, context).sample
+            pred = setup.unet(self.noise_scheduler.add_noise(latents, noise, t), t, context).sample
         loss = torch.nn.functional.mse_loss(pred.float(), noise.float())
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
         loss.item()
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        stamps.append(time.perf_counter())
-    return [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+
+
+def interleaved_step_times(config: TrainConfig, device: str, out: Path) -> tuple[list[float], list[float]]:
+    """One builtin step, then one plain step, alternately: both see the same machine load at the same time."""
+    plain = PlainLoop(config, device)
+    builtin_times: list[float] = []
+    plain_times: list[float] = []
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    last = [0.0]
+
+    def on_step(_progress) -> None:
+        sync()
+        now = time.perf_counter()
+        if last[0]:
+            builtin_times.append(now - last[0])
+        plain.step()
+        sync()
+        done = time.perf_counter()
+        plain_times.append(done - now)
+        last[0] = done
+
+    last[0] = 0.0
+    train(config, out, device=device, progress=on_step)
+    return builtin_times[2:], plain_times[2:]  # the first steps are warm-up
 
 
 class GpuUtilisation:
@@ -106,7 +119,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--dim", type=int, default=16)
     parser.add_argument("--steps", type=int, default=30, help="steps per run")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating builtin/plain runs")
+    parser.add_argument("--rounds", type=int, default=3, help="repeated interleaved runs")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
     args = parser.parse_args()
     if args.threads:
@@ -120,13 +133,10 @@ def main() -> None:
     builtin, plain = [], []
     gpu = GpuUtilisation() if args.device.startswith("cuda") else None
     with tempfile.TemporaryDirectory() as tmp:
-        for r in range(args.rounds):  # alternate which goes first, so drifting load hits both alike
-            order = ("builtin", "plain") if r % 2 == 0 else ("plain", "builtin")
-            for which in order:  # the first two steps of each run are warm-up and not timed
-                if which == "builtin":
-                    builtin += builtin_step_times(config, args.device, Path(tmp) / f"run{r}")[2:]
-                else:
-                    plain += plain_step_times(config, args.device, args.steps)[2:]
+        for r in range(args.rounds):
+            b_times, p_times = interleaved_step_times(config, args.device, Path(tmp) / f"run{r}")
+            builtin += b_times
+            plain += p_times
     utilisation = gpu.stop() if gpu else None
     b, p = statistics.median(builtin), statistics.median(plain)
     print(f"device {args.device}{' bf16' if args.bf16 else ''}, model {args.model}, "

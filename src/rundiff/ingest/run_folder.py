@@ -30,7 +30,9 @@ RUN_FILE_NAMES = frozenset({"rundiff.yaml", "rundiff.yml"})
 #: JSON files that are never training configs (tokenizers, model configs, caches, indexes).
 _JSON_SKIP = {"tokenizer.json", "tokenizer_config.json", "vocab.json", "special_tokens_map.json",
               "model_index.json", "metadata_cache.json", "train_state.json", "scheduler_config.json",
-              "preprocessor_config.json", "added_tokens.json", "merges.txt"}
+              "preprocessor_config.json", "added_tokens.json", "merges.txt",
+              # rundiff's own outputs in an ablation sweep
+              "variant.json", "plan.json", "command.json", "train_result.json", "report.json"}
 #: Folders of a diffusers model (a base model stored in the run folder, not the run's settings).
 _MODEL_COMPONENT_DIRS = {"unet", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2",
                          "scheduler", "transformer", "feature_extractor", "safety_checker"}

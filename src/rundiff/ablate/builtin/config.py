@@ -320,6 +320,8 @@ def _lift_network_args(values: dict[str, Any], not_modelled: list[str], source: 
     """conv_dim/conv_alpha/loraplus_lr_ratio may arrive inside network_args, as kohya users write them."""
     modelled_inside = {"conv_dim", "conv_alpha", "rank_dropout", "module_dropout", "loraplus_lr_ratio"}
     for key, raw in values.get("network_args", ()):
+        if raw is None:  # sd-scripts writes "dropout": null into ss_network_args by itself
+            continue
         if key in ("conv_dim", "conv_alpha", "loraplus_lr_ratio") and values.get(key) is None:
             convert = _to_int if key == "conv_dim" else _to_float
             try:

@@ -237,10 +237,14 @@ class _MovementTracker:
     """
 
     def __init__(self, setup: Setup) -> None:
-        self.groups: dict[tuple, list] = {}
+        grouped: dict[tuple, list] = {}
         for lora in setup.network.all_loras():
             key = (tuple(lora.lora_up.weight.shape), tuple(lora.lora_down.weight.shape), lora.scale)
-            self.groups.setdefault(key, []).append(lora)
+            grouped.setdefault(key, []).append(lora)
+        # 2-D views made once: the optimizer updates parameters in place, so the views stay current
+        self.groups = [((loras[0].multiplier * key[2]) ** 2,
+                        [m.lora_up.weight.detach().flatten(1) for m in loras],
+                        [m.lora_down.weight.detach().flatten(1) for m in loras]) for key, loras in grouped.items()]
         with torch.no_grad():
             base = sum(float(lora.org_weight.float().pow(2).sum()) for lora in setup.network.all_loras())
         self.base_norm = math.sqrt(base)
@@ -250,11 +254,11 @@ class _MovementTracker:
         if not self.groups:
             return 0.0, 0.0
         terms = []
-        for (_, _, scale), loras in self.groups.items():
-            up = torch.stack([m.lora_up.weight.flatten(1) for m in loras]).double()  # (G, out, r)
-            down = torch.stack([m.lora_down.weight.flatten(1) for m in loras]).double()  # (G, r, in)
+        for factor, ups, downs in self.groups:
+            up = torch.stack(ups).double()  # (G, out, r)
+            down = torch.stack(downs).double()  # (G, r, in)
             gram = (up.transpose(1, 2) @ up) * (down @ down.transpose(1, 2))
-            terms.append(gram.sum() * (loras[0].multiplier * scale) ** 2)
+            terms.append(gram.sum() * factor)
         dw = math.sqrt(max(0.0, float(torch.stack(terms).sum())))
         return dw, dw / self.base_norm if self.base_norm else float("nan")
 

@@ -1,0 +1,147 @@
+"""`rundiff ablate --base RUN --vary NAME [--values ...]`"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rundiff.cli import app
+from rundiff.cli.common import user_errors
+
+
+def _list(values: list[str] | None) -> list[str]:
+    """Repeated options and comma-separated lists are the same thing."""
+    return [part.strip() for v in values or [] for part in v.split(",") if part.strip()]
+
+
+@app.command("ablate")
+def ablate_command(
+    base: Annotated[Path, typer.Option("--base", help="The run to start from (a folder or a launch script).")],
+    vary: Annotated[list[str], typer.Option("--vary", help="Parameter to vary (repeatable: one factor at a time).")],
+    values: Annotated[str | None, typer.Option("--values", help="Values to try, e.g. 16,32,64 (one --vary).")] = None,
+    like: Annotated[list[Path] | None, typer.Option("--like", help="Take the values from these runs (repeatable).")] = None,
+    grid: Annotated[bool, typer.Option("--grid", help="Train the product of several --vary instead.")] = False,
+    steps: Annotated[int, typer.Option("--steps", help="Optimizer steps per variant.")] = 300,
+    seeds: Annotated[str, typer.Option("--seeds", help="Seeds, e.g. 0,1,2 (seed spread tells effect from noise).")] = "0",
+    backend: Annotated[str | None, typer.Option("--backend", help="kohya or builtin (default: kohya when installed).")] = None,
+    kohya_dir: Annotated[Path | None, typer.Option("--kohya-dir", help="Your sd-scripts work tree (or $KOHYA_SD_SCRIPTS).")] = None,
+    kohya_python: Annotated[str | None, typer.Option("--kohya-python", help="Python of your kohya venv.")] = None,
+    device: Annotated[str, typer.Option("--device", help="cpu, cuda, or cuda:0,cuda:1 for one GPU per job.")] = "cpu",
+    jobs: Annotated[int, typer.Option("--jobs", help="Variants trained at once.")] = 1,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Sweep folder (one subfolder per variant).")] = Path("ablations"),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and the exact commands; train nothing.")] = False,
+) -> None:
+    """Re-run short trainings that vary one setting, and say whether its effect beats the seed noise."""
+    from rundiff.ablate.backend import ShortRun
+    from rundiff.ablate.driver import dry_run_commands, run_ablation
+    from rundiff.ablate.executor import LocalExecutor
+    from rundiff.ablate.plan import plan_ablation
+    from rundiff.api import load_run
+
+    with user_errors():
+        base_run = load_run(base)
+        like_runs = [load_run(p) for p in like or []]
+        seed_list = [_int(s, "--seeds") for s in _list([seeds])]
+        plan = plan_ablation(base_run, _list(vary), values=_list([values]) if values else None,
+                             like=like_runs or None, grid=grid, steps=steps, seeds=seed_list)
+        chosen = choose_backend(backend, base_run, kohya_dir, kohya_python)
+        devices = _list([device]) if "," in device else []
+        short = ShortRun(steps=steps, device=devices[0] if devices else device)
+        print(f"ablate {base_run.name}: {len(plan.variants)} variants x {steps} steps, backend {chosen.name}",
+              file=sys.stderr)
+        for note in plan.notes:
+            print(f"  note: {note}", file=sys.stderr)
+        if dry_run:
+            for warning in chosen.check(base_run, plan):
+                print(f"  warning: {warning}", file=sys.stderr)
+            for line in dry_run_commands(base_run, plan, chosen, output, short):
+                print(line)
+            return
+        with _progress_display() as on_progress:
+            result = run_ablation(base_run, plan, chosen, output, short=short, jobs=jobs,
+                                  executor=LocalExecutor(devices), on_progress=on_progress)
+        for warning in result.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        for record in result.failed:
+            tail = record.stderr_tail.strip().splitlines()[-1:] or ["(no output)"]
+            print(f"failed: {record.name}: {tail[0]}", file=sys.stderr)
+        _write_reports(output)
+        if result.interrupted:
+            print("interrupted: finished variants are kept; run the same command again to continue", file=sys.stderr)
+            raise typer.Exit(130)
+
+
+def _int(text: str, option: str) -> int:
+    from rundiff.errors import RundiffError
+
+    try:
+        return int(text)
+    except ValueError:
+        raise RundiffError(f"{option}: {text!r} is not an integer") from None
+
+
+def choose_backend(name: str | None, base_run, kohya_dir: Path | None, kohya_python: str | None):
+    """--backend, else kohya when the base run's trainer is installed, else the builtin trainer."""
+    from rundiff.ablate.builtin_backend import BuiltinBackend
+    from rundiff.errors import RundiffError
+
+    if name not in (None, "kohya", "builtin"):
+        raise RundiffError(f"--backend must be kohya or builtin, not {name!r}")
+    if name == "builtin":
+        return BuiltinBackend()
+    try:
+        from rundiff.ablate.kohya import KohyaBackend
+    except ImportError:
+        if name == "kohya":
+            raise RundiffError("the kohya backend is not available in this build") from None
+        return BuiltinBackend()
+    if name == "kohya":
+        return KohyaBackend(kohya_dir, python=kohya_python)
+    if kohya_dir is None and not os.environ.get("KOHYA_SD_SCRIPTS"):
+        return BuiltinBackend()
+    kohya = KohyaBackend(kohya_dir, python=kohya_python)
+    return kohya if kohya.installed(base_run) else BuiltinBackend()
+
+
+def _write_reports(out_dir: Path) -> None:
+    try:
+        from rundiff.ablate.report import load_sweep, render_sweep
+    except ImportError:
+        return
+    from rundiff.report import write_atomic
+
+    sweep = load_sweep(out_dir)
+    for fmt in ("md", "html", "json"):
+        write_atomic(out_dir / f"report.{fmt}", render_sweep(sweep, fmt, plots_dir=out_dir / "plots"))
+    print(f"wrote {out_dir / 'report.html'} (and report.md, report.json)", file=sys.stderr)
+
+
+class _progress_display:
+    """One rich progress bar per variant, with its loss and ETA."""
+
+    def __enter__(self):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(),
+                                 transient=False)
+        self.tasks: dict[str, int] = {}
+        self.progress.__enter__()
+        return self.update
+
+    def update(self, name: str, progress, event: str) -> None:
+        if name not in self.tasks:
+            self.tasks[name] = self.progress.add_task(name, total=None, loss="-")
+        task = self.tasks[name]
+        if progress is not None:
+            loss = "-" if progress.loss is None else f"{progress.loss:.4g}"
+            self.progress.update(task, completed=progress.step, total=progress.total, loss=loss)
+        elif event in ("done", "skipped", "failed", "interrupted"):
+            self.progress.update(task, description=f"{name} [{event}]")
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
