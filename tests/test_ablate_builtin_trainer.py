@@ -171,6 +171,13 @@ def test_saved_lora_is_kohya_format_with_ss_metadata(tmp_path):
     assert metadata["ss_optimizer"] == "torch.optim.adamw.AdamW"
     assert metadata["ss_resolution"] == "(64, 64)" and metadata["ss_network_module"] == "networks.lora"
     assert "proxy" in metadata["ss_training_comment"]
+    # ||dW|| merged from the file by hand (Linear / 1x1 only here) equals what the trainer logged
+    total = 0.0
+    for key in (k for k in tensors if k.endswith(".alpha")):
+        stem = key[: -len(".alpha")]
+        up, down = tensors[f"{stem}.lora_up.weight"].flatten(1), tensors[f"{stem}.lora_down.weight"].flatten(1)
+        total += float(((float(tensors[key]) / down.shape[0]) * (up.double() @ down.double())).pow(2).sum())
+    assert math.sqrt(total) == pytest.approx(result.dw, rel=1e-6)
 
 
 def test_tensorboard_events_hold_kohya_tags(tmp_path):

@@ -65,7 +65,7 @@ def make_sweep(root: Path, factor: str, finals: dict[Any, list[float]], *, backe
             variant = Variant(name, {factor: value}, seed, factor)
             variants.append(variant)
             write_variant(root, variant, final=final, val_offset=val_offset, backend=backend,
-                          dw_final=(dw or {}).get(value, 0.5))
+                          dw_final=(dw or {}).get(value, 0.5) * (1 + 0.01 * (seed - 1)))
     plan = Plan("runs/base", "base", [factor], variants, STEPS, seeds)
     write_plan(plan, root)
     return plan, variants
@@ -101,7 +101,7 @@ def test_effect_larger_than_noise(tmp_path: Path) -> None:
     assert sentence.startswith("network_dim: final validation loss ranges 0.11 (64) to 0.17 (4), "
                                "12x the seed-to-seed spread (0.005): the effect is larger than noise")
     assert "Lowest at network_dim=64; the loss falls as network_dim grows." in sentence
-    assert sentence.endswith("(proxy-model dynamics, not image quality.)")
+    assert sentence.endswith(" Proxy-model dynamics, not image quality.")
     assert data["proxy"] is True and data["backend"] == "builtin"
     movement = factor["movement"]
     assert movement["metric"] == "dw" and movement["verdict"] == "larger_than_noise"
@@ -278,7 +278,7 @@ def test_write_report_writes_every_format_and_plot(written: tuple[Path, list[Pat
         assert b"Software" not in data and b"matplotlib" not in data  # no version stamp: deterministic bytes
     md = (root / "report.md").read_text(encoding="utf-8")
     assert "![Training loss — network_dim](plots/network_dim_loss.png)" in md
-    assert "| network_dim=4,seed=0 | 4 | 0 | done | 0.155 | 0.165 | 0.2 | 3.0 s | 20.00 |" in md
+    assert "| network_dim=4,seed=0 | 4 | 0 | done | 0.155 | 0.165 | 0.198 | 5.0 s | 20.00 |" in md
     report = json.loads((root / "report.json").read_text(encoding="utf-8"))
     assert set(report) >= {"base", "backend", "steps", "seeds", "factors", "variants", "proxy"}
     assert set(report["factors"][0]) >= {"name", "values", "verdict", "effect", "seed_spread", "ratio", "metric"}

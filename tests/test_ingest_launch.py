@@ -286,6 +286,26 @@ def test_two_config_files_before_and_after_the_script(tmp_path):
     assert source.references == [Path("/content/dataset.toml"), tmp_path / "training_config.toml"]
 
 
+def test_akegarasu_train_by_toml(tmp_path):
+    path = write(tmp_path, "train_by_toml.sh", """
+        #!/bin/bash
+        config_file="./config/default.toml"
+        sample_prompts="./config/sample_prompts.txt"
+        multi_gpu=1
+        launchArgs=()
+        if [[ $multi_gpu == 1 ]]; then launchArgs+=("--multi_gpu"); fi
+        export PYTHONUTF8=1
+        accelerate launch ${launchArgs[@]} --num_cpu_threads_per_process=8 "./sd-scripts/train_network.py" \\
+          --config_file=$config_file \\
+          --sample_prompts=$sample_prompts
+        """)
+    [source] = ingest_script(path)
+    assert facts(source, SourceKind.LAUNCHER) == {"multi_gpu": True, "num_cpu_threads_per_process": "8"}
+    assert facts(source)["config_file"] == "./config/default.toml"
+    assert source.references == [tmp_path / "config" / "default.toml"]
+    assert source.virtual_files == {}
+
+
 def test_heredoc_toml_is_exposed_as_virtual_file(tmp_path):
     path = write(tmp_path, "gen.sh", """
         DIM=${DIM:-16}
@@ -477,3 +497,23 @@ def test_ingest_command_text_offsets_lines(tmp_path):
     assert fact(source, "network_dim").line == 41
     assert source.chain == f"{tmp_path / 'notes.md'}#40"
     assert source.format == "markdown-command"
+
+
+def test_hostile_scripts_fail_with_one_line_errors(tmp_path):
+    growth = write(tmp_path, "grow.sh", 'x=aaaaaaaa\n' + 'x="$x$x"\n' * 40 + "python train_network.py --a=$x\n")
+    with pytest.raises(RundiffError, match="grows past"):
+        ingest_script(growth)
+    deep = write(tmp_path, "deep.sh", "python train_network.py --a=" + "${a:-" * 3000 + "x" + "}" * 3000 + "\n")
+    with pytest.raises(RundiffError, match="nested too deeply"):
+        ingest_script(deep)
+
+
+@pytest.mark.parametrize(("text", "dialect"), [
+    ('x=$(( ]#%) !]&$((-\\!\\', "posix"),  # unterminated arithmetic ending in a backslash
+    ('@(Zelif `\n;|&9$env:%6${a[@]}"$x = ', "powershell"),  # array sub-expression meeting a pipe
+    ('set /a X=_0a+=(1(=${[$^b*-4 ];!', "cmd"),
+    ("cat <<EOL", "posix"),  # here-document with no body at all
+])
+def test_malformed_text_never_raises(text, dialect):
+    script = read_script(text, dialect)
+    assert all(find_launch(c) is None for c in script.commands)

@@ -17,9 +17,9 @@ from rundiff.ablate.sweep import Sweep, VariantOutcome
 from rundiff.ablate.verdict import value_label
 
 #: Width of the moving average over the training loss, as a fraction of the steps.
-SMOOTH_FRACTION = 0.03
+SMOOTH_FRACTION = 0.05
 #: A positive quantity whose largest value is this many times its smallest is drawn on a log axis.
-LOG_SPAN = 30.0
+LOG_SPAN = 10.0
 #: The PNG carries no software version or date, so the same sweep gives the same bytes.
 PNG_METADATA = {"Software": None}
 
@@ -134,10 +134,19 @@ def _band(ax, curves: list[tuple[list[float], list[float]]], colour, label: str,
 def _scale(ax, values: list[float]) -> None:
     positive = [v for v in values if v > 0]
     if positive and len(positive) == len(values) and max(positive) / min(positive) > LOG_SPAN:
-        ax.set_yscale("log")
+        _log_axis(ax)
 
 
-def _finish(ax, title: str, ylabel: str, xlabel: str = "optimizer update") -> None:
+def _log_axis(ax) -> None:
+    """A log y axis labelled in plain numbers (0.3, 2, 1e-05) rather than 3×10⁻¹."""
+    from matplotlib.ticker import LogFormatter
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(LogFormatter())
+    ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.4)))
+
+
+def _finish(ax, title: str, ylabel: str, *, factor: str, note: str = "", xlabel: str = "optimizer update") -> None:
     ax.set_title(title, fontsize=11)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -145,7 +154,14 @@ def _finish(ax, title: str, ylabel: str, xlabel: str = "optimizer update") -> No
     ax.set_axisbelow(True)
     handles, _ = ax.get_legend_handles_labels()
     if handles:
-        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title=_short(factor),
+                  title_fontsize=8, alignment="left")
+    if note:
+        ax.text(0.0, -0.2, note, transform=ax.transAxes, fontsize=7.5, color="#6b7280", va="top")
+
+
+def _short(text: str, width: int = 28) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _title(factor: str, what: str, proxy: bool) -> str:
@@ -168,37 +184,50 @@ def loss_plot(factor: str, groups: _Groups, steps_total: int, proxy: bool) -> by
         plt.close(fig)
         return None
     _scale(ax, seen)
-    window_note = f"moving average over {SMOOTH_FRACTION:.0%} of the steps"
-    _finish(ax, _title(factor, f"training loss ({window_note}; band = seeds min..max)", proxy), "loss")
+    note = f"centred moving average over {SMOOTH_FRACTION:.0%} of the steps; line = mean over seeds, band = min..max"
+    _finish(ax, _title(factor, "training loss", proxy), "loss (smoothed)", factor=factor, note=note)
     return _png(fig)
 
 
 def lr_plot(factor: str, groups: _Groups, proxy: bool) -> bytes | None:
-    """Applied LR per group (lr_applied/* when logged, else lr/*), of each value's first seed."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=_FIGSIZE)
-    styles = ["-", "--", ":", "-."]
-    seen: list[float] = []
-    count = len(groups.labels)
-    for index, (label, colour, variants) in enumerate(groups):
+    """Applied LR per group (lr_applied/* when logged, else lr/*), of each value's first seed.
+
+    Values whose schedules are identical (the factor does not touch the LR) share one line, so that
+    lines drawn on top of each other do not hide which values they stand for.
+    """
+    lines: dict[tuple, dict] = {}
+    for label, colour, variants in groups:
         variant = variants[0]
         columns = [c for c in variant.metrics.steps if c.startswith("lr_applied/")] or variant.metrics.lr_columns()
-        for k, column in enumerate(sorted(columns)):
+        for column in sorted(columns):
             steps, values = _finite_series(variant, column)
             if not steps:
                 continue
             group = column.split("/", 1)[1]
-            width = 1.2 + 2.4 * (count - 1 - index) / max(1, count - 1)  # later values thinner: overlaps stay visible
-            ax.plot(steps, values, color=colour, ls=styles[k % len(styles)], lw=width, alpha=0.85,
-                    label=f"{label} · {group}" if len(columns) > 1 else label)
-            seen += values
-    if not seen:
-        plt.close(fig)
+            key = (group, tuple(steps), tuple(float(f"{v:.9g}") for v in values))
+            line = lines.setdefault(key, {"group": group, "steps": steps, "values": values, "labels": [],
+                                          "colour": colour})
+            line["labels"].append(label)
+    if not lines:
         return None
-    _scale(ax, seen)
-    if ax.get_yscale() == "linear":
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=_FIGSIZE)
+    group_names = sorted({line["group"] for line in lines.values()})
+    styles = ["-", "--", ":", "-."]
+    every = len(groups.labels)
+    for line in lines.values():
+        shared = len(line["labels"]) == every and every > 1
+        who = "every value" if shared else ", ".join(line["labels"])
+        ax.plot(line["steps"], line["values"], color="#374151" if shared else line["colour"], lw=1.8, alpha=0.9,
+                ls=styles[group_names.index(line["group"]) % len(styles)],
+                label=f"{_short(who)} · {line['group']}" if len(group_names) > 1 else _short(who))
+    peaks = [max(line["values"]) for line in lines.values()]
+    if min(peaks) > 0 and max(peaks) / min(peaks) > LOG_SPAN:  # LRs decades apart (an LR ladder)
+        _log_axis(ax)
+    else:
         ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
-    _finish(ax, _title(factor, "learning rate used at each update", proxy), "learning rate")
+    _finish(ax, _title(factor, "learning rate used at each update", proxy), "learning rate", factor=factor,
+            note="first seed of each value; one line style per parameter group")
     return _png(fig)
 
 
@@ -218,8 +247,8 @@ def dw_plot(factor: str, groups: _Groups, proxy: bool) -> bytes | None:
             plt.close(fig)
             return None
         _scale(ax, seen)
-        _finish(ax, _title(factor, "weight movement ‖ΔW‖ of the merged LoRA (band = seeds)", proxy),
-                "‖ΔW‖ (Frobenius)")
+        _finish(ax, _title(factor, "weight movement ‖ΔW‖ of the merged LoRA", proxy), "‖ΔW‖ (Frobenius)",
+                factor=factor, note="line = mean over seeds, band = min..max")
         return _png(fig)
     return _final_points(factor, groups, "dw", "final ‖ΔW‖ of the merged LoRA", "‖ΔW‖ (Frobenius)", proxy)
 
@@ -230,7 +259,8 @@ def val_loss_plot(factor: str, groups: _Groups, proxy: bool) -> bytes | None:
     if not any(s for s, _ in series.values()):
         return None
     if all(len(s) < 2 for s, _ in series.values()):
-        return _final_points(factor, groups, "val_loss", "validation loss at the end", "validation loss", proxy)
+        return _final_points(factor, groups, "val_loss", "validation loss at the end", "validation loss", proxy,
+                             bars=False)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=_FIGSIZE)
     seen: list[float] = []
@@ -239,12 +269,15 @@ def val_loss_plot(factor: str, groups: _Groups, proxy: bool) -> bytes | None:
         seen += [x for _, vs in curves for x in vs]
         _band(ax, curves, colour, label, marker="o")
     _scale(ax, seen)
-    _finish(ax, _title(factor, "validation loss, fixed timesteps (band = seeds)", proxy), "validation loss")
+    _finish(ax, _title(factor, "validation loss", proxy), "validation loss", factor=factor,
+            note="held-out images; line = mean over seeds, band = min..max")
     return _png(fig)
 
 
-def _final_points(factor: str, groups: _Groups, column: str, what: str, ylabel: str, proxy: bool) -> bytes | None:
-    """One dot per seed and a bar at the mean, per value."""
+def _final_points(factor: str, groups: _Groups, column: str, what: str, ylabel: str, proxy: bool,
+                  bars: bool = True) -> bytes | None:
+    """One dot per seed and the mean, per value: a bar from zero for an amount (‖ΔW‖), a tick for a loss,
+    whose axis then starts near the data so that small differences stay visible."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=_FIGSIZE)
     seen: list[float] = []
@@ -259,14 +292,21 @@ def _final_points(factor: str, groups: _Groups, column: str, what: str, ylabel: 
             continue
         labels.append((index, label))
         mean = sum(finals) / len(finals)
-        ax.bar(index, mean, width=0.6, color=colour, alpha=0.35)
+        if bars:
+            ax.bar(index, mean, width=0.6, color=colour, alpha=0.35)
+        else:
+            ax.hlines(mean, index - 0.3, index + 0.3, color=colour, lw=2.5)
         ax.scatter([index] * len(finals), finals, color=colour, s=22, zorder=3, edgecolors="white", linewidths=0.5)
         seen += finals
     if not seen:
         plt.close(fig)
         return None
     ax.set_xticks([i for i, _ in labels], [label for _, label in labels], rotation=30 if len(labels) > 6 else 0)
-    _finish(ax, _title(factor, f"{what} (bar = mean, dots = seeds)", proxy), ylabel, xlabel=factor)
+    ax.set_xlim(-0.6, len(groups.labels) - 0.4)
+    if not bars:
+        _scale(ax, seen)
+    note = ("bar" if bars else "line") + " = mean over seeds, dots = seeds"
+    _finish(ax, _title(factor, what, proxy), ylabel, factor=factor, note=note, xlabel=factor)
     return _png(fig)
 
 

@@ -146,11 +146,11 @@ def report_context(sweep: Sweep, verdicts: list[FactorVerdict], images: dict[str
         loss = verdict.loss
         factors.append({
             "name": verdict.name, "sentence": verdict.sentence, "verdict": loss.verdict,
-            "movement": verdict.movement.sentence if verdict.movement else None,
+            "movement": verdict.movement.detail if verdict.movement else None,
             "metric_label": loss.metric_label, "left_out": list(verdict.left_out),
             "effect": number(loss.effect, 3), "seed_spread": number(loss.seed_spread),
             "ratio": ratio_text(loss.ratio), "noise_threshold": ratio_text(loss.noise_threshold),
-            "values": [{"label": v.label, "n": v.n, "mean": number(v.mean, 4), "sd": number(v.sd),
+            "rows": [{"label": v.label, "n": v.n, "mean": number(v.mean, 4), "sd": number(v.sd),
                         "min": number(min(v.scores), 4), "max": number(max(v.scores), 4)} for v in loss.values],
             "plots": plots,
         })

@@ -21,6 +21,7 @@ from rundiff.ablate.sweep import PROXY_LABEL, Sweep, VariantOutcome
 #: The chance that noise alone passes the threshold: the sentence's "1 time in 20".
 NOISE_LEVEL = 0.05
 _NOISE_DRAWS = 20000
+_ROUNDING = 1e-12
 
 METRIC_LABELS = {"val_loss": "final validation loss", "loss": "final training loss", "dw": "final ‖ΔW‖"}
 
@@ -77,6 +78,11 @@ class Effect:
     def metric_label(self) -> str:
         return METRIC_LABELS[self.metric]
 
+    @property
+    def detail(self) -> str:
+        """The sentence without its leading factor name, for a line already under that factor."""
+        return self.sentence.removeprefix(f"{self.factor}: ")
+
     def to_json(self) -> dict[str, Any]:
         return {"metric": self.metric, "metric_label": self.metric_label,
                 "values": [v.to_json() for v in self.values], "effect": self.effect,
@@ -96,7 +102,7 @@ class FactorVerdict:
 
     @property
     def sentence(self) -> str:
-        return self.loss.sentence + (f" ({PROXY_LABEL}.)" if self.proxy else "")
+        return self.loss.sentence + (f" {PROXY_LABEL.capitalize()}." if self.proxy else "")
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "values": [v.to_json() for v in self.loss.values], "verdict": self.loss.verdict,
@@ -136,6 +142,8 @@ def judge_metric(factor: str, metric: str, variants: list[VariantOutcome]) -> Ef
     means = [v.mean for v in values]
     effect = max(means) - min(means)
     spread = pooled_sd(values)
+    if spread is not None and spread <= _ROUNDING * max(abs(m) for m in means):
+        spread = 0.0  # seeds that agree up to float rounding agree
     threshold = noise_threshold(tuple(v.n for v in values)) if spread is not None else None
     ratio = effect / spread if spread else None
     if spread is None:
@@ -216,6 +224,8 @@ def _sentence(factor: str, metric: str, values: list[ValueScores], effect: float
     high = max(values, key=lambda v: v.mean)
     low_text, high_text = pair_text(low.mean, high.mean)
     head = f"{factor}: {METRIC_LABELS[metric]} ranges {low_text} ({low.label}) to {high_text} ({high.label})"
+    if low.mean == high.mean:
+        head = f"{factor}: {METRIC_LABELS[metric]} is {low_text} for every value"
     if verdict == SPREAD_UNKNOWN:
         text = (f"{head}; spread unknown with one seed: rerun with --seeds 0,1,2 to tell effect from noise.")
     elif spread == 0:

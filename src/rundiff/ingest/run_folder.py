@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -77,11 +78,11 @@ def ingest_file(path: Path, *, consumed: set[Path] | None = None) -> list[Source
     if suffix in SCRIPT_SUFFIXES:
         from rundiff.ingest.script import ingest_script
 
-        return ingest_script(path)
+        return ingest_script(path, **_argument_vocabulary())
     if suffix in MARKDOWN_SUFFIXES:
         from rundiff.ingest.markdown import ingest_markdown
 
-        return ingest_markdown(path)
+        return ingest_markdown(path, **_argument_vocabulary())
     if suffix == ".toml":
         return toml_config.ingest_toml(path)
     if suffix == ".json":
@@ -91,6 +92,18 @@ def ingest_file(path: Path, *, consumed: set[Path] | None = None) -> list[Source
     if suffix == ".safetensors":
         return ingest_safetensors(path)
     return None
+
+
+@cache
+def _argument_vocabulary() -> dict[str, frozenset[str]]:
+    """Argument names (for argparse prefix abbreviations) and store_true flags, from the registry.
+
+    The nargs='*' arguments are sd-scripts' fixed few (rundiff.ingest.launch.DEFAULT_LIST_ARGS).
+    """
+    from rundiff.normalise.registry import load_registry
+
+    registry = load_registry()
+    return {"known_args": frozenset(registry.cli_names()), "flag_args": frozenset(registry.flag_names())}
 
 
 def _ingest_json(path: Path) -> list[SourceFile]:

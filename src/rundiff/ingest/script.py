@@ -70,17 +70,19 @@ def ingest_script(path: Path, *, known_args: Collection[str] = (), flag_args: Co
     """One LaunchSource per training launch in the script; [] when it launches no training."""
     path = Path(path)
     return ingest_command_text(read_text(path), path, 1, dialect=dialect_for(path), fmt="kohya-script",
-                               known_args=known_args, flag_args=flag_args, list_args=list_args)
+                               known_args=known_args, flag_args=flag_args, list_args=list_args,
+                               script_dir=str(path.resolve().parent))
 
 
 def ingest_command_text(text: str, path: Path, first_line: int = 1, *, dialect: str = "posix",
                         fmt: str = "markdown-command", known_args: Collection[str] = (),
                         flag_args: Collection[str] = (),
-                        list_args: Collection[str] = DEFAULT_LIST_ARGS) -> list[LaunchSource]:
+                        list_args: Collection[str] = DEFAULT_LIST_ARGS,
+                        script_dir: str | None = None) -> list[LaunchSource]:
     """Launches in `text`, a piece of `path` starting at line `first_line` (a Markdown code block)."""
     path = Path(path)
     try:
-        shell = read_script(text, dialect, first_line)
+        shell = read_script(text, dialect, first_line, script_dir=script_dir)
     except ShellLimitError as err:
         raise RundiffError(f"not read as a launch script: {err}", path) from None
     except RecursionError:

@@ -77,8 +77,11 @@ def dialect_for(path: str | Path) -> str:
     return {".bat": "cmd", ".cmd": "cmd", ".ps1": "powershell", ".psm1": "powershell"}.get(suffix, "posix")
 
 
-def read_script(text: str, dialect: str = "posix", first_line: int = 1) -> ShellScript:
-    """The commands of `text`, expanded; `first_line` is the file line of the text's first line."""
+def read_script(text: str, dialect: str = "posix", first_line: int = 1, script_dir: str | None = None) -> ShellScript:
+    """The commands of `text`, expanded; `first_line` is the file line of the text's first line.
+
+    ``script_dir`` is the folder of the script file, which `$(dirname "$0")` idioms expand to.
+    """
     if dialect not in DIALECTS:
         raise ValueError(f"unknown shell dialect {dialect!r}")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -87,7 +90,7 @@ def read_script(text: str, dialect: str = "posix", first_line: int = 1) -> Shell
     if dialect == "powershell":
         variables.update({"true": "True", "false": "False", "null": ""})
     expander = Expander(variables, fold_case=dialect != "posix",
-                        silent=CMD_SILENT if dialect == "cmd" else frozenset())
+                        silent=CMD_SILENT if dialect == "cmd" else frozenset(), script_dir=script_dir)
     return _Reader(expander, dialect).run(lexer.lex())
 
 

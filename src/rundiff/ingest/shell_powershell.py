@@ -75,7 +75,10 @@ class PowerShellLexer:
             else:
                 if not self.cur.words:
                     self.cur.line = self.line
+                start = self.i
                 self.cur.words.append(self._word())
+                if self.i == start:
+                    self._advance()
         self._end_command()
         return self.commands
 
@@ -183,7 +186,11 @@ class PowerShellLexer:
                 self._advance()
                 break
             else:
+                start = self.i
                 word = self._word()
+                if self.i == start:  # a character no word may start with: skip it
+                    self._advance()
+                    continue
                 text = word.parts
                 tail = text[-1] if text else None
                 if isinstance(tail, Lit) and not tail.quoted and tail.text.endswith((",", ")")):

@@ -7,6 +7,8 @@ it expands to nothing and is recorded as unresolved, like an unknown variable.
 
 from __future__ import annotations
 
+import re
+
 import fnmatch
 from dataclasses import dataclass, field
 
@@ -98,6 +100,7 @@ class Expander:
     fold_case: bool = False  # cmd and PowerShell names are case-insensitive
     unresolved: list[tuple[str, int]] = field(default_factory=list)
     silent: frozenset[str] = frozenset()  # names that expand to "" without a warning (cmd's %~dp0)
+    script_dir: str | None = None  # what `$(dirname "$0")` and its idioms stand for
 
     def key(self, name: str) -> str:
         return name.lower() if self.fold_case else name
@@ -188,6 +191,8 @@ class Expander:
 
     def _part_values(self, part: Part, line: int) -> tuple[list[str], str]:
         if isinstance(part, CmdSub):
+            if self.script_dir is not None and is_script_dir_idiom(part.text):
+                return [self.script_dir], "none"
             self.unresolved.append((f"$({part.text})", line))
             return [], "ifs"
         if isinstance(part, Arith):
@@ -327,3 +332,22 @@ class RawCommand:
     @property
     def empty(self) -> bool:
         return not (self.words or self.redirects or self.heredocs or self.assigns)
+
+
+_SCRIPT_REF = r"\$(?:0|\{?BASH_SOURCE(?:\[0\])?\}?)"
+_SCRIPT_DIR_IDIOMS = (
+    re.compile(rf"^dirname {_SCRIPT_REF}$"),
+    re.compile(rf"^(?:realpath|readlink -f) \$\(dirname {_SCRIPT_REF}\)$"),
+    re.compile(rf"^dirname \$\((?:realpath|readlink -f) {_SCRIPT_REF}\)$"),
+    re.compile(rf"^cd \$\(dirname {_SCRIPT_REF}\) ?(?:&&|;) ?pwd$"),
+)
+
+
+def is_script_dir_idiom(text: str) -> bool:
+    """`$(dirname "$0")`, `$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)` and kin: the script's folder.
+
+    These are the one kind of command substitution whose value is known without running anything.
+    """
+    normal = re.sub(r"\s*[12]?>\s*/dev/null|\s*2>&1|\s--(?=\s)|\s-P(?=\s)", "", text.replace('"', "").replace("'", ""))
+    normal = re.sub(r"\s+", " ", normal).strip()
+    return any(p.match(normal) for p in _SCRIPT_DIR_IDIOMS)

@@ -119,13 +119,6 @@ class Registry:
                     flags.add(alias.key)
         return sorted(flags)
 
-    def list_names(self) -> list[str]:
-        """Arguments declared nargs='*' (they swallow the following words)."""
-        return sorted(
-            p.name for p in self.parameters.values()
-            if p.type in ("kv_list", "float_list", "str_list", "int_list") and not p.derived
-        )
-
     def category_rank(self, category: str) -> int:
         keys = list(self.categories)
         return keys.index(category) if category in keys else len(keys)

@@ -8,7 +8,6 @@ hold what the update really used.
 from __future__ import annotations
 
 import csv
-import math
 from pathlib import Path
 
 import torch
@@ -18,17 +17,6 @@ from .lora import LoRANetwork
 STEP_CSV = "metrics.csv"
 VALIDATION_CSV = "validation.csv"
 TB_DIR = "logs"
-
-
-@torch.no_grad()
-def weight_movement(network: LoRANetwork) -> tuple[float, float]:
-    """‖ΔW‖_F over all merged LoRA deltas, absolute and relative to the wrapped base weights."""
-    delta_sq = 0.0
-    base_sq = 0.0
-    for lora in network.all_loras():
-        delta_sq += float(lora.delta_weight().float().pow(2).sum())
-        base_sq += float(lora.org_weight.float().pow(2).sum())
-    return math.sqrt(delta_sq), math.sqrt(delta_sq) / math.sqrt(base_sq) if base_sq else float("nan")
 
 
 @torch.no_grad()
