@@ -138,12 +138,16 @@ def _scale(ax, values: list[float]) -> None:
 
 
 def _log_axis(ax) -> None:
-    """A log y axis labelled in plain numbers (0.3, 2, 1e-05) rather than 3×10⁻¹."""
+    """A log y axis labelled in plain numbers (0.3, 2, 1e-05) rather than 3×10⁻¹ or 3e-01."""
     from matplotlib.ticker import LogFormatter
 
+    class PlainLogFormatter(LogFormatter):  # matplotlib chooses which ticks get a label; the text is ours
+        def __call__(self, x: float, pos: int | None = None) -> str:
+            return f"{x:g}" if super().__call__(x, pos) else ""
+
     ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(LogFormatter())
-    ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.4)))
+    ax.yaxis.set_major_formatter(PlainLogFormatter())
+    ax.yaxis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False))
 
 
 def _finish(ax, title: str, ylabel: str, *, factor: str, note: str = "", xlabel: str = "optimizer update") -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rundiff.errors import RundiffError
-from rundiff.model import SET_PROVENANCES, Cell, Conflict, Provenance, Run
+from rundiff.model import SET_PROVENANCES, Cell, Conflict, Run
 from rundiff.normalise.registry import Registry, load_registry
 from rundiff.normalise.values import values_equal
 

@@ -227,9 +227,8 @@ def _ingest_folder(run: RunFiles) -> None:
         suffix = f.suffix.lower()
         if suffix in PICKLE_SUFFIXES:
             run.warnings.append(f"{f}: not read (pickle-based weights are never unpickled)")
-        elif f.name.startswith("events.out.tfevents") or suffix in (".log", ".csv"):
-            run.log_files.append(f)
-        elif suffix == ".txt" and not _is_prompt_file(f):
+        elif f.name.startswith("events.out.tfevents") or suffix in (".log", ".csv") or (
+                suffix == ".txt" and not _is_prompt_file(f)):
             run.log_files.append(f)
     _add_dataset_folders(run, subset_dirs)
 

@@ -7,9 +7,8 @@ it expands to nothing and is recorded as unresolved, like an unknown variable.
 
 from __future__ import annotations
 
-import re
-
 import fnmatch
+import re
 from dataclasses import dataclass, field
 
 from rundiff.ingest.shell_arith import ArithError, ArithParser

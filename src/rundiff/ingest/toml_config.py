@@ -89,7 +89,7 @@ def ingest_dataset_config(path: Path, data: dict[str, Any], text: str, *, chain:
                           display_path: str | None = None) -> SourceFile:
     """One fact per key, resolved over the train subsets (subset > dataset > general)."""
     shown = display_path or str(path)
-    lines = key_lines(text) if not path.suffix.lower() == ".json" else {}
+    lines = key_lines(text) if path.suffix.lower() != ".json" else {}
     general = data.get("general") or {}
     if not isinstance(general, dict):
         raise RundiffError("[general] must be a table", path, key="general")

@@ -146,7 +146,7 @@ def build_registry(data: dict[str, Any]) -> Registry:
             impact=spec["impact"],
             type=spec["type"],
             rationale=spec.get("rationale", ""),
-            default=spec["default"] if "default" in spec else _MISSING,
+            default=spec.get("default", _MISSING),
             none_means=spec.get("none_means"),
             choices=tuple(spec.get("choices") or ()),
             expand=spec.get("expand"),
