@@ -98,7 +98,7 @@ def test_effect_larger_than_noise(tmp_path: Path) -> None:
     assert factor["verdict"] == "larger_than_noise"
     assert [v["mean"] for v in factor["values"]] == pytest.approx([0.17, 0.14, 0.11])
     sentence = factor["sentence"]
-    assert sentence.startswith("network_dim: final validation loss ranges 0.11 (64) to 0.17 (4), "
+    assert sentence.startswith("network_dim: final validation loss ranges 0.110 (64) to 0.170 (4), "
                                "12x the seed-to-seed spread (0.005): the effect is larger than noise")
     assert "Lowest at network_dim=64; the loss falls as network_dim grows." in sentence
     assert sentence.endswith(" Proxy-model dynamics, not image quality.")
@@ -115,7 +115,7 @@ def test_effect_below_the_seed_spread_is_not_distinguishable(tmp_path: Path) -> 
     assert factor.loss.metric == "loss"  # no validation.csv: the training loss is judged
     assert factor.loss.ratio == pytest.approx(0.2, rel=1e-6)
     assert factor.loss.verdict == "not_distinguishable"
-    assert factor.sentence.startswith("network_alpha: final training loss ranges 0.12 (1) to 0.122 (8), "
+    assert factor.sentence.startswith("network_alpha: final training loss ranges 0.120 (1) to 0.122 (8), "
                                       "0.2x the seed-to-seed spread (0.01): not distinguishable from noise")
     assert "Lowest" not in factor.sentence
 
@@ -144,8 +144,19 @@ def test_one_seed_says_the_spread_is_unknown(tmp_path: Path) -> None:
     (factor,) = judge_sweep(load_sweep(tmp_path))
     assert factor.loss.verdict == "spread_unknown" and factor.loss.ratio is None
     assert factor.loss.effect == pytest.approx(0.05)
-    assert ("final validation loss ranges 0.16 (32) to 0.21 (8); spread unknown with one seed: "
+    assert ("final validation loss ranges 0.160 (32) to 0.210 (8); spread unknown with one seed: "
             "rerun with --seeds 0,1,2 to tell effect from noise.") in factor.sentence
+
+
+def test_seeds_that_agree_exactly(tmp_path: Path) -> None:
+    make_sweep(tmp_path, "network_dim", {8: [0.2, 0.2], 32: [0.15, 0.15]})
+    (factor,) = judge_sweep(load_sweep(tmp_path))
+    assert factor.loss.seed_spread == 0 and factor.loss.ratio is None and factor.loss.verdict == "larger_than_noise"
+    assert "the seeds agree exactly (spread 0): the effect is larger than noise." in factor.sentence
+    make_sweep(tmp_path / "same", "network_dim", {8: [0.2, 0.2], 32: [0.2, 0.2]})
+    (same,) = judge_sweep(load_sweep(tmp_path / "same"))
+    assert same.loss.verdict == "not_distinguishable"
+    assert "final validation loss is 0.210 for every value" in same.sentence
 
 
 def test_kohya_backend_is_not_labelled_proxy(tmp_path: Path) -> None:
@@ -165,7 +176,7 @@ def test_grid_values_and_categorical_factor(tmp_path: Path) -> None:
     write_plan(Plan("runs/base", "base", ["network_dim", "network_alpha"], variants, STEPS, [0], grid=True), tmp_path)
     (verdict,) = judge_sweep(load_sweep(tmp_path))
     assert verdict.name == factor
-    assert "ranges 0.2 (network_dim=16,network_alpha=1) to 0.3 (network_dim=4,network_alpha=1)" in verdict.sentence
+    assert "ranges 0.200 (network_dim=16,network_alpha=1) to 0.300 (network_dim=4,network_alpha=1)" in verdict.sentence
     assert "Lowest at network_dim=16,network_alpha=1" in verdict.sentence
 
 
@@ -223,7 +234,8 @@ def test_failed_and_unfinished_variants_are_shown_but_not_counted(tmp_path: Path
     assert "## Failed or unfinished variants" in md and "KeyboardInterrupt" in md
     # the stderr holds a ``` line: the fence around it is longer, so it cannot close the block early
     assert "````text\nTraceback" in md and "\n```\nafter the fence\n````" in md
-    assert "<script>" not in md.split("## Failed")[0]  # outside code blocks, markup is neutralised
+    outside_code = "".join(md.split("````")[::2])
+    assert "<script>" not in outside_code and "<img" not in outside_code  # markup from files is neutralised
 
 
 def test_html_escapes_everything_from_files(tmp_path: Path) -> None:

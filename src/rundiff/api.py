@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rundiff.compare.table import Comparison, compare_runs
+from rundiff.comparison.table import Comparison, compare_runs
 from rundiff.errors import RundiffError
 from rundiff.ingest.run_folder import ingest_run
 from rundiff.model import Run

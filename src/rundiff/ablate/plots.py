@@ -147,7 +147,7 @@ def _log_axis(ax) -> None:
 
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(PlainLogFormatter())
-    ax.yaxis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False))
+    ax.yaxis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
 
 
 def _finish(ax, title: str, ylabel: str, *, factor: str, note: str = "", xlabel: str = "optimizer update") -> None:

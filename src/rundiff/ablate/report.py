@@ -140,9 +140,9 @@ def report_context(sweep: Sweep, verdicts: list[FactorVerdict], images: dict[str
             path = files.get(verdict.name, {}).get(kind)
             if data is None and path is None:
                 continue
-            plots.append({"kind": kind, "title": _PLOT_TITLES[kind],
-                          "data": base64.b64encode(data).decode("ascii") if data is not None else None,
-                          "link": Path(os.path.relpath(path, link_base or sweep.path)).as_posix() if path is not None else None})
+            link = Path(os.path.relpath(path, link_base or sweep.path)).as_posix() if path is not None else None
+            plots.append({"kind": kind, "title": _PLOT_TITLES[kind], "link": link,
+                          "data": base64.b64encode(data).decode("ascii") if data is not None else None})
         loss = verdict.loss
         factors.append({
             "name": verdict.name, "sentence": verdict.sentence, "verdict": loss.verdict,

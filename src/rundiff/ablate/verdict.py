@@ -272,11 +272,12 @@ def number(value: float | None, digits: int = 2) -> str:
 
 
 def pair_text(low: float, high: float) -> tuple[str, str]:
-    """Both ends with 3 significant digits, or as many more (up to 6) as it takes to tell them apart."""
+    """Both ends with 3 significant digits (trailing zeros kept: 0.120 next to 0.122), or as many more,
+    up to 6, as it takes to tell them apart."""
     for digits in range(3, 7):
-        a, b = format(low, f".{digits}g"), format(high, f".{digits}g")
+        a, b = (format(x, f"#.{digits}g").rstrip(".") for x in (low, high))
         if a != b or low == high:
-            return a, b
+            break
     return a, b
 
 

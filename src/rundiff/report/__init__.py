@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rundiff.compare.table import Comparison
+from rundiff.comparison.table import Comparison
 from rundiff.errors import RundiffError
 
 FORMATS = ("md", "html", "json", "csv")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rundiff import __version__
-from rundiff.compare.table import Comparison, Row
+from rundiff.comparison.table import Comparison, Row
 from rundiff.model import SET_PROVENANCES
 from rundiff.normalise.values import values_equal
 from rundiff.report.values import PROVENANCE_MARKS, cell_text, format_value

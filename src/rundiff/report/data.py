@@ -16,7 +16,7 @@ import math
 from typing import Any
 
 from rundiff import __version__
-from rundiff.compare.table import Comparison
+from rundiff.comparison.table import Comparison
 from rundiff.report.values import format_value
 
 

@@ -14,7 +14,7 @@ from rundiff.normalise.registry import Registry
 from rundiff.normalise.values import values_equal
 
 if TYPE_CHECKING:
-    from rundiff.compare.table import Comparison, Suspect
+    from rundiff.comparison.table import Comparison, Suspect
 
 
 def _show(value: Any) -> str:
@@ -24,7 +24,7 @@ def _show(value: Any) -> str:
 
 
 def rank_suspects(comparison: Comparison, registry: Registry) -> list[Suspect]:
-    from rundiff.compare.table import Suspect
+    from rundiff.comparison.table import Suspect
 
     good = [r for r in comparison.runs if r.outcome == "good"]
     bad = [r for r in comparison.runs if r.outcome == "bad"]
@@ -63,5 +63,9 @@ def rank_suspects(comparison: Comparison, registry: Registry) -> list[Suspect]:
         if not good_agree:
             reason += "; the good runs disagree among themselves"
         suspects.append(Suspect(row.name, score, reason, row.category, row.impact))
-    suspects.sort(key=lambda s: (-s.score, registry.category_rank(s.category), s.name))
+    def derived(name: str) -> bool:  # a derived row restates its inputs: on a tie, the input goes first
+        param = registry.get(name)
+        return param is not None and param.derived
+
+    suspects.sort(key=lambda s: (-s.score, derived(s.name), registry.category_rank(s.category), s.name))
     return suspects

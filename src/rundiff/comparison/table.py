@@ -110,7 +110,7 @@ def row_status(cells: list[Cell], changes: list[str], *, path_like: bool = False
 
 def compare_runs(runs: list[Run], baseline: str | None = None, registry: Registry | None = None,
                  good: list[str] | None = None, bad: list[str] | None = None) -> Comparison:
-    from rundiff.compare.suspects import rank_suspects
+    from rundiff.comparison.suspects import rank_suspects
 
     registry = registry or load_registry()
     if not runs:
