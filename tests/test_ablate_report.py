@@ -202,7 +202,7 @@ def hostile_sweep(root: Path) -> None:
     write_variant(root, diverged, final=None, loss=loss_curve(0.2)[:40] + [math.nan] * 20)
     pending = Variant("network_dim=256,seed=1", {"network_dim": 256}, 1, "network_dim")
     category = Variant("optimizer_type=" + HOSTILE_NAME, {"optimizer_type": HOSTILE}, 0, "optimizer_type")
-    other = Variant("optimizer_type=AdamW", {"optimizer_type": "AdamW"}, 0, "optimizer_type")
+    other = Variant("optimizer_type=AdamW", {"optimizer_type": r"AdamW $\undefined{$"}, 0, "optimizer_type")  # mathtext
     write_variant(root, category, final=0.3)
     write_variant(root, other, final=0.2)
     plan = Plan("runs/<base>", HOSTILE, ["network_dim", "optimizer_type"],

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["RundiffError", "compare", "load_run", "__version__"]
+__all__ = ["RundiffError", "compare", "compare_runs", "load_run", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -21,6 +21,10 @@ def __getattr__(name: str) -> Any:
         from rundiff import api
 
         return getattr(api, name)
+    if name == "compare_runs":
+        from rundiff.comparison.table import compare_runs
+
+        return compare_runs
     if name == "RundiffError":
         from rundiff.errors import RundiffError
 

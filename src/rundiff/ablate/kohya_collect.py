@@ -170,11 +170,8 @@ def lora_delta_norm(path: Path) -> float:
     ‖U D‖_F² = trace((UᵀU)(D Dᵀ)): two rank×rank products instead of the full out×in matrix.
     """
     import numpy as np
-    from safetensors.numpy import load_file
 
-    if path.stat().st_size > MAX_LORA_BYTES:
-        raise RundiffError(f"LoRA larger than {MAX_LORA_BYTES} bytes: ΔW not computed", path)
-    tensors = load_file(str(path))
+    tensors = read_tensors(path)
     total = 0.0
     for name, down in tensors.items():
         if not name.endswith(".lora_down.weight"):
@@ -185,12 +182,47 @@ def lora_delta_norm(path: Path) -> float:
             continue
         d = down.astype(np.float64).reshape(down.shape[0], -1)
         u = up.astype(np.float64).reshape(up.shape[0], -1)
-        dim = d.shape[0]
         alpha = tensors.get(module + ".alpha")
-        scale = float(alpha.astype(np.float64).reshape(-1)[0]) / dim if alpha is not None else 1.0
+        scale = float(alpha.astype(np.float64).reshape(-1)[0]) / d.shape[0] if alpha is not None else 1.0
         squared = float(np.trace((u.T @ u) @ (d @ d.T)))
         total += abs(scale) * math.sqrt(max(squared, 0.0))
     return total
+
+
+_DTYPES = {"F16": "<f2", "F32": "<f4", "F64": "<f8", "BF16": "<u2"}
+
+
+def read_tensors(path: Path) -> dict[str, Any]:
+    """The LoRA's tensors as numpy arrays (bf16 widened to float32), read straight from the safetensors layout.
+
+    Our own reader rather than safetensors.numpy because numpy has no bfloat16; sizes are capped.
+    """
+    import numpy as np
+
+    size = path.stat().st_size
+    if size > MAX_LORA_BYTES:
+        raise RundiffError(f"LoRA larger than {MAX_LORA_BYTES} bytes: ΔW not computed", path)
+    with path.open("rb") as fh:
+        length = int.from_bytes(fh.read(8), "little")
+        if not 2 <= length <= min(100 * 1024**2, size - 8):
+            raise RundiffError("not a safetensors file (bad header length)", path)
+        try:
+            header = json.loads(fh.read(length))
+        except ValueError:
+            raise RundiffError("not a safetensors file (header is not JSON)", path) from None
+    data = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + length)
+    tensors: dict[str, Any] = {}
+    for name, spec in header.items():
+        if name == "__metadata__" or not isinstance(spec, dict) or spec.get("dtype") not in _DTYPES:
+            continue
+        start, stop = spec["data_offsets"]
+        if not 0 <= start <= stop <= data.shape[0]:
+            raise RundiffError(f"tensor {name} lies outside the file", path)
+        array = np.frombuffer(data[start:stop], dtype=_DTYPES[spec["dtype"]])
+        if spec["dtype"] == "BF16":
+            array = (array.astype(np.uint32) << 16).view(np.float32)
+        tensors[name] = array.reshape(spec["shape"])
+    return tensors
 
 
 def final_lora(folder: Path, stem: str | None) -> Path | None:

@@ -87,9 +87,6 @@ ENV_NAMES = frozenset({"HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OF
                        "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TOKENIZERS_PARALLELISM", "TF_CPP_MIN_LOG_LEVEL"})
 _SECRET = re.compile(r"TOKEN|KEY|SECRET|PASSWORD", re.I)
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-#: Words of the usual "folder of this script" command substitutions.
-_SCRIPT_DIR_WORDS = frozenset({"cd", "dirname", "pwd", "realpath", "readlink", "-f", "-P", "-L", "-e", "-m", "--",
-                               "/dev/null", "0", "1", "2", "BASH_SOURCE"})
 
 
 Dataset = tuple[dict[str, Any], str]  # (dataset config data, its file name in the variant folder)
@@ -176,10 +173,9 @@ def read_base_launch(base: Run) -> BaseLaunch:
 
 
 def _reread_script(path: Path, line: int, warnings: list[str]) -> BaseLaunch:
-    """Read the script again with the trainer's vocabulary, the script's own folder put in for `$0` idioms."""
-    text = substitute_script_dir(read_text(path), path.resolve().parent, dialect_for(path))
+    """Read the script again with the trainer's own vocabulary (its store_true flags and nargs='*' lists)."""
     try:
-        shell = read_script(text, dialect_for(path))
+        shell = read_script(read_text(path), dialect_for(path), script_dir=str(path.resolve().parent))
     except (ShellLimitError, RecursionError) as err:
         raise RundiffError(f"not read as a launch script: {err}", path) from None
     found = []
@@ -217,53 +213,6 @@ def _from_launch(launch: Launch, path: Path, folder: Path, env: dict[str, str], 
     for variable, line in launch.unresolved:
         warnings.append(f"{path}:{line}: ${variable.lstrip('$')} is not set in the script; it was read as empty")
     return BaseLaunch(launch.script, path, folder, launch.launcher, launcher_args, args, env, virtual, warnings)
-
-
-def substitute_script_dir(text: str, folder: Path, dialect: str) -> str:
-    """Put the script's folder in for `$(cd "$(dirname "$0")" && pwd)` and its relatives, `%~dp0`, `$PSScriptRoot`.
-
-    rundiff's shell reader expands command substitutions to nothing, which would turn
-    `"$RUN_DIR/dataset"` into `/dataset`; these idioms only ever mean "the folder of this script".
-    """
-    where = str(folder)
-    if any(c in where for c in "\"'`$\\%") and dialect == "posix":
-        return text
-    if dialect == "cmd":
-        return re.sub(r"%~dp0", lambda _: where + "\\", text, flags=re.I)
-    if dialect == "powershell":
-        return re.sub(r"\$PSScriptRoot\b", lambda _: where, text, flags=re.I)
-    out: list[str] = []
-    i = 0
-    while True:
-        start = text.find("$(", i)
-        if start < 0:
-            out.append(text[i:])
-            return "".join(out)
-        end = _matching_paren(text, start + 1)
-        if end is None:
-            out.append(text[i:])
-            return "".join(out)
-        inner = text[start + 2:end]
-        words = set(re.findall(r"[^\s\"';&|()$`{}\[\]<>]+", inner))
-        if "dirname" in words and ({"0", "BASH_SOURCE"} & words) and words <= _SCRIPT_DIR_WORDS:
-            out.append(text[i:start] + where)
-        else:
-            out.append(text[i:end + 1])
-        i = end + 1
-
-
-def _matching_paren(text: str, open_at: int) -> int | None:
-    depth = 0
-    for j in range(open_at, min(len(text), open_at + 400)):
-        if text[j] == "(":
-            depth += 1
-        elif text[j] == ")":
-            depth -= 1
-            if depth == 0:
-                return j
-        elif text[j] == "\n" and depth:
-            return None
-    return None
 
 
 def _resolve(value: str, folder: Path) -> Path:

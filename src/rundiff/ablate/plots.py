@@ -88,7 +88,12 @@ class _Groups:
 
     def __iter__(self):
         for label, colour in zip(self.labels, self.colours, strict=True):
-            yield label, colour, self.groups[label]
+            yield _short(plain_text(label)), colour, self.groups[label]
+
+
+def plain_text(text: str) -> str:
+    """Text from the user's files drawn as it is: a '$' would otherwise start matplotlib's mathtext."""
+    return text.replace("$", r"\$")
 
 
 def _is_number(value) -> bool:
@@ -183,7 +188,8 @@ def loss_plot(factor: str, groups: _Groups, steps_total: int, proxy: bool) -> by
             window = max(1, int(round(SMOOTH_FRACTION * max(len(steps), steps_total))) | 1)
             curves.append((steps, smooth(values, window)))
             seen += curves[-1][1]
-        drawn |= _band(ax, curves, colour, label)
+        ended = sum(v.final_loss is None for v in variants)  # the curve stops where the loss turned NaN/inf
+        drawn |= _band(ax, curves, colour, label + (f", {ended} not finite at the end" if ended else ""))
     if not drawn:
         plt.close(fig)
         return None
@@ -207,7 +213,7 @@ def lr_plot(factor: str, groups: _Groups, proxy: bool) -> bytes | None:
             steps, values = _finite_series(variant, column)
             if not steps:
                 continue
-            group = column.split("/", 1)[1]
+            group = plain_text(column.split("/", 1)[1])
             key = (group, tuple(steps), tuple(float(f"{v:.9g}") for v in values))
             line = lines.setdefault(key, {"group": group, "steps": steps, "values": values, "labels": [],
                                           "colour": colour})
@@ -319,6 +325,7 @@ def factor_plots(sweep: Sweep, factor: str) -> dict[str, bytes]:
     groups = _Groups(sweep.of_factor(factor))
     if not groups.labels:
         return {}
+    factor = plain_text(factor)
     made = {"loss": loss_plot(factor, groups, sweep.steps, sweep.proxy), "lr": lr_plot(factor, groups, sweep.proxy),
             "dw": dw_plot(factor, groups, sweep.proxy), "val_loss": val_loss_plot(factor, groups, sweep.proxy)}
     return {kind: png for kind, png in made.items() if png is not None}

@@ -69,7 +69,7 @@ def ablate_command(
         for record in result.failed:
             tail = record.stderr_tail.strip().splitlines()[-1:] or ["(no output)"]
             print(f"failed: {record.name}: {tail[0]}", file=sys.stderr)
-        _write_reports(output)
+        _write_reports(output)  # also after Ctrl-C: what finished is reported
         if result.interrupted:
             print("interrupted: finished variants are kept; run the same command again to continue", file=sys.stderr)
             raise typer.Exit(130)
@@ -108,16 +108,15 @@ def choose_backend(name: str | None, base_run, kohya_dir: Path | None, kohya_pyt
 
 
 def _write_reports(out_dir: Path) -> None:
-    try:
-        from rundiff.ablate.report import load_sweep, render_sweep
-    except ImportError:
-        return
-    from rundiff.report import write_atomic
+    from rundiff.ablate.report import write_report
+    from rundiff.ablate.sweep import load_sweep
+    from rundiff.ablate.verdict import judge_sweep
 
     sweep = load_sweep(out_dir)
-    for fmt in ("md", "html", "json"):
-        write_atomic(out_dir / f"report.{fmt}", render_sweep(sweep, fmt, plots_dir=out_dir / "plots"))
-    print(f"wrote {out_dir / 'report.html'} (and report.md, report.json)", file=sys.stderr)
+    paths = write_report(sweep)
+    for verdict in judge_sweep(sweep):
+        print(verdict.sentence)
+    print(f"wrote {', '.join(str(p) for p in paths if p.suffix in ('.md', '.html', '.json'))}", file=sys.stderr)
 
 
 class _progress_display:
@@ -134,14 +133,16 @@ class _progress_display:
         return self.update
 
     def update(self, name: str, progress, event: str) -> None:
+        from rich.markup import escape
+
         if name not in self.tasks:
-            self.tasks[name] = self.progress.add_task(name, total=None, loss="-")
+            self.tasks[name] = self.progress.add_task(escape(name), total=None, loss="-")
         task = self.tasks[name]
         if progress is not None:
             loss = "-" if progress.loss is None else f"{progress.loss:.4g}"
             self.progress.update(task, completed=progress.step, total=progress.total, loss=loss)
         elif event in ("done", "skipped", "failed", "interrupted"):
-            self.progress.update(task, description=f"{name} [{event}]")
+            self.progress.update(task, description=f"{escape(name)} ({event})")
 
     def __exit__(self, *exc):
         return self.progress.__exit__(*exc)
