@@ -100,8 +100,7 @@ def main() -> None:
         print(f"rundiff --help: {help_wall:.3f} s, peak {help_rss:.0f} MiB (best of 3)")
         for n in sizes:
             out = root / f"compare_{n}.json"
-            wall, rss = measure(rundiff + ["compare", *map(str, runs[:n]), "--format", "json", "-o", str(out),
-                                           "--no-diagnose"])
+            wall, rss = measure(rundiff + ["compare", *map(str, runs[:n]), "--format", "json", "-o", str(out)])
             params = len(json.loads(out.read_text())["parameters"])
             results[n] = wall
             print(f"compare N={n:5d}: {wall:6.2f} s, {1000 * wall / n:6.1f} ms/run, peak {rss:6.0f} MiB, "

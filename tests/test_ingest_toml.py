@@ -149,3 +149,22 @@ def test_heredoc_config_in_a_script_is_read(tmp_path):
     assert loaded.cells["network_dim"].value == 24
     assert loaded.cells["optimizer_type"].value == "Prodigy"
     assert loaded.cells["max_train_steps"].value == 500
+
+
+def test_a_dataset_toml_beside_the_only_config_joins_its_launch(tmp_path):
+    """No script references them, but a folder with config.toml and dataset.toml was trained with both."""
+    run = tmp_path / "run"
+    write(run / "config.toml", """
+        network_dim = 16
+        train_batch_size = 1
+        """)
+    write(run / "dataset.toml", """
+        [[datasets]]
+        batch_size = 4
+          [[datasets.subsets]]
+          image_dir = "img"
+          num_repeats = 3
+        """)
+    loaded = load_run(run)
+    assert loaded.cells["train_batch_size"].value == 4
+    assert loaded.conflicts == []

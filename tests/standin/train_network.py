@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import json
 import math
 import os
@@ -55,6 +56,8 @@ OPTIMIZER_CLASSES = {
     "sgdnesterov": "torch.optim.sgd.SGD", "dadaptation": "dadaptation.dadapt_adam_preprint.DAdaptAdamPreprint",
 }
 REAL_VALUES_EVERY = 16  # every 16th LoRA module gets real (made-up) values
+#: network modules sd-scripts ships; any other --network_module must be importable (LyCORIS: lycoris.kohya).
+SHIPPED_NETWORKS = ("networks.lora", "networks.dylora", "networks.lora_fa", "networks.oft")
 
 
 def int_or_float(value: str) -> int | float:
@@ -432,6 +435,8 @@ def main(arch: str = "sd1", script: str = "train_network.py") -> int:
     per_epoch = math.ceil(batches / args.gradient_accumulation_steps)
     print("accelerator device: cpu" if not has_cuda() else "accelerator device: cuda")
     print(f"import network module: {args.network_module}")
+    if args.network_module not in SHIPPED_NETWORKS:
+        importlib.import_module(args.network_module)  # ModuleNotFoundError, exit 1, as the real trainer
     total = args.max_train_steps
     if args.max_train_epochs is not None:
         total = args.max_train_epochs * per_epoch

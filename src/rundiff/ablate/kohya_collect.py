@@ -233,6 +233,19 @@ def final_lora(folder: Path, stem: str | None) -> Path | None:
     return files[-1] if files else None
 
 
+def last_message(folder: Path) -> str:
+    """The last non-empty line the trainer printed (stderr first: that is where sd-scripts logs)."""
+    for name in ("stderr.log", "stdout.log"):
+        try:
+            lines = re.split(r"[\r\n]+", (folder / name).read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            continue
+        lines = [line.strip() for line in lines if line.strip()]
+        if lines:
+            return lines[-1][:300]
+    return "(no output)"
+
+
 def console_facts(folder: Path) -> dict[str, int]:
     facts: dict[str, int] = {}
     try:
@@ -251,6 +264,11 @@ def collect_variant(folder: Path) -> list[str]:
     warnings: list[str] = []
     args = _config_values(folder, read_command(folder))
     events = newest_event_file(folder)
+    stem = args.get("output_name") if isinstance(args.get("output_name"), str) else None
+    lora = final_lora(folder, stem)
+    if events is None and lora is None:  # sd-scripts returns with status 0 when it finds no images
+        raise RundiffError("the trainer exited normally but wrote no TensorBoard events and no LoRA; its last "
+                           f"message: {last_message(folder)}", folder)
     if events is None:
         scalars, opened = {}, None
         warnings.append("no TensorBoard events under logs/: losses and LRs come from the console (avr_loss only)")
@@ -263,7 +281,6 @@ def collect_variant(folder: Path) -> list[str]:
         rows = _console_rows(folder)
     lr_columns = [t for t in lr_tags(scalars)]
     applied = [f"lr_applied/{t[3:]}" for t in lr_columns if not t.startswith("lr/d*lr")]
-    lora = final_lora(folder, args.get("output_name") if isinstance(args.get("output_name"), str) else None)
     if lora is None:
         warnings.append("no LoRA .safetensors in output/: dw not computed")
     elif rows:

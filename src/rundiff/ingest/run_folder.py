@@ -230,7 +230,26 @@ def _ingest_folder(run: RunFiles) -> None:
         elif f.name.startswith("events.out.tfevents") or suffix in (".log", ".csv") or (
                 suffix == ".txt" and not _is_prompt_file(f)):
             run.log_files.append(f)
+    _adopt_lone_dataset_configs(run)
     _add_dataset_folders(run, subset_dirs)
+
+
+def _adopt_lone_dataset_configs(run: RunFiles) -> None:
+    """A dataset TOML no launch references joins the run's only launch, if it has exactly one.
+
+    A folder holding `config.toml` and `dataset.toml` side by side was trained with both, so the
+    dataset TOML's values beat the training config's, as sd-scripts applies them.
+    """
+    launches = {s.chain for s in run.sources if s.format in _LAUNCH_FORMATS}
+    if len(launches) != 1:
+        return
+    chain = launches.pop()
+    for source in run.sources:
+        if source.format == "kohya-dataset-toml" and source.chain != chain and source.chain.endswith("#dataset"):
+            source.chain = chain
+
+
+_LAUNCH_FORMATS = frozenset({"kohya-script", "markdown-command", "kohya-config-toml", "kohya-gui-json"})
 
 
 def _is_prompt_file(path: Path) -> bool:
