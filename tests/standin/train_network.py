@@ -435,8 +435,10 @@ def main(arch: str = "sd1", script: str = "train_network.py") -> int:
     per_epoch = math.ceil(batches / args.gradient_accumulation_steps)
     print("accelerator device: cpu" if not has_cuda() else "accelerator device: cuda")
     print(f"import network module: {args.network_module}")
-    if args.network_module not in SHIPPED_NETWORKS:
-        importlib.import_module(args.network_module)  # ModuleNotFoundError, exit 1, as the real trainer
+    if args.network_module.startswith("networks.") and args.network_module not in SHIPPED_NETWORKS:
+        raise ModuleNotFoundError(f"No module named '{args.network_module}'")  # exit 1, as the real trainer
+    if not args.network_module.startswith("networks."):
+        importlib.import_module(args.network_module)
     total = args.max_train_steps
     if args.max_train_epochs is not None:
         total = args.max_train_epochs * per_epoch

@@ -386,6 +386,8 @@ def _apply_override(out: VariantLaunch, name: str, value: Any, dataset: Dataset 
     if where == "dataset":
         key = _dataset_key(param)  # type: ignore[arg-type]
         cli = sd_scripts_name(name, out.script, registry)
+        if cli == "dataset_repeats" and not out.effective("in_json"):
+            cli = None  # --dataset_repeats only counts for the fine-tune (--in_json) method
         if dataset is None and cli is None:
             dataset = _generated_dataset(out)
         if dataset is None:
