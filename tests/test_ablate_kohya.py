@@ -38,7 +38,8 @@ REAL = Path(__file__).parent / "fixtures" / "real_kohya"
 FAKE_ACCELERATE = "/opt/kohya/venv/bin/accelerate"
 
 
-def make_base(root: Path, *, scheduler: str = "cosine", warmup: str = "2", precision: str = "no") -> Path:
+def make_base(root: Path, *, scheduler: str = "cosine", warmup: str = "2", precision: str = "no",
+              script: str = "train_network.py", extra: str = "") -> Path:
     """A kohya run folder: launch script with variables and an accelerate prefix, a --config_file TOML with
     sections, a --dataset_config TOML with a relative image_dir, a sample prompt file."""
     base = root / "base"
@@ -79,7 +80,7 @@ def make_base(root: Path, *, scheduler: str = "cosine", warmup: str = "2", preci
         SD_SCRIPTS="${{SD_SCRIPTS_DIR:-/opt/sd-scripts}}"
         DIM=32
         export HF_HUB_OFFLINE=1
-        accelerate launch --num_cpu_threads_per_process=2 "$SD_SCRIPTS/train_network.py" \\
+        accelerate launch --num_cpu_threads_per_process=2 "$SD_SCRIPTS/{script}" \\
           --config_file="$RUN_DIR/config/train.toml" \\
           --dataset_config=config/dataset.toml \\
           --network_module=networks.lora \\
@@ -88,7 +89,7 @@ def make_base(root: Path, *, scheduler: str = "cosine", warmup: str = "2", preci
           --max_train_epochs=4 --save_every_n_epochs=1 \\
           --output_dir="$RUN_DIR/out" --output_name=mylora --logging_dir=./tb \\
           --sample_prompts=prompts.txt --sample_every_n_epochs=1 \\
-          --seed=1234
+          --seed=1234 {extra}
         '''))
     return base
 
@@ -293,15 +294,14 @@ def test_fp16_on_cpu_is_rewritten_to_no_and_the_unrewritten_run_fails(tmp_path):
     folder = tmp_path / "sweep" / "network_dim=8"
     job = kohya.prepare(base_run, plan.variants[1], folder, ShortRun(3))
     assert "--mixed_precision=no" in job.argv
-    assert "mixed_precision" not in tomllib.loads((folder / "train.toml").read_text())["training_arguments"] or \
-        "--mixed_precision=no" in job.argv
+    assert "mixed_precision" not in tomllib.loads((folder / "train.toml").read_text())["training_arguments"]
     train(kohya, base_run, plan, tmp_path / "sweep", ["network_dim=8"])
     assert metadata_of(folder / "output" / "mylora.safetensors")["ss_mixed_precision"] == "no"
     # without the rewrite the stand-in fails like the real trainer: RuntimeError at the first step, exit 1,
     # an events file without scalars, no LoRA
     raw = tmp_path / "raw"
     raw.mkdir()
-    argv = [a for a in job.argv if a != "--mixed_precision=no"]
+    argv = ["--mixed_precision=fp16" if a == "--mixed_precision=no" else a for a in job.argv]
     shutil.copy(folder / "train.toml", raw)
     shutil.copy(folder / "dataset.toml", raw)
     done = subprocess.run(argv, cwd=raw, capture_output=True, text=True, env={**os.environ, **job.env})
@@ -343,6 +343,8 @@ def test_logged_lr_is_one_step_ahead_of_the_applied_lr_which_matches_the_simulat
     assert float(rows[0]["lr_applied/unet"]) == 0.0 and float(rows[0]["lr/unet"]) == pytest.approx(1e-4 / 3)
     assert rows[-1]["dw"] and float(rows[-1]["dw"]) > 0 and all(not r["dw"] for r in rows[:-1])
     assert all(r["dw_rel"] == "" for r in rows)
+    walls = [float(r["wall_time_s"]) for r in rows]
+    assert walls == sorted(walls) and walls[0] >= 0
 
 
 def test_collect_reads_the_real_trainers_events(tmp_path):
@@ -418,3 +420,36 @@ def test_python_and_accelerate_are_found_in_the_kohya_venv(tmp_path, monkeypatch
     kohya = KohyaBackend(kohya_dir)
     # KOHYA_VENV's python wins; the accelerate on PATH belongs to another python, so it is not used
     assert (kohya.python, kohya.accelerate) == (str(other / "bin" / "python"), None)
+
+
+def test_validation_losses_go_to_validation_csv(tmp_path):
+    base_run = rundiff.load_run(make_base(tmp_path, extra="--validation_split=0.25 --validate_every_n_steps=2"))
+    plan = plan_ablation(base_run, ["network_dim"], values=["8"], steps=6)
+    train(backend(), base_run, plan, tmp_path / "sweep", ["network_dim=8"])
+    rows = read_csv(tmp_path / "sweep" / "network_dim=8" / "validation.csv")
+    assert [(r["step"], r["epoch"]) for r in rows] == [("2", ""), ("4", ""), ("6", "")]
+    metrics = read_csv(tmp_path / "sweep" / "network_dim=8" / "metrics.csv")
+    assert float(rows[0]["val_loss"]) == pytest.approx(float(metrics[1]["loss"]) + 0.05, rel=1e-6)
+
+
+def test_a_run_that_finds_no_images_exits_0_but_is_recorded_as_failed(tmp_path):
+    base = make_base(tmp_path)
+    for image in (base / "dataset" / "10_sks").glob("*.png"):
+        image.unlink()
+    base_run = rundiff.load_run(base)
+    plan = plan_ablation(base_run, ["network_dim"], values=["8"], steps=3)
+    result = run_ablation(base_run, plan, backend(), tmp_path / "sweep", short=ShortRun(3))
+    record = next(r for r in result.records if r.name == "network_dim=8")
+    assert record.returncode == 0 and record.status == "failed"
+    assert "wrote no TensorBoard events and no LoRA" in record.stderr_tail and "No data found" in record.stderr_tail
+
+
+def test_sdxl_script_runs_the_sdxl_stand_in(tmp_path):
+    base_run = rundiff.load_run(make_base(tmp_path, script="sdxl_train_network.py"))
+    plan = plan_ablation(base_run, ["network_dim"], values=["4"], steps=2)
+    train(backend(), base_run, plan, tmp_path / "sweep", ["network_dim=4"])
+    lora = tmp_path / "sweep" / "network_dim=4" / "output" / "mylora.safetensors"
+    meta = metadata_of(lora)
+    assert meta["ss_base_model_version"] == "sdxl_base_v1-0" and meta["ss_network_dim"] == "4"
+    run = rundiff.load_run(lora.parent.parent)
+    assert run.get("model_family").value == "sdxl" and run.conflicts == []

@@ -308,9 +308,9 @@ def _int(value: Any) -> int | None:
 
 def _step_rows(scalars: dict[str, list[tuple[int, float, float]]], opened: float | None, args: dict[str, Any],
                steps_total: int | None, facts: dict[str, int], warnings: list[str]) -> list[dict[str, Any]]:
-    series = {tag: _by_step(points) for tag, points in scalars.items()}
-    steps = sorted({s for tag, points in series.items() if not tag.startswith("loss/epoch")
-                    and not tag.startswith("loss/validation") for s in points if s > 0})
+    series = {tag: _by_step(points) for tag, points in scalars.items()  # per-step tags only: the epoch
+              if not tag.startswith(("loss/epoch", "loss/validation"))}  # ones are logged at the epoch number
+    steps = sorted({s for points in series.values() for s in points if s > 0})
     if any(len(points) != len(_by_step(points)) for points in scalars.values()):
         warnings.append("a step was logged several times (gradient accumulation): its last value is kept")
     per_epoch = facts.get("steps_per_epoch")

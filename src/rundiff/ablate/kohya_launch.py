@@ -287,7 +287,7 @@ def build_variant(base: BaseLaunch, variant: Variant, short: ShortRun, stem: str
         data, file_name = dataset
         out.files[file_name] = dump_toml(data)
         out.args["dataset_config"] = file_name
-        config.pop("dataset_config", None)
+        _config_drop(config, "dataset_config")  # the copy is named on the command line
     if config_name is not None:
         out.files[config_name] = dump_toml(config)
         out.args["config_file"] = config_name
@@ -529,10 +529,10 @@ def _cpu_precision(out: VariantLaunch, short: ShortRun, config: dict[str, Any]) 
     if not short.device.startswith("cpu"):
         return
     if out.effective("mixed_precision", "no") == "fp16":
+        out.args.pop("full_fp16", None)
+        for key in ("full_fp16", "mixed_precision"):
+            _config_drop(config, key)
         out.args["mixed_precision"] = "no"
-        for flag in ("full_fp16",):
-            out.args.pop(flag, None)
-            _config_drop(config, flag)
         out.warnings.append("mixed_precision fp16 -> no: sd-scripts fails with fp16 on a CPU at the first step "
                             "(RuntimeError: expected m1 and m2 to have the same dtype)")
     out.launcher_args = [(k, "no" if k == "mixed_precision" and v == "fp16" else v) for k, v in out.launcher_args]

@@ -100,8 +100,9 @@ class LrComparison:
 def _candidates(ctx: RunContext, point: Point, base: float) -> list[float]:
     """Simulated LRs the logged point may stand for, the likeliest first.
 
-    A step point is read as kohya logs it (the LR after ``step`` updates), but the step before and
-    after are accepted too (0- or 1-based counters, LR printed before or after the scheduler step).
+    A step point is read as kohya logs it (the LR after ``step`` updates). Kohya's TensorBoard `lr/*`
+    tags are exactly that; for other logs the step before and after are accepted too (0- or 1-based
+    counters, LR printed before or after the scheduler step).
     An epoch point may be printed at the start or at the end of its epoch.
     """
     schedule = ctx.schedule
@@ -109,6 +110,8 @@ def _candidates(ctx: RunContext, point: Point, base: float) -> list[float]:
     scale = base / schedule.base_lr if schedule.base_lr else 0.0
     total = schedule.total_updates
     if point.step is not None:
+        if point.exact_step:  # kohya's lr/* tags: the LR after `step` scheduler steps, exactly
+            return [schedule.lr(point.step) * scale] if 0 <= point.step <= max(total, 1) else []
         steps = [s for s in (point.step, point.step - 1, point.step + 1) if 0 <= s <= max(total, 1)]
         return [schedule.lr(s) * scale for s in steps]
     if point.epoch is not None:

@@ -17,13 +17,21 @@ __all__ = ["Point", "RunLogs", "classify_log", "discover_logs", "read_logs", "re
 
 
 def read_logs(files: Iterable[tuple[Path, str] | Path]) -> RunLogs:
-    """Read the given log files (kind guessed from the name/content where not given) into one RunLogs."""
+    """Read the given log files (kind guessed from the name/content where not given) into one RunLogs.
+
+    TensorBoard events come first; a CSV or text log adds only series the events lack, so a run
+    whose trainer writes both (rundiff's ablation variants, own loops) does not count a point twice.
+    """
+    classified = [item if isinstance(item, tuple) else (item, classify_log(item)) for item in files]
     logs = RunLogs()
-    for item in files:
-        path, kind = item if isinstance(item, tuple) else (item, classify_log(item))
-        if kind is None:
-            continue
-        logs.merge(READERS[kind](Path(path)))
+    for path, kind in classified:
+        if kind == "tensorboard":
+            logs.merge(READERS[kind](Path(path)))
+    from_events = set(logs.series)
+    for path, kind in classified:
+        if kind not in (None, "tensorboard"):
+            other = READERS[kind](Path(path))
+            logs.merge(other, only_new_series=bool(from_events))
     return logs
 
 

@@ -34,6 +34,8 @@ def _key(column: str) -> str:
 def column_series(column: str) -> str | None:
     """The series a CSV column feeds, None for columns rundiff does not read."""
     key = _key(column)
+    if key.startswith("lr_applied"):  # rundiff's own column: the LR a step ran with, not a logged LR
+        return None
     if key in COLUMN_SERIES:
         return COLUMN_SERIES[key]
     for prefix in ("lr_", "learning_rate_"):

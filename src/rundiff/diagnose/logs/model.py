@@ -22,6 +22,9 @@ class Point:
     step: int | None = None
     epoch: int | None = None
     source: str = ""
+    #: The step is exactly kohya's: an `lr/*` value logged at global step N is the LR after N
+    #: scheduler steps (the one step N+1 runs with), not a counter that may be off by one.
+    exact_step: bool = False
 
     @property
     def finite(self) -> bool:
@@ -53,8 +56,11 @@ class RunLogs:
         """Series of logged LRs, without the d*lr series of adaptive optimizers."""
         return [n for n in self.names("lr") if not n.startswith("lr/d*lr")]
 
-    def merge(self, other: RunLogs) -> None:
+    def merge(self, other: RunLogs, *, only_new_series: bool = False) -> None:
+        """Add ``other``; with ``only_new_series`` its series already present here are left out."""
         for name, points in other.series.items():
+            if only_new_series and name in self.series:
+                continue
             self.series.setdefault(name, []).extend(points)
         self.files.extend(other.files)
         self.lines_read += other.lines_read

@@ -37,6 +37,7 @@ def read_event_file(path: Path) -> RunLogs:
             if per_epoch:
                 point = Point(float(event.value), epoch=int(event.step), source=f"{path} [{tag}]")
             else:
-                point = Point(float(event.value), step=int(event.step), source=f"{path} [{tag}]")
+                point = Point(float(event.value), step=int(event.step), source=f"{path} [{tag}]",
+                              exact_step=tag.startswith("lr/"))
             logs.add(name, point)
     return logs
