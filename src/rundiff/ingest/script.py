@@ -18,9 +18,9 @@ from rundiff.errors import RundiffError
 from rundiff.ingest.launch import DEFAULT_LIST_ARGS, Launch, find_launch
 from rundiff.ingest.shell import ShellScript, dialect_for, read_script
 from rundiff.ingest.shell_words import ShellLimitError
+from rundiff.ingest.textfile import read_text
 from rundiff.model import Fact, Provenance, SourceFile, SourceKind
 
-MAX_SCRIPT_BYTES = 5 * 1024 * 1024
 PRECEDENCE_CLI = 20
 TRAINER = "sd-scripts"
 _FROM_NAME = "from the training script name"
@@ -36,33 +36,6 @@ class LaunchSource(SourceFile):
 def virtual_text(source: SourceFile, path: Path) -> str | None:
     """The here-document text the script wrote to `path`, or None when it must be read from disk."""
     return source.virtual_files.get(str(path))
-
-
-def read_text(path: Path) -> str:
-    """A script's text: UTF-8 (with or without BOM); latin-1 too for Windows scripts."""
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise RundiffError(f"cannot read file: {exc.strerror}", path) from None
-    if size > MAX_SCRIPT_BYTES:
-        raise RundiffError(f"file is {size} bytes; launch scripts over {MAX_SCRIPT_BYTES} bytes are not read",
-                           path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise RundiffError(f"cannot read file: {exc.strerror}", path) from None
-    encodings = ["utf-8", "utf-8-sig"]
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        encodings.insert(0, "utf-16")  # PowerShell ISE / Notepad "Unicode"
-    if path.suffix.lower() in (".bat", ".cmd", ".ps1"):
-        encodings.append("latin-1")
-    for encoding in encodings:
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        return text.removeprefix("\ufeff")
-    raise RundiffError(f"not a text file (cannot decode as {', '.join(encodings)})", path)
 
 
 def ingest_script(path: Path, *, known_args: Collection[str] = (), flag_args: Collection[str] = (),

@@ -27,7 +27,6 @@ _STRENGTH = {Provenance.WEIGHTS: 5, Provenance.METADATA: 4, Provenance.EXPLICIT:
 #: When they agree, the user's own setting is shown first and the others confirm it.
 _AGREEING_ORDER = {Provenance.EXPLICIT: 0, Provenance.METADATA: 1, Provenance.WEIGHTS: 2, Provenance.DERIVED: 3,
                    Provenance.INFERRED: 4}
-UNMAPPED_CATEGORY = "other"
 
 
 @dataclass(frozen=True)
@@ -43,17 +42,13 @@ class Observation:
     note: str | None = None
 
 
-def _kind_name(kind: SourceKind) -> str:
-    return kind.value
-
-
 def map_fact(fact: Fact, registry: Registry, warnings: list[str]) -> list[tuple[str, Any, str | None]]:
     """(canonical or raw name, normalised value, note) for one fact; kv lists expand into several."""
     if fact.kind is SourceKind.LAUNCHER:
         return [(f"accelerate.{fact.key}", fact.value, None)]
     if fact.kind is SourceKind.METADATA and fact.key in registry.metadata_ignore:
         return []
-    kind = _kind_name(fact.kind)
+    kind = fact.kind.value
     if fact.kind in (SourceKind.WEIGHTS, SourceKind.DATASET_FOLDER):
         kind = "cli"
     hit = registry.lookup(kind, fact.key)
