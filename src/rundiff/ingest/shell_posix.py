@@ -14,6 +14,7 @@ from rundiff.ingest.shell_words import (
     Arith,
     ArrayLit,
     CmdSub,
+    Cursor,
     Heredoc,
     Lit,
     Param,
@@ -31,7 +32,7 @@ _PARAM_OPS = (":-", ":=", ":+", ":?", "##", "%%", "^^", ",,", "//", "-", "=", "+
               "/", ":")
 
 
-class PosixLexer:
+class PosixLexer(Cursor):
     def __init__(self, text: str, first_line: int = 1) -> None:
         self.s = text
         self.i = 0
@@ -41,16 +42,6 @@ class PosixLexer:
         self.pending: list[tuple[RawCommand, str, bool, bool, int]] = []
 
     # -- helpers -------------------------------------------------------------------------------
-
-    def _peek(self, k: int = 0) -> str:
-        j = self.i + k
-        return self.s[j] if j < len(self.s) else ""
-
-    def _advance(self, n: int = 1) -> str:
-        chunk = self.s[self.i:self.i + n]
-        self.line += chunk.count("\n")
-        self.i += n
-        return chunk
 
     def _end_command(self) -> None:
         if not self.cur.empty:
@@ -216,21 +207,11 @@ class PosixLexer:
         return "".join(out)
 
 
-class _DoubleQuoted:
+class _DoubleQuoted(Cursor):
     """The inside of "..." (or an unquoted here-document body when `heredoc`)."""
 
     def __init__(self, s: str, line: int, start: int = 0, heredoc: bool = False) -> None:
         self.s, self.i, self.line, self.heredoc = s, start, line, heredoc
-
-    def _peek(self, k: int = 0) -> str:
-        j = self.i + k
-        return self.s[j] if j < len(self.s) else ""
-
-    def _advance(self, n: int = 1) -> str:
-        chunk = self.s[self.i:self.i + n]
-        self.line += chunk.count("\n")
-        self.i += n
-        return chunk
 
     def parts(self) -> list[Part]:
         parts: list[Part] = []

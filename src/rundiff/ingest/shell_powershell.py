@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from rundiff.ingest.shell_words import ArrayLit, Assign, CmdSub, Lit, Param, Part, RawCommand, RawWord
+from rundiff.ingest.shell_words import ArrayLit, Assign, CmdSub, Cursor, Lit, Param, Part, RawCommand, RawWord
 
 _PS_NAME = re.compile(r"(?i)(?:(env|global|script|local|private):)?([A-Za-z_]\w*)")
 _CONTINUATION = re.compile(r"`[ \t]*\n")
@@ -17,21 +17,11 @@ _PS_REDIRECT = re.compile(r"[*\d]?>>?(&\d)?")
 _PS_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "`": "`", '"': '"', "'": "'", "$": "$"}
 
 
-class PowerShellLexer:
+class PowerShellLexer(Cursor):
     def __init__(self, text: str, first_line: int = 1) -> None:
         self.s, self.i, self.line = text, 0, first_line
         self.commands: list[RawCommand] = []
         self.cur = RawCommand(first_line)
-
-    def _peek(self, k: int = 0) -> str:
-        j = self.i + k
-        return self.s[j] if j < len(self.s) else ""
-
-    def _advance(self, n: int = 1) -> str:
-        chunk = self.s[self.i:self.i + n]
-        self.line += chunk.count("\n")
-        self.i += n
-        return chunk
 
     def _end_command(self) -> None:
         words = self.cur.words

@@ -87,6 +87,24 @@ Value = str | list[str]
 MAX_VALUE_CHARS = 1_000_000
 
 
+class Cursor:
+    """A position in a script's text that keeps its line number: what every lexer moves along."""
+
+    s: str
+    i: int
+    line: int
+
+    def _peek(self, k: int = 0) -> str:
+        j = self.i + k
+        return self.s[j] if j < len(self.s) else ""
+
+    def _advance(self, n: int = 1) -> str:
+        chunk = self.s[self.i:self.i + n]
+        self.line += chunk.count("\n")
+        self.i += n
+        return chunk
+
+
 class ShellLimitError(ValueError):
     """The script grows a value past what any real launch script needs."""
 
