@@ -106,10 +106,6 @@ class Conflict:
     values: tuple[tuple[Any, str, str], ...]  # (value, provenance, source) for each disagreeing source
     chosen: Any = None
 
-    def describe(self) -> str:
-        parts = ", ".join(f"{v!r} ({prov}, {src})" for v, prov, src in self.values)
-        return f"{self.name}: {parts}"
-
 
 @dataclass
 class Run:

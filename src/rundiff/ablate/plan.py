@@ -96,11 +96,6 @@ def parse_value(name: str, raw: Any, registry: Registry) -> Any:
     return value
 
 
-def split_values(text: str) -> list[str]:
-    """`--values 16,32,64`; resolutions are written `512x512` or `512:512` inside the list."""
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
 def plan_ablation(base: Run, vary: list[str], *, values: list[str] | None = None, like: list[Run] | None = None,
                   grid: bool = False, steps: int = 300, seeds: list[int] | None = None,
                   registry: Registry | None = None) -> Plan:

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TypeVar
 
 import typer
 
 from rundiff.errors import RundiffError
-
-T = TypeVar("T")
 
 
 @contextmanager
@@ -22,7 +19,3 @@ def user_errors() -> Iterator[None]:
         print(f"rundiff: error: {err}", file=sys.stderr)
         raise typer.Exit(2) from None
 
-
-def run_guarded(action: Callable[[], T]) -> T:
-    with user_errors():
-        return action()

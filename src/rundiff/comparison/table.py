@@ -8,6 +8,7 @@ Per row: `same`, `differs`, or `partial` (some runs unknown, the known values eq
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rundiff.errors import RundiffError
@@ -174,8 +175,6 @@ def _unique_names(runs: list[Run]) -> None:
         counts[run.name] = counts.get(run.name, 0) + 1
     for run in runs:
         if counts[run.name] > 1:
-            from pathlib import Path
-
             parent = Path(run.path).resolve().parent.name
             run.name = f"{parent}/{run.name}"
     seen: dict[str, int] = {}

@@ -26,7 +26,6 @@ SCRIPT_SUFFIXES = frozenset({".sh", ".bash", ".bat", ".cmd", ".ps1"})
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 YAML_SUFFIXES = frozenset({".yaml", ".yml"})
 PICKLE_SUFFIXES = frozenset({".ckpt", ".pt", ".pth", ".bin"})
-LOG_SUFFIXES = frozenset({".log", ".csv", ".txt"})
 RUN_FILE_NAMES = frozenset({"rundiff.yaml", "rundiff.yml"})
 #: JSON files that are never training configs (tokenizers, model configs, caches, indexes).
 _JSON_SKIP = {"tokenizer.json", "tokenizer_config.json", "vocab.json", "special_tokens_map.json",
@@ -72,7 +71,7 @@ def ingest_run(path: str | Path) -> RunFiles:
     return files
 
 
-def ingest_file(path: Path, *, consumed: set[Path] | None = None) -> list[SourceFile] | None:
+def ingest_file(path: Path) -> list[SourceFile] | None:
     """The sources one file contributes; None when rundiff does not read this kind of file."""
     suffix = path.suffix.lower()
     if suffix in SCRIPT_SUFFIXES:

@@ -13,9 +13,6 @@ from typing import Any
 
 import yaml
 
-VALUE_TYPES = frozenset(
-    {"int", "float", "number", "bool", "str", "path", "resolution", "float_list", "str_list", "int_list", "kv_list"}
-)
 _MISSING = object()
 #: Source kinds whose keys may be canonical names as they are.
 _SELF_NAMING = frozenset({"cli", "config_toml", "gui", "dataset_toml", "trainer_config", "network_args",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -21,17 +22,12 @@ class LoRAEMA:
         self.model.step(self.parameters)
         self.kept_of_start *= self.model.cur_decay_value
 
-    def swapped_in(self):
+    @contextmanager
+    def swapped_in(self) -> Iterator[None]:
         """A context in which the live parameters hold the EMA weights (restored afterwards)."""
-        ema = self
-
-        class _Swap:
-            def __enter__(self_inner):
-                ema.model.store(ema.parameters)
-                ema.model.copy_to(ema.parameters)
-
-            def __exit__(self_inner, *exc):
-                ema.model.restore(ema.parameters)
-                return False
-
-        return _Swap()
+        self.model.store(self.parameters)
+        self.model.copy_to(self.parameters)
+        try:
+            yield
+        finally:
+            self.model.restore(self.parameters)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import secrets
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -167,7 +167,3 @@ def _stack(arrays):
     import numpy as np
 
     return np.stack(arrays).astype("float32")
-
-
-def with_seed(config: TrainConfig, seed: int) -> TrainConfig:
-    return replace(config, seed=seed)
