@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from rundiff.errors import RundiffError
+from rundiff.ingest.filesystem import is_directory, is_regular_file, read_head
 from rundiff.model import Fact, Provenance, SourceFile, SourceKind
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".avif", ".jxl"})
@@ -18,6 +20,7 @@ CAPTION_SUFFIXES = (".txt", ".caption")
 SUBSET_NAME = re.compile(r"^(\d+)_(.+)$")
 MAX_FILES_PER_FOLDER = 200_000
 MAX_CAPTION_BYTES = 64 * 1024
+UNREADABLE_CAPTION = "\0(caption file not readable)"
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,7 @@ class Subset:
 
 def is_subset_folder(path: Path) -> bool:
     match = SUBSET_NAME.match(path.name)
-    return bool(match) and int(match.group(1)) >= 1 and path.is_dir()
+    return bool(match) and int(match.group(1)) >= 1 and is_directory(path)
 
 
 def scan_subset(path: Path, caption_extension: str | None = None, repeats: int | None = None) -> Subset:
@@ -43,11 +46,14 @@ def scan_subset(path: Path, caption_extension: str | None = None, repeats: int |
     tokens = match.group(2) if match else path.name
     digest = hashlib.sha256()
     images = captions = 0
-    entries = sorted(p for _, p in zip(range(MAX_FILES_PER_FOLDER), path.iterdir(), strict=False))
+    try:
+        entries = sorted(p for _, p in zip(range(MAX_FILES_PER_FOLDER), path.iterdir(), strict=False))
+    except (OSError, ValueError) as err:
+        raise RundiffError(f"cannot list the image folder: {getattr(err, 'strerror', None) or err}", path) from None
     names = {p.name for p in entries}
     suffixes = (caption_extension,) if caption_extension else CAPTION_SUFFIXES
     for entry in entries:
-        if entry.suffix.lower() not in IMAGE_SUFFIXES or not entry.is_file():
+        if entry.suffix.lower() not in IMAGE_SUFFIXES or not is_regular_file(entry):
             continue
         images += 1
         caption_text = ""
@@ -62,17 +68,16 @@ def scan_subset(path: Path, caption_extension: str | None = None, repeats: int |
 
 def _read_caption(path: Path) -> str:
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_CAPTION_BYTES)
-    except OSError:
-        return ""
+        raw = read_head(path, MAX_CAPTION_BYTES)
+    except RundiffError:  # a FIFO, unreadable or a loop: its text is unknown, so it matches no other caption
+        return UNREADABLE_CAPTION
     return raw.decode("utf-8", "replace").strip()
 
 
 def find_subsets(parent: Path) -> list[Path]:
     try:
         return sorted(p for p in parent.iterdir() if is_subset_folder(p))
-    except OSError:
+    except (OSError, ValueError):  # not there, unreadable, a NUL byte or an over-long name
         return []
 
 

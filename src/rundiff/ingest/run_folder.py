@@ -7,17 +7,23 @@ folders the run used. One unreadable file inside a folder is a warning; the rest
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from rundiff.errors import RundiffError
 from rundiff.ingest import dataset_folder, kohya_gui, toml_config, trainer_config
+from rundiff.ingest.bounded import load_json, load_yaml
+from rundiff.ingest.filesystem import (
+    exists,
+    expand_user,
+    is_directory,
+    is_regular_file,
+    not_regular_reason,
+    resolved,
+    walk,
+)
 from rundiff.ingest.safetensors_file import final_checkpoints, ingest_safetensors
 from rundiff.ingest.textfile import read_text
 from rundiff.model import Fact, SourceFile, SourceKind
@@ -39,6 +45,8 @@ _MODEL_COMPONENT_DIRS = {"unet", "vae", "text_encoder", "text_encoder_2", "token
 MAX_DEPTH = 4
 MAX_FILES = 20_000
 MAX_JSON_BYTES = 2 * 1024 * 1024
+#: A launch -> config -> dataset config chain is 3 deep; past this, references are not followed.
+MAX_REFERENCE_DEPTH = 8
 
 
 @dataclass
@@ -55,11 +63,12 @@ class RunFiles:
 
 def ingest_run(path: str | Path) -> RunFiles:
     root = Path(path)
-    if not root.exists():
-        raise RundiffError("no such file or folder", root)
-    name = root.name if root.is_dir() else root.stem
+    if not is_directory(root) and not is_regular_file(root):
+        raise RundiffError("no such file or folder" if not exists(root) else
+                           f"not a run: {not_regular_reason(root)}", root)
+    name = root.name if is_directory(root) else root.stem
     files = RunFiles(root, name)
-    if root.is_file():
+    if is_regular_file(root):
         sources = ingest_file(root)
         if sources is None:
             raise RundiffError("unknown format: not a launch script, config, Markdown note or .safetensors", root)
@@ -109,10 +118,7 @@ def _ingest_json(path: Path) -> list[SourceFile]:
     if path.name in _JSON_SKIP or path.name.endswith(".index.json"):
         return []
     text = read_text(path, limit=MAX_JSON_BYTES)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise RundiffError(f"invalid JSON: {err.msg}", path, line=err.lineno) from None
+    data = load_json(text, path)
     if not isinstance(data, dict):
         raise RundiffError("expected a JSON object of settings", path)
     if kohya_gui.looks_like_gui_config(data):
@@ -154,11 +160,7 @@ def _ingest_yaml(path: Path) -> list[SourceFile]:
 def read_run_file(path: Path) -> dict[str, Any]:
     """`rundiff.yaml` in a run folder: `outcome: good|bad`, optional `name`."""
     text = read_text(path)
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        raise RundiffError("invalid YAML", path, line=mark.line + 1 if mark else None) from None
+    data = load_yaml(text, path)[0] or {}
     if not isinstance(data, dict):
         raise RundiffError("expected a mapping such as `outcome: good`", path)
     outcome = data.get("outcome")
@@ -167,12 +169,15 @@ def read_run_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def _walk(root: Path) -> tuple[list[Path], list[Path]]:
-    """(files, dataset subset folders) under root, bounded in depth and count."""
+def _walk(root: Path) -> tuple[list[Path], list[Path], list[str]]:
+    """(files, dataset subset folders, what was not read and why) under root, bounded in depth and count.
+
+    Only plain files are listed: FIFOs, devices, symlink loops and unlistable folders are reported.
+    """
     files: list[Path] = []
     subsets: list[Path] = []
-    for current, dirs, names in os.walk(root):
-        here = Path(current)
+    skipped: list[str] = []
+    for here, dirs, names in walk(root, on_skip=lambda p, why: skipped.append(f"{p}: not read ({why})")):
         depth = len(here.relative_to(root).parts)
         kept = []
         for d in sorted(dirs):
@@ -190,14 +195,19 @@ def _walk(root: Path) -> tuple[list[Path], list[Path]]:
                 files.append(here / n)
                 if len(files) > MAX_FILES:
                     raise RundiffError(f"more than {MAX_FILES} files: is this really one run folder?", root)
-    return files, subsets
+    return files, subsets, skipped
 
 
 def _ingest_folder(run: RunFiles) -> None:
-    files, subset_dirs = _walk(run.path)
+    files, subset_dirs, skipped = _walk(run.path)
+    run.warnings.extend(skipped)
     for f in files:
         if f.name in RUN_FILE_NAMES:
-            data = read_run_file(f)
+            try:
+                data = read_run_file(f)
+            except RundiffError as err:  # the run's settings still count; only its label is lost
+                run.warnings.append(f"{err} (outcome and name not read)")
+                continue
             run.outcome = str(data["outcome"]).lower() if data.get("outcome") else None
             if data.get("name"):
                 run.name = str(data["name"])
@@ -212,7 +222,7 @@ def _ingest_folder(run: RunFiles) -> None:
     )
     consumed: set[Path] = set()
     for f in ordered:
-        if f.resolve() in consumed:
+        if resolved(f) in consumed:
             continue
         try:
             sources = ingest_file(f)
@@ -260,13 +270,24 @@ def _follow_references(run: RunFiles, base: Path, *, strict: bool) -> None:
         _follow(run, source, base, strict=strict)
 
 
-def _follow(run: RunFiles, source: SourceFile, base: Path, *, strict: bool) -> set[Path]:
-    """Read the configs a launch references, in the launch's chain; returns the files consumed."""
+def _follow(run: RunFiles, source: SourceFile, base: Path, *, strict: bool,
+            within: frozenset[Path] | None = None) -> set[Path]:
+    """Read the configs a launch references, in the launch's chain; returns the files consumed.
+
+    ``within`` holds the files already on this chain of references, so a config naming itself (or
+    an earlier file) is a warning, not endless recursion.
+    """
+    within = within if within is not None else frozenset({resolved(Path(source.path))})
     consumed: set[Path] = set()
     for ref in source.references:
         virtual = source.virtual_files.get(str(ref)) or source.virtual_files.get(ref.name)
-        if virtual is None and not ref.is_file():
+        if virtual is None and not is_regular_file(ref):
             run.warnings.append(f"{source.path}: references {ref}, which is not here (not read)")
+            continue
+        key = resolved(ref)
+        if virtual is None and (key in within or len(within) > MAX_REFERENCE_DEPTH):
+            run.warnings.append(f"{source.path}: references {ref}, which is already being read "
+                                "(a cycle of references; not read again)")
             continue
         try:
             if ref.suffix.lower() == ".json" and virtual is None:
@@ -283,8 +304,8 @@ def _follow(run: RunFiles, source: SourceFile, base: Path, *, strict: bool) -> s
         for extra in more:
             extra.chain = source.chain
             run.sources.append(extra)
-            consumed.add(ref.resolve())
-            consumed |= _follow(run, extra, ref.parent, strict=strict)
+            consumed.add(key)
+            consumed |= _follow(run, extra, ref.parent, strict=strict, within=within | {key})
     return consumed
 
 
@@ -298,21 +319,25 @@ def _add_dataset_folders(run: RunFiles, discovered: list[Path]) -> None:
             if fact.key in ("caption_extension", "caption_extention") and isinstance(fact.value, str):
                 caption_extension = fact.value if fact.value.startswith(".") else f".{fact.value}"
             if fact.key == "train_data_dir" and isinstance(fact.value, str) and fact.value:
-                parent = Path(fact.value).expanduser()
+                parent = expand_user(fact.value)
                 if not parent.is_absolute():
                     parent = Path(fact.path).parent / parent
                 named.extend((p, None) for p in dataset_folder.find_subsets(parent))
     seen: set[Path] = set()
     folders: list[tuple[Path, int | None]] = []
     for folder, repeats in named + [(p, None) for p in discovered]:
-        key = folder.resolve()
-        if key in seen or not folder.is_dir():
+        key = resolved(folder)
+        if key in seen or not is_directory(folder):
             continue
         seen.add(key)
         folders.append((folder, repeats))
     if not folders:
         return
-    source = dataset_folder.ingest_dataset_folders([f for f, _ in folders], caption_extension=caption_extension,
-                                                   repeats=[r for _, r in folders])
+    try:
+        source = dataset_folder.ingest_dataset_folders([f for f, _ in folders], caption_extension=caption_extension,
+                                                       repeats=[r for _, r in folders])
+    except RundiffError as err:
+        run.warnings.append(f"dataset not read: {err}")
+        return
     if source is not None:
         run.sources.append(source)

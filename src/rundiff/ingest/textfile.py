@@ -5,19 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from rundiff.errors import RundiffError
+from rundiff.ingest.filesystem import read_bytes
 
 MAX_TEXT_BYTES = 5 * 1024 * 1024
 
 
 def read_text(path: Path, limit: int = MAX_TEXT_BYTES) -> str:
-    """The file's text; refuses files over ``limit`` bytes and undecodable bytes."""
-    try:
-        size = path.stat().st_size
-        if size > limit:
-            raise RundiffError(f"file is {size} bytes, over the {limit}-byte limit for a text file", path)
-        raw = path.read_bytes()
-    except OSError as err:
-        raise RundiffError(f"cannot read: {err.strerror or err}", path) from None
+    """The file's text; refuses files over ``limit`` bytes, non-files (FIFOs, devices) and undecodable bytes."""
+    raw = read_bytes(path, limit)
     for encoding in ("utf-8-sig", "utf-16") if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8-sig",):
         try:
             return raw.decode(encoding)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from rundiff.errors import RundiffError
+from rundiff.ingest.bounded import load_toml
+from rundiff.ingest.filesystem import expand_user
 from rundiff.ingest.textfile import read_text
 from rundiff.model import Fact, SourceFile, SourceKind
 
@@ -25,11 +26,7 @@ PRECEDENCE_DATASET = 30
 
 def parse_toml(path: Path, text: str | None = None) -> tuple[dict[str, Any], str]:
     text = read_text(path) if text is None else text
-    try:
-        return tomllib.loads(text), text
-    except tomllib.TOMLDecodeError as err:
-        match = re.search(r"line (\d+)", str(err))
-        raise RundiffError(f"invalid TOML: {err}", path, line=int(match.group(1)) if match else None) from None
+    return load_toml(text, path), text
 
 
 def toml_kind(data: dict[str, Any]) -> str:
@@ -146,7 +143,7 @@ def _distinct(values: list[Any]) -> list[Any]:
 
 
 def _resolve(base_file: Path, reference: str) -> Path:
-    ref = Path(reference).expanduser()
+    ref = expand_user(reference)
     return ref if ref.is_absolute() else (base_file.parent / ref)
 
 

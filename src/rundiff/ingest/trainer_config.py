@@ -12,22 +12,15 @@ from typing import Any
 import yaml
 
 from rundiff.errors import RundiffError
+from rundiff.ingest import bounded
 from rundiff.model import Fact, SourceFile, SourceKind
 
 MAX_KEYS = 20_000
 
 
 def load_yaml(path: Path, text: str) -> tuple[Any, yaml.Node | None]:
-    """Safe load plus the node tree (for line numbers); never constructs Python objects."""
-    try:
-        data = yaml.safe_load(text)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise RundiffError(f"invalid YAML: {problem}", path, line=line) from None
-    return data, node
+    """Safe load plus the node tree (for line numbers); bounded, and never constructs Python objects."""
+    return bounded.load_yaml(text, path)
 
 
 def flatten(data: Any, node: yaml.Node | None = None, prefix: str = "",
