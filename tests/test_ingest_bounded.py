@@ -69,7 +69,13 @@ def test_toml_syntax_error_names_line():
 
 def test_yaml_nesting_is_bounded():
     with pytest.raises(RundiffError, match="nested more than"):
-        load_yaml("learning_rate: 1.0e-4\nx: " + "[" * 100_000 + "]" * 100_000 + "\n", "c.yaml")
+        load_yaml("learning_rate: 1.0e-4\nx: " + "[" * 2000 + "]" * 2000 + "\n", "c.yaml")
+
+
+def test_yaml_block_nesting_is_bounded():
+    text = "".join("  " * depth + f"k{depth}:\n" for depth in range(200)) + "  " * 200 + "v: 1\n"
+    with pytest.raises(RundiffError, match="nested more than"):
+        load_yaml(text, "c.yaml")
 
 
 def test_yaml_alias_bomb_refused():
@@ -101,6 +107,21 @@ def test_yaml_bad_tagged_values_are_one_error_with_line(text, line):
     with pytest.raises(RundiffError, match="invalid YAML") as err:
         load_yaml(text, "c.yaml")
     assert err.value.line == line
+
+
+def test_size_bounds():
+    from rundiff.ingest.bounded import MAX_TOML_CHARS, MAX_YAML_CHARS
+
+    with pytest.raises(RundiffError, match="KiB"):
+        load_yaml("a: 1\n" * (MAX_YAML_CHARS // 5 + 1), "c.yaml")
+    with pytest.raises(RundiffError, match="KiB"):
+        load_toml("a = 1\n" * (MAX_TOML_CHARS // 6 + 1), "c.toml")
+    assert load_yaml("a: 1\n" * 1000, "c.yaml")[0] == {"a": 1}
+
+
+def test_yaml_control_characters_are_one_error():
+    with pytest.raises(RundiffError, match="invalid YAML"):
+        load_yaml("a: 1\x00\x07\n", "c.yaml")
 
 
 def test_yaml_empty_document_is_none():

@@ -30,6 +30,10 @@ MAX_YAML_NODES = 200_000
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 #: Digits an integer literal may have before it is refused unconverted (2**63 has 19).
 MAX_INT_DIGITS = 40
+#: Settings files are a few KiB. PyYAML's pure-Python parser (needed for the bounds above) reads
+#: roughly 100-300 KiB/s and tomllib about 1-2 MiB/s, so these keep any one file to about a second.
+MAX_YAML_CHARS = 128 * 1024
+MAX_TOML_CHARS = 1024 * 1024
 
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _TOML_SKIP = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*')
@@ -50,6 +54,12 @@ def _check_nesting(stripped: str, path: Path | str, kind: str) -> None:
             if depth > MAX_NESTING:
                 raise RundiffError(f"invalid {kind}: nested more than {MAX_NESTING} levels deep", path, line=number)
     raise RundiffError(f"invalid {kind}: nested more than {MAX_NESTING} levels deep", path)
+
+
+def _check_size(text: str, limit: int, path: Path | str, kind: str) -> None:
+    if len(text) > limit:
+        raise RundiffError(f"{kind} file of {len(text)} characters, over the {limit // 1024} KiB a settings file "
+                           "may have", path)
 
 
 def _bounded_int(literal: str, path: Path | str, line: int | None = None) -> int:
@@ -83,7 +93,8 @@ def load_json(text: str, path: Path | str) -> Any:
 
 
 def load_toml(text: str, path: Path | str) -> dict[str, Any]:
-    """``tomllib.loads`` with nesting bounded and integers held to TOML's 64 bits."""
+    """``tomllib.loads`` with size and nesting bounded and integers held to TOML's 64 bits."""
+    _check_size(text, MAX_TOML_CHARS, path, "TOML")
     stripped = _TOML_SKIP.sub(lambda m: "\n" * m.group().count("\n"), text)
     _check_nesting(stripped, path, "TOML")
     long_int = _LONG_INT.search(stripped)
@@ -194,8 +205,10 @@ BoundedSafeLoader.add_constructor("tag:yaml.org,2002:set", BoundedSafeLoader.con
 
 def load_yaml(text: str, path: Path | str) -> tuple[Any, yaml.Node | None]:
     """(data, node tree for line numbers) of a YAML document, safely and within bounds."""
-    loader = BoundedSafeLoader(text)
+    _check_size(text, MAX_YAML_CHARS, path, "YAML")
+    loader = None
     try:
+        loader = BoundedSafeLoader(text)  # the reader refuses control characters here already
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as err:
@@ -206,5 +219,6 @@ def load_yaml(text: str, path: Path | str) -> tuple[Any, yaml.Node | None]:
     except RecursionError:  # nesting is bounded while composing; this is the last line of defence
         raise RundiffError(f"invalid YAML: nested more than {MAX_NESTING} levels deep", path) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return data, node

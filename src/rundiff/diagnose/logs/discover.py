@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from pathlib import Path
 
 from rundiff.diagnose.logs.csvlog import has_log_columns
 from rundiff.diagnose.logs.text import looks_like_log
+from rundiff.ingest.filesystem import walk
 
 #: Stop walking a run folder after this many files (dataset folders can hold many thousands).
 MAX_FILES_VISITED = 50_000
@@ -46,7 +46,7 @@ def discover_logs(folder: Path) -> list[tuple[Path, str]]:
         return [(folder, kind)] if kind else []
     found: list[tuple[Path, str]] = []
     visited = 0
-    for root, dirs, files in os.walk(folder):
+    for root, dirs, files in walk(folder):  # iterative and bounded: 1100 nested folders are no RecursionError
         dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
         for name in sorted(files):
             visited += 1
