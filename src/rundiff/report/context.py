@@ -108,6 +108,8 @@ def comparison_context(comparison: Comparison, *, show_all: bool = False) -> dic
             "trainer": r.trainer or "unknown",
             "sources": [{"path": s.path, "format": s.format} for s in r.sources],
             "warnings": list(r.warnings),
+            "trainer_evidence": list(r.trainer_evidence),
+            "skipped": [{"path": k.path, "reason": k.reason} for k in r.skipped],
         } for r in comparison.runs],
         "summary": summary,
         "total_changes": sum(s["count"] for s in summary),

@@ -129,6 +129,9 @@ def comparison_console(console: Console, context: dict[str, Any]) -> None:
     for r in runs:
         for w in r["warnings"]:
             console.print(Text.assemble(("warning", "yellow"), " ", t(r["name"]), ": ", t(w)))
+    for r in runs:
+        for k in r.get("skipped", []):
+            console.print(t(f"skipped {r['name']}: {k['path']} ({k['reason']})", "dim"))
     for line in context.get("left_out", []):
         console.print(Text.assemble(("warning", "yellow"), " left out: ", t(line)))
 
