@@ -61,14 +61,18 @@ def test_lora_scripts_ps1_as_shipped():
 
 
 def test_lora_scripts_ps1_edited_to_sdxl_lycoris(tmp_path):
-    path = edited(tmp_path, "lora_scripts_train.ps1", **{
-        '$model_type = "sd1.5"': '$model_type = "SDXL"',  # -eq is case-insensitive
-        '$network_module = "networks.lora"': '$network_module = "lycoris.kohya"',
-        "$lowram = 0": "$lowram = 1",
-        "$noise_offset = 0": "$noise_offset = 0.05",
-        "$multi_gpu = 0": "$multi_gpu = 1",
-        "$use_wandb = 0": "$use_wandb = 1",
-    })
+    path = edited(
+        tmp_path,
+        "lora_scripts_train.ps1",
+        **{
+            '$model_type = "sd1.5"': '$model_type = "SDXL"',  # -eq is case-insensitive
+            '$network_module = "networks.lora"': '$network_module = "lycoris.kohya"',
+            "$lowram = 0": "$lowram = 1",
+            "$noise_offset = 0": "$noise_offset = 0.05",
+            "$multi_gpu = 0": "$multi_gpu = 1",
+            "$use_wandb = 0": "$use_wandb = 1",
+        },
+    )
     v = values(launch_facts(path)[0])
     assert v["training_script"] == "sdxl_train_network.py"
     assert v["model_family"] == "sdxl"
@@ -81,7 +85,8 @@ def test_lora_scripts_ps1_edited_to_sdxl_lycoris(tmp_path):
 
 
 def test_powershell_string_zero_is_true_but_int_zero_is_false():
-    s = read_script(textwrap.dedent("""
+    s = read_script(
+        textwrap.dedent("""
         $a = 0
         $b = "0"
         $c = $false
@@ -92,13 +97,16 @@ def test_powershell_string_zero_is_true_but_int_zero_is_false():
         if ($c -or -not $b) { $list += "--c" } else { $list += "--not-c" }
         if ($a -eq 0 -and $b -eq "0") { [void]$list.Add("--both") }
         run @list
-        """), "powershell")
+        """),
+        "powershell",
+    )
     assert s.commands[-1].texts == ["run", "--x", "--b", "--not-c", "--both"]
 
 
 def test_powershell_undecidable_condition_reports_alternatives(tmp_path):
     path = tmp_path / "train.ps1"
-    path.write_text(textwrap.dedent("""
+    path.write_text(
+        textwrap.dedent("""
         $ext = New-Object System.Collections.ArrayList
         if (Test-Path "./vae.safetensors") {
           [void]$ext.Add("--vae=./vae.safetensors")
@@ -108,7 +116,8 @@ def test_powershell_undecidable_condition_reports_alternatives(tmp_path):
         }
         $name = Get-Date -Format "yyyyMMdd"
         accelerate launch train_network.py --network_dim=$dim --output_name=run_$name $ext --seed=1
-        """))
+        """)
+    )
     facts, warnings = launch_facts(path)
     assert facts["seed"].value == "1"
     for key in ("network_dim", "vae", "output_name"):
@@ -132,9 +141,15 @@ def test_lora_scripts_sh_keeps_the_real_scripts_traps():
 
 
 def test_lora_scripts_sh_edited_to_flux(tmp_path):
-    path = edited(tmp_path, "lora_scripts_train.sh", **{
-        'model_type="sd1.5"': 'model_type="flux"', 'noise_offset="0"': 'noise_offset="0.1"',
-        "train_unet_only=0": "train_unet_only=1"})
+    path = edited(
+        tmp_path,
+        "lora_scripts_train.sh",
+        **{
+            'model_type="sd1.5"': 'model_type="flux"',
+            'noise_offset="0"': 'noise_offset="0.1"',
+            "train_unet_only=0": "train_unet_only=1",
+        },
+    )
     v = values(launch_facts(path)[0])
     assert v["training_script"] == "flux_train_network.py"
     assert v["noise_offset"] == "0.1"
@@ -143,7 +158,8 @@ def test_lora_scripts_sh_edited_to_flux(tmp_path):
 
 def test_bash_and_or_lists_and_undecided_scalar(tmp_path):
     path = tmp_path / "run.sh"
-    path.write_text(textwrap.dedent("""
+    path.write_text(
+        textwrap.dedent("""
         X=1
         ARGS=()
         if [ "$X" = 1 ]; then ARGS+=(--xformers); else ARGS+=(--sdpa); fi
@@ -151,7 +167,8 @@ def test_bash_and_or_lists_and_undecided_scalar(tmp_path):
         OUT=$(date +%s)
         accelerate launch train_network.py "${ARGS[@]}" --train_batch_size=$BATCH --output_name="lora_$OUT" \\
           --network_dim 8
-        """))
+        """)
+    )
     facts, warnings = launch_facts(path)
     assert facts["xformers"].value is True and "sdpa" not in facts
     assert facts["network_dim"].value == "8"
@@ -180,9 +197,11 @@ def test_cmd_if_set_defined_else_blocks():
 
 
 def test_cmd_if_edited_other_way(tmp_path):
-    path = edited(tmp_path, "gui_windows.bat", **{"set MODEL=sdxl": "set MODEL=sd15",
-                                                 "set USE_XFORMERS=1": "set USE_XFORMERS=0",
-                                                 "set DIM=16": "set DIM=64"})
+    path = edited(
+        tmp_path,
+        "gui_windows.bat",
+        **{"set MODEL=sdxl": "set MODEL=sd15", "set USE_XFORMERS=1": "set USE_XFORMERS=0", "set DIM=16": "set DIM=64"},
+    )
     v = values(launch_facts(path)[0])
     assert v["training_script"] == "train_network.py"
     assert v["resolution"] == "512,512"

@@ -22,12 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from rundiff.ingest.shell_cmd import CMD_SILENT, CmdLexer
-from rundiff.ingest.shell_cmd import cmd_condition
+from rundiff.ingest.shell_cmd import CMD_SILENT, CmdLexer, cmd_condition
 from rundiff.ingest.shell_flow import Flow, alternatives, evaluate
-from rundiff.ingest.shell_pscond import ps_condition
 from rundiff.ingest.shell_posix import PosixLexer
 from rundiff.ingest.shell_powershell import PowerShellLexer
+from rundiff.ingest.shell_pscond import ps_condition
 from rundiff.ingest.shell_words import (
     MAX_ARRAY_INDEX,
     ArrayLit,
@@ -35,12 +34,12 @@ from rundiff.ingest.shell_words import (
     CmdSub,
     CondStr,
     Expander,
-    cond_of,
     Lit,
     Param,
     RawCommand,
     RawWord,
     Value,
+    cond_of,
 )
 
 DIALECTS = ("posix", "cmd", "powershell")
@@ -150,13 +149,21 @@ class _Reader:
             extra = [o for o in options if o is not None and o != text]
             certain = _common_words(text, extra) if None not in options else 0
             if certain:  # `set X=%X% --flag` under an undecidable if: only the added words are in doubt
-                shown = " or ".join(repr(o[certain:].strip()) if o[certain:].strip() else "nothing"
-                                   for o in options if o is not None)
+                shown = " or ".join(
+                    repr(o[certain:].strip()) if o[certain:].strip() else "nothing" for o in options if o is not None
+                )
             else:
                 shown = " or ".join("unset" if o is None else repr(o) for o in options)
-            cond = (f"${key} ends in {shown} depending on the if at line {frame.line} ({frame.text}), "
-                    "which cannot be decided") if certain else (
-                f"${key} is {shown} depending on the if at line {frame.line} ({frame.text}), which cannot be decided")
+            cond = (
+                (
+                    f"${key} ends in {shown} depending on the if at line {frame.line} ({frame.text}), "
+                    "which cannot be decided"
+                )
+                if certain
+                else (
+                    f"${key} is {shown} depending on the if at line {frame.line} ({frame.text}), which cannot be decided"
+                )
+            )
             self.x.variables[key] = CondStr(text, cond, certain)
 
     def _flow(self, kind: str, test: bool | None, text: str, line: int) -> None:
@@ -226,8 +233,10 @@ class _Reader:
         shown = ", ".join(what if what.startswith("$") else f"${what}" for what in missing)
         for key, value in self.x.variables.items():
             if isinstance(value, str) and keys_before.get(key) is not value:
-                why = (f"built from ${key}, set at line {line} from {shown}, which this script does not set "
-                       "or rundiff does not run")
+                why = (
+                    f"built from ${key}, set at line {line} from {shown}, which this script does not set "
+                    "or rundiff does not run"
+                )
                 self.x.variables[key] = CondStr(value, why)
 
     def _simple(self, raw: RawCommand, words: list[RawWord]) -> None:
@@ -260,8 +269,11 @@ class _Reader:
 
     def _test(self, words: list[RawWord]) -> bool | None:
         before = len(self.x.unresolved)
-        double = bool(words) and words[0].literal == "[[" or (
-            len(words) > 1 and words[0].literal == "!" and words[1].literal == "[[")
+        double = (
+            bool(words)
+            and words[0].literal == "[["
+            or (len(words) > 1 and words[0].literal == "!" and words[1].literal == "[[")
+        )
         # inside [[ ]] nothing is word-split: `[[ $x ]]` with an empty $x is one empty word
         texts = [self.x.string(w) for w in words] if double else [t for w in words for t in self.x.fields(w)]
         if len(self.x.unresolved) > before or any(cond_of(t) for t in texts):
@@ -293,7 +305,8 @@ class _Reader:
         current = self.x.lookup(assign.name)
         if assign.ps_type is not None:
             self.x.types[self.x.key(assign.name)] = (
-                "list" if assign.append and isinstance(current, list) else assign.ps_type)
+                "list" if assign.append and isinstance(current, list) else assign.ps_type
+            )
         if assign.items is not None:
             values = [t for w in assign.items for t in self.x.fields(w)]
             self.x.assign(assign.name, values, append=assign.append)

@@ -83,7 +83,7 @@ class CmdLexer:
         if not text.startswith("("):
             if text.strip():
                 head, else_at = _split_else(text)
-                self._logical(rest[:len(head)])
+                self._logical(rest[: len(head)])
                 if else_at is not None:
                     self.commands.append(RawCommand(line, flow=("else", "")))
                     self._branch(_lstrip(rest[else_at:]), line)
@@ -98,7 +98,7 @@ class CmdLexer:
             return
         if text[1:close].strip():
             self._logical(rest[1:close])
-        self._after_block(rest[close + 1:], line)
+        self._after_block(rest[close + 1 :], line)
 
     def _close_block(self, after: list[tuple[str, int]], line: int) -> None:
         if self.blocks.pop() != "if":
@@ -113,7 +113,7 @@ class CmdLexer:
         m = re.match(r"(?i)else\b\s*", text)
         if m:
             self.commands.append(RawCommand(line, flow=("else", "")))
-            self._branch(after[m.end():], line)
+            self._branch(after[m.end() :], line)
             return
         self.commands.append(RawCommand(line, flow=("fi", "")))
         if text.strip():
@@ -138,7 +138,7 @@ class CmdLexer:
         if not eq or not name.strip():
             return
         op = "+" if arith and name.endswith(("+", "-", "*", "/")) else ""
-        value_chars = chars[len(name) + 1:]
+        value_chars = chars[len(name) + 1 :]
         value = RawWord(tuple(_cmd_parts("".join(c for c, _ in value_chars), quoted=True)), line)
         name = name.strip()
         if op:
@@ -261,7 +261,7 @@ def _cmd_parts(text: str, quoted: bool) -> list[Part]:
     pos = 0
     for m in _CMD_PARAM.finditer(text):
         if m.start() > pos:
-            parts.append(Lit(text[pos:m.start()].replace("%%", "%"), quoted))
+            parts.append(Lit(text[pos : m.start()].replace("%%", "%"), quoted))
         parts.append(_cmd_param(m, quoted))
         pos = m.end()
     if pos < len(text):
@@ -280,9 +280,7 @@ def _matching_paren(text: str) -> int | None:
     for i, c in enumerate(text):
         if c == '"':
             quoted = not quoted
-        elif quoted:
-            continue
-        elif c == "^":
+        elif quoted or c == "^":
             continue
         elif c == "(":
             depth += 1
@@ -295,7 +293,7 @@ def _matching_paren(text: str) -> int | None:
 
 def _split_else(text: str) -> tuple[str, int | None]:
     m = re.search(r"(?i)\s+else\s+", text)
-    return (text[:m.start()], m.end()) if m else (text, None)
+    return (text[: m.start()], m.end()) if m else (text, None)
 
 
 _COMPARE_OPS = ("EQU", "NEQ", "LSS", "LEQ", "GTR", "GEQ")
@@ -329,16 +327,13 @@ def _condition_end(text: str, i: int) -> int:
             i = _skip(text, end)
             continue
         break
-    word = text[i:_token_end(text, i)].lower()
+    word = text[i : _token_end(text, i)].lower()
     if word in ("defined", "exist", "errorlevel", "cmdextversion"):
         i = _skip(text, _token_end(text, i))
         return _token_end(text, i)
     i = _token_end(text, i)
     i = _skip(text, i)
-    if text.startswith("==", i):
-        i = _skip(text, i + 2)
-    else:
-        i = _skip(text, _token_end(text, i))
+    i = _skip(text, i + 2) if text.startswith("==", i) else _skip(text, _token_end(text, i))
     return _token_end(text, i)
 
 
@@ -362,7 +357,7 @@ def cmd_condition(text: str, x: Expander, line: int) -> bool | None:
         return x.string(RawWord(tuple(_cmd_parts(token, quoted=True)), line))
 
     if keyword == "defined":
-        name = text[_skip(text, end):].strip()
+        name = text[_skip(text, end) :].strip()
         result: bool | None = True if x.lookup(name) is not None else None  # the environment may set it
     elif keyword in ("exist", "errorlevel", "cmdextversion"):
         return None
@@ -374,7 +369,7 @@ def cmd_condition(text: str, x: Expander, line: int) -> bool | None:
         else:
             op_end = _token_end(text, j)
             op, k = text[j:op_end].upper(), _skip(text, op_end)
-        right = value(text[k:_token_end(text, k)])
+        right = value(text[k : _token_end(text, k)])
         if fold:
             left, right = left.lower(), right.lower()
         if op == "==":

@@ -20,7 +20,8 @@ _PS_METHOD = re.compile(r"(?i)(\$(?:\{[^}]+\}|[A-Za-z_]\w*))\.(Add|AddRange)\(")
 _PS_ASSIGN = re.compile(r"(?i)(\$(?:\{[^}]+\}|(?:(?:env|global|script|local|private):)?[A-Za-z_]\w*))[ \t]*(\+?=)(?!=)")
 _PS_NEW_LIST = re.compile(
     r"(?i)(?:\[(?:System\.)?Collections\.(?:ArrayList|Generic\.List\[[\w.]+\])\]::new\(\s*\)"
-    r"|New-Object\s+(?:-TypeName\s+)?(?:System\.)?Collections\.(?:ArrayList|Generic\.List\[[\w.]+\]))")
+    r"|New-Object\s+(?:-TypeName\s+)?(?:System\.)?Collections\.(?:ArrayList|Generic\.List\[[\w.]+\]))"
+)
 _PS_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.])")
 _PS_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "`": "`", '"': '"', "'": "'", "$": "$"}
 
@@ -74,7 +75,7 @@ class PowerShellLexer(Cursor):
                 self._end_command()
                 self._advance()
                 self._close_block()
-            elif at_start and self.s[self.i:self.i + 6].lower() == "[void]":
+            elif at_start and self.s[self.i : self.i + 6].lower() == "[void]":
                 self._advance(6)
             elif at_start and (m := _PS_METHOD.match(self.s, self.i)):
                 self._method(m)
@@ -125,7 +126,7 @@ class PowerShellLexer(Cursor):
                 depth += 1
             elif ch == ")":
                 depth -= 1
-        text = self.s[start:self.i - 1] if not depth else self.s[start:self.i]
+        text = self.s[start : self.i - 1] if not depth else self.s[start : self.i]
         self.commands.append(RawCommand(line, flow=(kind, text)))
         self._open_block("if")
 
@@ -151,7 +152,7 @@ class PowerShellLexer(Cursor):
                     j += 1
             else:
                 break
-        if _PS_IF.match(self.s, j) and self.s[j:j + 6].lower() == "elseif" or _PS_ELSE.match(self.s, j):
+        if _PS_IF.match(self.s, j) and self.s[j : j + 6].lower() == "elseif" or _PS_ELSE.match(self.s, j):
             self.line += lines
             self.i = j
             self.cur = RawCommand(self.line)
@@ -271,7 +272,7 @@ class PowerShellLexer(Cursor):
             elif c in "\n;}" and depth <= 0:
                 break
             self._advance()
-        return [CmdSub(self.s[start:self.i].strip())], "str", ()
+        return [CmdSub(self.s[start : self.i].strip())], "str", ()
 
     def _word_single(self) -> list[Part]:
         self._advance()
@@ -368,12 +369,12 @@ class PowerShellLexer(Cursor):
                 depth += {"(": 1, ")": -1}.get(ch, 0)
                 if ch == ")" and depth == 0:
                     break
-            return CmdSub(self.s[start + 2:self.i - 1])
+            return CmdSub(self.s[start + 2 : self.i - 1])
         if self._peek(1) == "{":
             end = self.s.find("}", self.i)
             if end < 0:
                 return None
-            name = self.s[self.i + 2:end]
+            name = self.s[self.i + 2 : end]
             self._advance(end + 1 - self.i)
             return Param(_ps_name(name), split)
         m = _PS_NAME.match(self.s, self.i + 1)
@@ -429,9 +430,12 @@ def _ps_assignment(words: list[RawWord]) -> Assign | None:
     op = re.match(r"[+]?=", tail[0].text)
     if not op or tail[0].text.startswith("=="):
         return None
-    leftover = tail[0].text[op.end():]
-    value_words = ([RawWord(tuple([Lit(leftover)] if leftover else []) + tuple(tail[1:]), words[0].line)]
-                   if leftover or tail[1:] else []) + rest
+    leftover = tail[0].text[op.end() :]
+    value_words = (
+        [RawWord(tuple([Lit(leftover)] if leftover else []) + tuple(tail[1:]), words[0].line)]
+        if leftover or tail[1:]
+        else []
+    ) + rest
     append = op.group(0) == "+="
     if len(value_words) == 1 and value_words[0].parts and isinstance(value_words[0].parts[0], ArrayLit):
         return Assign(name, items=value_words[0].parts[0].items, append=append)

@@ -200,8 +200,14 @@ def _compare(left: Any, op: str, right: Any) -> bool:
 
 
 def _order(left: Any, op: str, right: Any) -> bool:
-    table = {"eq": left == right, "ne": left != right, "gt": left > right, "ge": left >= right,
-             "lt": left < right, "le": left <= right}
+    table = {
+        "eq": left == right,
+        "ne": left != right,
+        "gt": left > right,
+        "ge": left >= right,
+        "lt": left < right,
+        "le": left <= right,
+    }
     if op not in table:
         raise _Undecidable
     return table[op]
