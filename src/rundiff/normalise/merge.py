@@ -53,6 +53,8 @@ def map_fact(fact: Fact, registry: Registry, warnings: list[str]) -> list[tuple[
         kind = "cli"
     hit = registry.lookup(kind, fact.key)
     if hit is None:
+        if registry.is_credential(fact.key) and fact.value not in (None, ""):
+            return [(fact.key, "***", "looks like a credential: its value is not shown")]
         return [(fact.key, _plain(fact.value), fact.note)]
     param, alias = hit
     return _apply(param, alias, fact, registry, warnings)
@@ -152,7 +154,9 @@ def resolve(run_name: str, found: list[Observation], registry: Registry) -> tupl
             current = winners.get(obs.chain)
             if current is None or obs.precedence >= current.precedence:
                 winners[obs.chain] = obs
-        ranked = sorted(winners.values(), key=lambda o: (-_STRENGTH.get(o.provenance, 0), o.source))
+        known = [o for o in winners.values() if o.provenance is not Provenance.UNKNOWN]
+        # a value a script could not settle (an undecidable if) yields to any other source that knows it
+        ranked = sorted(known or winners.values(), key=lambda o: (-_STRENGTH.get(o.provenance, 0), o.source))
         param = registry.get(name)
         path_like = param is not None and param.type == "path"
         strongest = ranked[0]
