@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=None, help="stop each family after this long")
     parser.add_argument("--family", action="append", choices=sorted(FAMILIES), help="only these (repeatable)")
     parser.add_argument("--jobs", type=int, default=2, help="families fuzzed at once (default 2)")
-    parser.add_argument("--time-limit", type=float, default=5.0, help="seconds one input may take (default 5)")
+    parser.add_argument("--time-limit", type=float, default=10.0, help="seconds one input may take (default 10)")
     parser.add_argument("--memory-limit", type=int, default=1024, help="MiB one input may add (default 1024)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("fuzz-failures"), help="failing inputs go here")

@@ -23,8 +23,9 @@ HYPOTHESIS_SHARE = 0.35
 @dataclass
 class Settings:
     inputs: int = 2000  # per family
-    seconds: float | None = None  # per family, stops early when spent
-    time_limit: float = 5.0  # per input
+    seconds: float | None = None  # per family, stops early when spent (after min_inputs)
+    min_inputs: int = 30
+    time_limit: float = 10.0  # per input (the bar: no input past 10 s)
     memory_limit: int = 1 << 30  # per input, bytes above the worker's start
     seed: int = 0
     scratch: Path = Path("/tmp")
@@ -57,23 +58,27 @@ def _hypothesis_inputs(family: str, count: int, seed: int, feed) -> None:
 
 def run_family(name: str, config: Settings, pool: Pool) -> Tally:
     tally = Tally()
-    started = time.monotonic()
+    family_seeds = seeds(name)
     rng = random.Random(f"{config.seed}:{name}")
-    mutator = Mutator(seeds(name), FAMILIES[name].tokens, rng)
+    mutator = Mutator(family_seeds, FAMILIES[name].tokens, rng)
     hypothesis_count = int(config.inputs * HYPOTHESIS_SHARE) if strategy(name) is not None else 0
+    started = time.monotonic()
 
     def spent() -> bool:
-        return config.seconds is not None and time.monotonic() - started > config.seconds
+        return (config.seconds is not None and tally.total >= config.min_inputs
+                and time.monotonic() - started > config.seconds)
 
     def feed(data: bytes) -> None:
         if tally.total >= config.inputs or spent():
             raise _Stop
         result = pool.run(name, data)
+        if result.outcome == "hang":  # confirm in a fresh worker: a loaded machine is not a hang
+            result = pool.run(name, data)
         tally.add(result, data)
         _keep(config, name, result, data)
 
     try:
-        for data in seeds(name):  # the seeds themselves first
+        for data in family_seeds:  # the seeds themselves first
             feed(data)
         _hypothesis_inputs(name, hypothesis_count, config.seed, feed)
         while True:

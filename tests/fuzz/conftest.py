@@ -20,7 +20,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                      if item.originalname == "test_reproducer" and hasattr(item, "callspec"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def replayed() -> dict[str, Future[Outcome]]:
     tmp = Path(tempfile.mkdtemp(prefix="rundiff-repros-"))
     try:

@@ -8,7 +8,6 @@ returns, raises RundiffError, raises anything else, runs too long or takes too m
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,10 +55,10 @@ def _diagnose(runs):
 
 
 def _render_diagnosis(diagnosis, formats=("text", "json", "md", "html")) -> None:
-    from rundiff.diagnose.render import render
+    from rundiff import api
 
     for fmt in formats:
-        render(diagnosis, fmt)
+        api.render(diagnosis, fmt)
 
 
 # -- targets --------------------------------------------------------------------------------------
@@ -84,20 +83,18 @@ def _yaml_or_json_in_folder(name: str) -> Target:
 
 
 def _safetensors(data: bytes, folder: Path) -> object:
+    """What compare reads from a LoRA (metadata, weights facts), and infer-rank's inspection and report."""
+    from rundiff import api
+    from rundiff.errors import RundiffError
+
     path = _write(folder, "lora.safetensors", data)
-    from rundiff.infer.inspect import inspect_file
-    from rundiff.infer.render import render_info
-
     try:
-        info = inspect_file(path)
-    except Exception as err:  # noqa: BLE001 - re-raised unless it is the user-error class
-        from rundiff.errors import RundiffError
-
-        if not isinstance(err, RundiffError):
-            raise
+        info = api.inspect_lora(path)
+    except RundiffError:
+        pass
     else:
-        render_info(info)
-        info.to_json()
+        api.render(info, "text")
+        api.render(info, "json")
     return _load(path)
 
 
@@ -166,25 +163,20 @@ def _diagnose_target(data: bytes, folder: Path) -> object:
 
 
 def _reports(data: bytes, folder: Path) -> object:
-    from rich.console import Console
+    """compare (diagnosis included) and diagnose of a baseline and the input's run, in every format,
+    through the one render layer the CLI uses; the run's folder name carries markup of its own."""
+    from rundiff import api
 
-    from rundiff.comparison.table import compare_runs
-    from rundiff.report import render_comparison
-    from rundiff.report.context import comparison_context
-    from rundiff.report.terminal import print_comparison
-
-    run = folder / "run\u202e<b>$x$"
+    run = folder / "run\u202e<b>$x$\x1b[31m"
     run.mkdir()
     _write(run, "config.toml", data)
-    runs = [_load(_baseline(folder)), _load(run)]
-    comparison = compare_runs(runs)
-    diagnosis = _diagnose(runs)
-    findings = [f.to_json() for r in diagnosis.runs for f in r.findings]
-    for fmt in ("md", "html", "json", "csv"):
-        render_comparison(comparison, fmt, diagnosis=findings)
-    console = Console(file=io.StringIO(), width=160, force_terminal=True, color_system="truecolor")
-    print_comparison(comparison_context(comparison, show_all=True, diagnosis=findings), console)
-    _render_diagnosis(diagnosis)
+    paths = [_baseline(folder), run]
+    comparison = api.compare(paths)
+    for fmt in ("text", "md", "html", "json", "csv"):
+        api.render(comparison, fmt)
+    diagnosis = api.diagnose(paths)
+    for fmt in ("text", "md", "html", "json"):
+        api.render(diagnosis, fmt)
     return comparison
 
 
@@ -202,12 +194,11 @@ def _plots(data: bytes, folder: Path) -> object:
 
 
 def _ablate_plan(data: bytes, folder: Path) -> object:
-    from rundiff.ablate.plan import plan_ablation
+    from rundiff import api
 
     lines = data.decode("utf-8", "replace").split("\n")
     name, values = lines[0], [v for v in lines[1:] if v][:50]
-    base = _load(_baseline(folder))
-    plan = plan_ablation(base, [name], values=values or None, steps=10)
+    plan = api.plan_ablation(_baseline(folder), [name], values=values or None, steps=10)
     return plan.to_json()
 
 
@@ -285,8 +276,9 @@ TARGETS: dict[str, Target] = {name: family.target for name, family in FAMILIES.i
 _WARM_MODULES = ("rundiff.api", "rundiff.ablate.plan", "rundiff.comparison.table", "rundiff.diagnose.engine",
                  "rundiff.diagnose.render", "rundiff.diagnose.plots", "rundiff.infer.inspect", "rundiff.infer.render",
                  "rundiff.report", "rundiff.report.context", "rundiff.report.data", "rundiff.report.templates",
-                 "rundiff.report.terminal", "rundiff.ingest.script", "rundiff.ingest.markdown", "jinja2",
-                 "rich.console", "tensorboard.backend.event_processing.event_file_loader", "matplotlib.pyplot")
+                 "rundiff.report.terminal", "rundiff.report.output", "rundiff.ingest.script", "rundiff.ingest.markdown",
+                 "jinja2", "rich.console", "tensorboard.backend.event_processing.event_file_loader",
+                 "matplotlib.pyplot")
 
 
 def warm_up() -> None:

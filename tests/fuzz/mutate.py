@@ -35,7 +35,8 @@ _CLOSERS = {b"[": b"]", b"{": b"}", b"(": b")", b"$(": b")", b"$((": b"))", b"${
 class Mutator:
     """Mutants of a family's seeds; deterministic for a given random seed."""
 
-    def __init__(self, seeds: list[bytes], tokens: tuple[bytes, ...] = (), rng: random.Random | None = None) -> None:
+    def __init__(self, seeds: list[bytes] | tuple[bytes, ...], tokens: tuple[bytes, ...] = (),
+                 rng: random.Random | None = None) -> None:
         self.seeds = [s for s in seeds if s] or [b""]
         self.tokens = tuple(tokens) + GLOBAL_TOKENS
         self.rng = rng or random.Random(0)

@@ -260,7 +260,8 @@ def _safetensors_seeds() -> list[bytes]:
     return [full, safetensors_bytes({"__metadata__": meta}), safetensors_bytes(tensors, b"\0" * offset)]
 
 
-def seeds(family: str) -> list[bytes]:
+@cache
+def seeds(family: str) -> tuple[bytes, ...]:
     """The seeds of one family (see tests.fuzz.families)."""
     table = {
         "sh": lambda: [SH.encode(), LAUNCH.encode()] + _files("sample_runs/**/*.sh")
@@ -291,4 +292,4 @@ def seeds(family: str) -> list[bytes]:
         "ablate_plan": lambda: [ABLATE.encode(), b"learning_rate\n1e-4\n5e-5\n", b"lr_scheduler\ncosine\nlinear\n",
                                 b"network_args\nconv_dim=4\n"],
     }
-    return [s[:_MAX_SEED] for s in table[family]()]
+    return tuple(dict.fromkeys(s[:_MAX_SEED] for s in table[family]()))
