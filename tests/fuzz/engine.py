@@ -136,8 +136,9 @@ def _serve(conn, targets: dict[str, Target], time_limit: float, memory_limit: in
         try:
             targets[family](data, folder)
             result = Result("ok")
-        except Hang:
-            result, restart = Result("hang", f"over {time_limit:g} s", family), True
+        except Hang as err:  # where it was when the timer fired names the loop
+            text = "".join(traceback.format_exception(type(err), err, err.__traceback__))
+            result, restart = Result("hang", f"over {time_limit:g} s\n{text[-3000:]}", _signature(err)), True
         except MemoryError as err:
             result, restart = Result("memory", f"over {memory_limit >> 20} MiB", _signature(err)), True
         except BaseException as err:  # noqa: BLE001 - classifying every escape is the point

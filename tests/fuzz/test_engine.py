@@ -102,3 +102,8 @@ def test_mutants_are_deterministic_bounded_and_varied():
     mutants = {mutator.mutant() for _ in range(300)}
     assert len(mutants) > 200 and all(len(m) <= 256 * 1024 for m in mutants)
     assert any(b"9" * 400 in m or b"nan" in m or b"inf" in m for m in mutants)
+
+
+def test_a_hang_names_where_it_was_stuck(pool):
+    result = pool.run("python_hang", b"")
+    assert result.outcome == "hang" and result.signature.endswith(":_python_hang")
