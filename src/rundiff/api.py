@@ -15,11 +15,13 @@ from rundiff.normalise.merge import normalise_run
 def load_run(path: str | Path) -> Run:
     """Ingest and normalise one run (a folder, or a single script/config/weights file).
 
-    Raises RundiffError when the run yields no parameters at all.
+    Raises RundiffError when the run yields neither parameters nor logs. A folder that kept only
+    its logs is a run: what the logs reveal are its (inferred) parameters.
     """
     files = ingest_run(path)
     run = normalise_run(files)
-    if not any(c.known and c.provenance.value != "default" for c in run.cells.values()):
+    has_series = run.logs is not None and not run.logs.empty
+    if not has_series and not any(c.known and c.provenance.value != "default" for c in run.cells.values()):
         detail = f" ({'; '.join(run.warnings[:3])})" if run.warnings else ""
         raise RundiffError(f"no training parameters found in this run{detail}", path)
     return run

@@ -38,6 +38,7 @@ class SourceKind(StrEnum):
     WEIGHTS = "weights"  # facts proven by a weights file (canonical names)
     DATASET_FOLDER = "dataset_folder"  # <repeats>_<name> folders (canonical names)
     LAUNCHER = "launcher"  # accelerate launch's own options (kept apart from the trainer's)
+    LOG = "log"  # what a training log reveals (canonical names, provenance inferred)
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,10 @@ class Run:
     trainer: str | None = None
     outcome: str | None = None  # "good" | "bad" | None
     log_files: list[str] = field(default_factory=list)
+    #: Everything the run's logs hold (series of points), read once at ingest; None when not read.
+    logs: Any = None
+    #: Files of this run that failed to parse: its values may be only defaults (diagnose says so).
+    failed_files: list[str] = field(default_factory=list)
 
     def get(self, name: str) -> Cell:
         return self.cells.get(name, UNKNOWN)

@@ -18,6 +18,7 @@ import yaml
 
 from rundiff.errors import RundiffError
 from rundiff.ingest import dataset_folder, kohya_gui, toml_config, trainer_config
+from rundiff.ingest.logs.discover import classify_log
 from rundiff.ingest.safetensors_file import final_checkpoints, ingest_safetensors
 from rundiff.ingest.textfile import read_text
 from rundiff.model import Fact, SourceFile, SourceKind
@@ -50,7 +51,12 @@ class RunFiles:
     sources: list[SourceFile] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     log_files: list[Path] = field(default_factory=list)
+    log_kinds: list[str] = field(default_factory=list)
     outcome: str | None = None
+    #: What the logs hold (series of points), read once here; None when the run has no logs.
+    logs: Any = None
+    #: Files that failed to parse (their warning is in ``warnings``).
+    failed_files: list[str] = field(default_factory=list)
 
 
 def ingest_run(path: str | Path) -> RunFiles:
@@ -61,6 +67,11 @@ def ingest_run(path: str | Path) -> RunFiles:
     files = RunFiles(root, name)
     if root.is_file():
         sources = ingest_file(root)
+        kind = classify_log(root) if sources is None else None
+        if kind is not None:  # a log on its own is a run too
+            files.log_files, files.log_kinds = [root], [kind]
+            _read_logs(files)
+            return files
         if sources is None:
             raise RundiffError("unknown format: not a launch script, config, Markdown note or .safetensors", root)
         files.sources.extend(sources)
@@ -218,6 +229,7 @@ def _ingest_folder(run: RunFiles) -> None:
             sources = ingest_file(f)
         except RundiffError as err:
             run.warnings.append(str(err))
+            run.failed_files.append(str(f))
             continue
         for source in sources or []:
             run.sources.append(source)
@@ -226,11 +238,28 @@ def _ingest_folder(run: RunFiles) -> None:
         suffix = f.suffix.lower()
         if suffix in PICKLE_SUFFIXES:
             run.warnings.append(f"{f}: not read (pickle-based weights are never unpickled)")
-        elif f.name.startswith("events.out.tfevents") or suffix in (".log", ".csv") or (
-                suffix == ".txt" and not _is_prompt_file(f)):
-            run.log_files.append(f)
+        elif not (suffix == ".txt" and _is_prompt_file(f)):
+            kind = classify_log(f)
+            if kind is not None:
+                run.log_files.append(f)
+                run.log_kinds.append(kind)
+    _read_logs(run)
     _adopt_lone_dataset_configs(run)
     _add_dataset_folders(run, subset_dirs)
+
+
+def _read_logs(run: RunFiles) -> None:
+    """Read the run's logs once; what they reveal joins the run as inferred facts (ingest/logs/facts.py)."""
+    if not run.log_files:
+        return
+    from rundiff.ingest.logs import read_logs
+    from rundiff.ingest.logs.facts import log_source
+
+    run.logs = read_logs(list(zip(run.log_files, run.log_kinds, strict=True)))
+    run.warnings.extend(run.logs.warnings)
+    source = log_source(run.logs, str(run.path))
+    if source is not None:
+        run.sources.append(source)
 
 
 def _adopt_lone_dataset_configs(run: RunFiles) -> None:
@@ -279,6 +308,7 @@ def _follow(run: RunFiles, source: SourceFile, base: Path, *, strict: bool) -> s
             if strict:
                 raise
             run.warnings.append(str(err))
+            run.failed_files.append(str(ref))
             continue
         for extra in more:
             extra.chain = source.chain
