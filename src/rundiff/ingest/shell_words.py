@@ -7,11 +7,12 @@ it expands to nothing and is recorded as unresolved, like an unknown variable.
 
 from __future__ import annotations
 
-import fnmatch
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rundiff.ingest.shell_arith import ArithError, ArithParser
+from rundiff.ingest.shell_arith import MAX_STEPS, ArithError, ArithParser
+from rundiff.ingest.shell_glob import trim
 
 IFS = " \t\n"
 
@@ -83,8 +84,39 @@ class RawWord:
 Value = str | list[str]
 
 
-#: The most characters one variable may hold; `x="$x$x"` repeated would otherwise grow without bound.
-MAX_VALUE_CHARS = 1_000_000
+class CondStr(str):
+    """A value that exists only under an `if` rundiff could not decide; `cond` says which and why.
+
+    A str subclass so every caller keeps treating it as text; `Expander.fields` carries the tag
+    to the final words built from it, and the launch parser turns a tagged argument into an
+    unknown value with this note instead of silently taking one branch.
+    """
+
+    cond: str
+    certain: int  # leading characters (whole words) that are the same under every alternative
+
+    def __new__(cls, text: str, cond: str, certain: int = 0) -> CondStr:
+        obj = super().__new__(cls, text)
+        obj.cond = cond
+        obj.certain = certain
+        return obj
+
+
+def cond_of(value: object) -> str | None:
+    return getattr(value, "cond", None)
+
+
+def tagged(text: str, cond: str | None) -> str:
+    return CondStr(text, cond) if cond else text
+
+
+#: The most characters one variable or one final word may hold; `x="$x$x"` repeated would otherwise
+#: grow without bound. Real launch scripts hold paths and option lists: a few hundred characters.
+MAX_VALUE_CHARS = 100_000
+#: The most characters all expansions of one script may produce together (time and memory bound).
+MAX_EXPANDED_CHARS = 20_000_000
+#: The highest array index an assignment may set (bash arrays are sparse; a list here is not).
+MAX_ARRAY_INDEX = 4_096
 
 
 class Cursor:
@@ -99,7 +131,7 @@ class Cursor:
         return self.s[j] if j < len(self.s) else ""
 
     def _advance(self, n: int = 1) -> str:
-        chunk = self.s[self.i:self.i + n]
+        chunk = self.s[self.i : self.i + n]
         self.line += chunk.count("\n")
         self.i += n
         return chunk
@@ -118,6 +150,15 @@ class Expander:
     unresolved: list[tuple[str, int]] = field(default_factory=list)
     silent: frozenset[str] = frozenset()  # names that expand to "" without a warning (cmd's %~dp0)
     script_dir: str | None = None  # what `$(dirname "$0")` and its idioms stand for
+    arith_bits: int = 64  # bash: signed 64-bit; cmd's set /a: signed 32-bit
+    arith_power: bool = True  # cmd's set /a has no `**`
+    expanded: int = 0  # characters produced by expansions so far (see MAX_EXPANDED_CHARS)
+    #: Set by the reader while it reads a branch of an undecidable `if`: tags what is assigned there.
+    cond: str | None = None
+    #: PowerShell values are typed: "int", "bool", "str" or "list" per variable (truthiness differs).
+    types: dict[str, str] = field(default_factory=dict)
+    #: Called as on_assign(key, old, new) after every assignment (the reader tracks undecided ifs).
+    on_assign: Callable[[str, Value | None, Value], None] | None = None
 
     def key(self, name: str) -> str:
         return name.lower() if self.fold_case else name
@@ -127,36 +168,49 @@ class Expander:
 
     def assign(self, name: str, value: Value, append: bool = False) -> None:
         key = self.key(name)
+        if self.cond and isinstance(value, list):
+            value = [tagged(v, cond_of(v) or self.cond) for v in value]
         if append:
             old = self.variables.get(key)
             if isinstance(value, list):
                 base = [] if old is None else ([old] if isinstance(old, str) else list(old))
                 value = base + value
             elif isinstance(old, list):
-                value = old[:-1] + [(old[-1] if old else "") + value]
+                last = old[-1] if old else ""
+                value = old[:-1] + [tagged(last + value, cond_of(last) or cond_of(value) or self.cond)]
             else:
-                value = (old or "") + value
+                value = tagged((old or "") + value, cond_of(old) or cond_of(value))
+        if self.cond and isinstance(value, str):
+            value = tagged(value, cond_of(value) or self.cond)
         size = len(value) if isinstance(value, str) else sum(len(v) + 1 for v in value)
         if size > MAX_VALUE_CHARS:
             raise ShellLimitError(f"variable {name} grows past {MAX_VALUE_CHARS} characters")
+        old_value = self.variables.get(key)
         self.variables[key] = value
+        if self.on_assign is not None:
+            self.on_assign(key, old_value, value)
 
     # -- words ---------------------------------------------------------------------------------
 
     def fields(self, word: RawWord) -> list[str]:
-        """The final words `word` becomes (0, 1 or several)."""
+        """The final words `word` becomes (0, 1 or several); a word built from a conditional value
+        is a `CondStr` carrying that condition."""
         out: list[str] = []
         cur: str | None = None
+        cur_cond: str | None = None
 
         def push(text: str) -> None:
-            nonlocal cur
+            nonlocal cur, cur_cond
             cur = (cur or "") + text
+            cur_cond = cur_cond or cond_of(text)
+            if len(cur) > MAX_VALUE_CHARS:
+                raise ShellLimitError(f"line {word.line}: a word grows past {MAX_VALUE_CHARS} characters")
 
         def close() -> None:
-            nonlocal cur
+            nonlocal cur, cur_cond
             if cur is not None:
-                out.append(cur)
-            cur = None
+                out.append(tagged(cur, cur_cond))
+            cur, cur_cond = None, None
 
         for part in word.parts:
             if isinstance(part, Lit):
@@ -180,31 +234,39 @@ class Expander:
                         close()
                     push(v)
                 continue
-            text = " ".join(values)
-            if not text:
-                continue
-            if text[0] in IFS:
-                close()
-            pieces = text.split()
-            for i, piece in enumerate(pieces):
-                if i:
+            for k, text in enumerate(values):  # word splitting, element by element (keeps tags)
+                if k:
                     close()
-                push(piece)
-            if text[-1] in IFS:
-                close()
+                if not text:
+                    continue
+                cond = cond_of(text)
+                certain = getattr(text, "certain", 0)
+                if text[0] in IFS:
+                    close()
+                for i, m in enumerate(re.finditer(r"\S+", text)):
+                    if i:
+                        close()
+                    push(tagged(m.group(0), None if m.end() <= certain else cond))
+                if text[-1] in IFS:
+                    close()
         close()
         return out
 
     def string(self, word: RawWord) -> str:
         """Expansion without word splitting (assignments, here-documents, defaults)."""
         out = []
+        cond = None
         for part in word.parts:
             if isinstance(part, Lit):
                 out.append(part.text)
             else:
                 values, _ = self._part_values(part, word.line)
+                cond = cond or next((c for v in values if (c := cond_of(v))), None)
                 out.append(" ".join(values))
-        return "".join(out)
+        text = tagged("".join(out), cond)
+        if len(text) > MAX_VALUE_CHARS:
+            raise ShellLimitError(f"line {word.line}: a value grows past {MAX_VALUE_CHARS} characters")
+        return text
 
     def _part_values(self, part: Part, line: int) -> tuple[list[str], str]:
         if isinstance(part, CmdSub):
@@ -218,7 +280,11 @@ class Expander:
         if isinstance(part, ArrayLit):  # only meaningful as an assignment; keep its text
             return [self.string(w) for w in part.items], "ifs"
         assert isinstance(part, Param)
-        return self._param(part, line), part.split
+        values = self._param(part, line)
+        self.expanded += sum(len(v) for v in values)
+        if self.expanded > MAX_EXPANDED_CHARS:
+            raise ShellLimitError(f"line {line}: expansions produce more than {MAX_EXPANDED_CHARS} characters")
+        return values, part.split
 
     def _param(self, p: Param, line: int) -> list[str]:
         raw = self.lookup(p.name)
@@ -255,7 +321,17 @@ class Expander:
         if op is None:
             return values
         arg = self.string(p.arg) if p.arg else ""
-        return [self._transform(v, op, arg) for v in values]
+        out = []
+        for v in values:
+            if op == ":":
+                out.append(self._substring(v, arg, line))
+                continue
+            result = self._transform(v, op, arg)
+            if result is None:
+                self.unresolved.append((f"${{{p.name}{op}{_short(arg, 20)}}} (too costly to work out)", line))
+                return []
+            out.append(result)
+        return out
 
     def _indexed(self, raw: Value | None, index: str, line: int) -> list[str]:
         if raw is None:
@@ -266,20 +342,23 @@ class Expander:
             return []
         return [items[i]]
 
+    def _substring(self, value: str, arg: str, line: int) -> str:
+        """`${x:offset}` / `${x:offset:length}`, both arithmetic (a negative length counts from the end)."""
+        start_s, has_len, len_s = arg.partition(":")
+        start = self.arith(start_s, line) if start_s.strip() else 0
+        length = self.arith(len_s, line) if has_len and len_s.strip() else None
+        if start is None or (has_len and len_s.strip() and length is None):
+            return value
+        start = max(0, len(value) + start) if start < 0 else min(start, len(value))
+        if length is None:
+            return value[start:] if not has_len else ""
+        end = start + length if length >= 0 else len(value) + length
+        return value[start : max(start, end)]
+
     @staticmethod
-    def _transform(value: str, op: str, arg: str) -> str:
-        if op in ("#", "##"):
-            ends = range(len(value) + 1) if op == "#" else range(len(value), -1, -1)
-            for end in ends:
-                if fnmatch.fnmatchcase(value[:end], arg):
-                    return value[end:]
-            return value
-        if op in ("%", "%%"):
-            starts = range(len(value), -1, -1) if op == "%" else range(len(value) + 1)
-            for start in starts:
-                if fnmatch.fnmatchcase(value[start:], arg):
-                    return value[:start]
-            return value
+    def _transform(value: str, op: str, arg: str) -> str | None:
+        if op in ("#", "##", "%", "%%"):
+            return trim(value, op, arg)
         if op in ("/", "//"):
             old, _, new = arg.partition("/")
             return value.replace(old, new) if op == "//" else value.replace(old, new, 1)
@@ -287,36 +366,53 @@ class Expander:
             return value.upper()
         if op == ",,":
             return value.lower()
-        if op == ":":  # ${x:offset:length}
-            start_s, _, len_s = arg.partition(":")
-            try:
-                start = int(start_s.strip() or 0)
-                return value[start:start + int(len_s)] if len_s.strip() else value[start:]
-            except ValueError:
-                return value
         return value
 
     # -- arithmetic ----------------------------------------------------------------------------
 
     def arith(self, expr: str, line: int) -> int | None:
-        """Integer arithmetic as bash does it; None (and a record) when it cannot be worked out."""
+        """Integer arithmetic as the shell does it; None (and a record) when it cannot be worked out.
+
+        A variable holding an expression is evaluated once per call (memoised) under one shared step
+        budget, so `a1=a0+a0+a0 ... a18=a17+a17+a17; $((a18))` costs 19 evaluations, not 3**18.
+        """
+        memo: dict[str, int] = {}
+        budget = [MAX_STEPS]
         try:
-            return ArithParser(expr, lambda name: self._arith_var(name, line, 0)).parse()
+            return self._arith_text(expr, line, 0, memo, budget)
         except ValueError:  # ArithError, or a malformed number such as 08
-            self.unresolved.append((f"$(({expr.strip()}))", line))
+            self.unresolved.append((f"$(({_short(expr.strip())}))", line))
             return None
 
-    def _arith_var(self, name: str, line: int, depth: int) -> int:
+    def _arith_text(self, text: str, line: int, depth: int, memo: dict[str, int], budget: list[int]) -> int:
+        return ArithParser(
+            text,
+            lambda name: self._arith_var(name, line, depth, memo, budget),
+            bits=self.arith_bits,
+            power=self.arith_power,
+            budget=budget,
+        ).parse()
+
+    def _arith_var(self, name: str, line: int, depth: int, memo: dict[str, int], budget: list[int]) -> int:
+        key = self.key(name)
+        if key in memo:
+            return memo[key]
         if depth > 20:
             raise ArithError("variables refer to each other too deeply")
         raw = self.lookup(name)
         if raw is None:
             self.unresolved.append((name, line))
-            return 0
-        text = raw if isinstance(raw, str) else (raw[0] if raw else "")
-        if not text.strip():
-            return 0
-        return ArithParser(text, lambda n: self._arith_var(n, line, depth + 1)).parse()
+            value = 0
+        else:
+            text = raw if isinstance(raw, str) else (raw[0] if raw else "")
+            value = self._arith_text(text, line, depth + 1, memo, budget) if text.strip() else 0
+        memo[key] = value
+        return value
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """Text from a script cut to a length fit for a one-line warning."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 @dataclass(frozen=True)
@@ -327,7 +423,8 @@ class Assign:
     value: RawWord | None = None
     items: tuple[RawWord, ...] | None = None  # an array value
     arith: bool = False  # cmd `set /a`
-    append: bool = False  # PowerShell `+=`
+    append: bool = False  # PowerShell `+=`, `.Add()`
+    ps_type: str | None = None  # PowerShell: "int", "bool", "str" or "list" (see Expander.types)
 
 
 @dataclass
@@ -345,10 +442,13 @@ class RawCommand:
     redirects: list[tuple[str, RawWord]] = field(default_factory=list)
     heredocs: list[Heredoc] = field(default_factory=list)
     assigns: list[Assign] = field(default_factory=list)
+    #: Control flow a lexer recognised by its own syntax (cmd `if`, PowerShell `if (...) {`):
+    #: ("if" | "elif", condition text) / ("else", "") / ("fi", ""), evaluated by the reader.
+    flow: tuple[str, str] | None = None
 
     @property
     def empty(self) -> bool:
-        return not (self.words or self.redirects or self.heredocs or self.assigns)
+        return not (self.words or self.redirects or self.heredocs or self.assigns or self.flow)
 
 
 _SCRIPT_REF = r"\$(?:0|\{?BASH_SOURCE(?:\[0\])?\}?)"

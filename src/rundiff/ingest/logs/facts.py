@@ -167,8 +167,8 @@ def _schedule_facts(logs: RunLogs) -> list[tuple[str, object, str, str]]:
     return out
 
 
-def log_source(logs: RunLogs, run_path: str) -> SourceFile | None:
-    """One SourceFile holding every fact the logs reveal; None when they reveal none."""
+def log_sources(logs: RunLogs, run_path: str, kinds: dict[str, str] | None = None) -> list[SourceFile]:
+    """One SourceFile per log file read, holding the facts that file reveals (all in one chain)."""
     rows: list[tuple[str, object, str, str]] = []
     for key, name in _FACT_NAMES.items():
         if key in logs.facts:
@@ -187,6 +187,13 @@ def log_source(logs: RunLogs, run_path: str) -> SourceFile | None:
         seen.add(name)
         path, line = split_where(where)
         facts.append(Fact(name, value, SourceKind.LOG, path, line, Provenance.INFERRED, note))
-    if not facts:
-        return None
-    return SourceFile(path=run_path, format="training-log", facts=facts, chain=f"{run_path}#logs")
+    chain = f"{run_path}#logs"
+    readable = [f for f in logs.files if f not in set(logs.unreadable)]
+    sources = {path: SourceFile(path=path, format=f"{(kinds or {}).get(path, 'training')}-log", chain=chain)
+               for path in readable}
+    for fact in facts:
+        target = sources.get(fact.path) or (next(iter(sources.values())) if sources else None)
+        if target is None:
+            target = sources.setdefault(fact.path, SourceFile(path=fact.path, format="training-log", chain=chain))
+        target.facts.append(fact)
+    return list(sources.values())
