@@ -9,48 +9,46 @@ from typing import Annotated
 import typer
 
 from rundiff.cli import app
-from rundiff.cli.common import user_errors
+from rundiff.cli.common import FORMAT_HELP, OPEN_HELP, OUTPUT_HELP, emit, user_errors
 from rundiff.errors import RundiffError
+from rundiff.report.safe import plain_text
 
-_FORMATS = ("text", "json", "md", "html")
+FORMATS = ("text", "md", "html", "json")
 
 
 def diagnose(
     runs: Annotated[list[Path], typer.Argument(help="Run folders (or single config/script/log files).")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="text, json, md or html.")] = "text",
+    fmt: Annotated[
+        str | None, typer.Option("--format", "-f", help=FORMAT_HELP.format(formats=", ".join(FORMATS)))
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help=OUTPUT_HELP.format(suffixes=".txt .md .html .json"))
+    ] = None,
+    open_after: Annotated[bool, typer.Option("--open", help=OPEN_HELP)] = False,
     select: Annotated[list[str] | None, typer.Option("--select", help="Run only this rule (repeatable).")] = None,
     ignore: Annotated[list[str] | None, typer.Option("--ignore", help="Rule id to leave out (repeatable).")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="rundiff.toml / pyproject.toml with [tool.rundiff.diagnose] (default: found from the current folder up).")] = None,
     exit_zero: Annotated[bool, typer.Option("--exit-zero", help="Exit 0 even when errors remain.")] = False,
     plots: Annotated[Path | None, typer.Option("--plots", help="Write LR, loss and EMA plots (PNG) here.")] = None,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the report to this file.")] = None,
 ) -> None:
     """Find training-dynamics problems: LR 0 at the start, long warmups, LR out of range, slow EMA,
     rank/repeats vs dataset, frozen parameters, flat or non-finite losses, logged LR != simulated.
 
-    Exit code 1 when an error-severity finding remains (or a run could not be read), 0 otherwise,
-    2 when no run could be read at all. `rundiff rule --all` lists the rules."""
+    A run that cannot be read is an error line for that run; the others are still diagnosed.
+    `rundiff rule --all` explains every rule."""
     with user_errors():
-        if fmt not in _FORMATS:
-            raise RundiffError(f"unknown format {fmt!r} (choose from {', '.join(_FORMATS)})", key="--format")
+        from rundiff import api
         from rundiff.diagnose.config import diagnose_config
-        from rundiff.diagnose.engine import RuleSelection, diagnose_runs
         from rundiff.diagnose.render import render
-        from rundiff.report import write_atomic
+        from rundiff.report.output import choose_output
 
+        out = choose_output(output, fmt, FORMATS, open_after=open_after)
         settings, _ = diagnose_config(config)
-        selection = RuleSelection.of(select=[*settings.get("select", []), *(select or [])],
-                                     ignore=[*settings.get("ignore", []), *(ignore or [])],
-                                     thresholds=settings.get("rules", {}))
-        loaded, unreadable = _load(runs)
-        if not loaded:
-            first = unreadable[0]
-            raise RundiffError(first.error if len(unreadable) == 1 else
-                               f"no run could be read ({len(unreadable)} given); first: {first.path}: {first.error}",
-                               first.path if len(unreadable) == 1 else None)
-        diagnosis = diagnose_runs(loaded, ignore=selection, unreadable=unreadable)
+        diagnosis = api.diagnose(runs, select=[*settings.get("select", []), *(select or [])],
+                                 ignore=[*settings.get("ignore", []), *(ignore or [])],
+                                 thresholds=settings.get("rules", {}))
         images = None
-        if plots is not None or fmt == "html":
+        if plots is not None or out.format == "html":
             from rundiff.diagnose.plots import diagnosis_plots, write_plots
 
             images = diagnosis_plots(diagnosis)
@@ -59,30 +57,14 @@ def diagnose(
                     write_plots(images, plots)
                 except OSError as err:
                     raise RundiffError(f"cannot write plots: {err.strerror or err}", plots) from None
-        report = render(diagnosis, fmt, images if fmt == "html" else None)
-        if output is None:
-            sys.stdout.write(report)
-        else:
-            write_atomic(output, report)
-    for item in unreadable:
-        print(f"rundiff: error: {item.path}: {item.error}", file=sys.stderr)
+        emit(render(diagnosis, out.format, images if out.format == "html" else None), out, quiet=True)
+    for item in diagnosis.unreadable:
+        print(f"rundiff: error: {plain_text(item.path)}: {plain_text(item.error)}", file=sys.stderr)
     if diagnosis.has_errors and not exit_zero:
         raise typer.Exit(1)
 
 
-def _load(paths: list[Path]):
-    """Each run loaded on its own: one unreadable run is an error line for it, the others go on."""
-    import rundiff
-    from rundiff.diagnose.findings import UnreadableRun
-
-    loaded, unreadable = [], []
-    for path in paths:
-        try:
-            loaded.append(rundiff.load_run(path))
-        except RundiffError as err:
-            message = err.message if err.path == str(path) and err.line is None and err.key is None else str(err)
-            unreadable.append(UnreadableRun(str(path), message))
-    return loaded, unreadable
-
-
-app.command("diagnose")(diagnose)
+app.command(
+    "diagnose", epilog="Exit codes: 0 no errors found; 1 errors found or a run unreadable (--exit-zero: 0); "
+    "2 bad input or options, or no run could be read."
+)(diagnose)

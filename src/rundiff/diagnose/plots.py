@@ -9,13 +9,14 @@ from pathlib import Path
 from rundiff.diagnose.context import RunContext
 from rundiff.diagnose.ema import ema_new_fraction
 from rundiff.diagnose.findings import Diagnosis, RunDiagnosis
+from rundiff.report.safe import plot_text
 
 #: Most points drawn for one simulated curve.
 MAX_CURVE_POINTS = 2000
 
 
-#: Text from files (run names, group names) is drawn as written: never TeX, never mathtext.
-_PLAIN_TEXT = {"text.usetex": False, "text.parse_math": False}
+#: Text from files (run names, group names) is never TeX; plot_text escapes `$`, so never mathtext either.
+_PLAIN_TEXT = {"text.usetex": False}
 #: Epoch boundaries are drawn only up to this many epochs (beyond, they are a grey wall).
 MAX_EPOCH_LINES = 200
 
@@ -30,8 +31,8 @@ def _pyplot():
 
 
 def _label(text: str) -> str:
-    """A label from file text: no leading underscore (matplotlib hides those), bounded length."""
-    text = str(text)[:120]
+    """A legend label: no leading underscore (matplotlib hides those), bounded length."""
+    text = str(text)[:200]
     return text if not text.startswith("_") else " " + text
 
 
@@ -77,10 +78,11 @@ def lr_plot(ctx: RunContext) -> bytes | None:
     for i, (name, pts) in enumerate(sorted(logged.items())):
         pts.sort()
         if len(pts) > 200:  # dense per-step logs read better as a line under the simulation
-            ax.plot([x for x, _ in pts], [v for _, v in pts], lw=3, alpha=0.45, label=_label(f"logged {name}"))
+            label = _label(f"logged {plot_text(name)}")
+            ax.plot([x for x, _ in pts], [v for _, v in pts], lw=3, alpha=0.45, label=label)
         else:
             ax.scatter([x for x, _ in pts], [v for _, v in pts], s=16, marker=markers[i % len(markers)],
-                       zorder=3, label=_label(f"logged {name}"))
+                       zorder=3, label=_label(f"logged {plot_text(name)}"))
     if schedule is not None and schedule.total_updates:
         xs = _updates(schedule.total_updates)
         ax.plot(xs, [schedule.lr(k) for k in xs], color="#111827", lw=1.4, ls="--", zorder=4,
@@ -91,7 +93,7 @@ def lr_plot(ctx: RunContext) -> bytes | None:
     _epoch_lines(ax, spe, ctx.plan.num_epochs)
     ax.set_xlabel("optimizer update" + (f" (epoch = {spe} updates)" if spe else ""))
     ax.set_ylabel("learning rate")
-    ax.set_title(_label(f"{ctx.name}: learning rate"))
+    ax.set_title(f"{plot_text(ctx.name)}: learning rate")
     ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
     ax.legend(fontsize=8, loc="best")
     return _png(fig)
@@ -113,10 +115,10 @@ def loss_plot(ctx: RunContext) -> bytes | None:
              "loss/validation/step": dict(color="#f59e0b", lw=1.0)}
     for name, pts in series.items():
         pts.sort()
-        ax.plot([x for x, _ in pts], [v for _, v in pts], label=name, **style[name])
+        ax.plot([x for x, _ in pts], [v for _, v in pts], label=plot_text(name), **style[name])
     ax.set_xlabel("optimizer update" if spe or any(n != "loss/epoch" for n in series) else "epoch")
     ax.set_ylabel("loss")
-    ax.set_title(_label(f"{ctx.name}: loss"))
+    ax.set_title(f"{plot_text(ctx.name)}: loss")
     ax.legend(fontsize=8, loc="best")
     return _png(fig)
 
@@ -138,7 +140,7 @@ def ema_plot(ctx: RunContext) -> bytes | None:
     ax.set_ylim(0, 100)
     ax.set_xlabel("optimizer update")
     ax.set_ylabel("% of EMA from this run")
-    ax.set_title(_label(f"{ctx.name}: EMA mix, 1 - decay^n"))
+    ax.set_title(f"{plot_text(ctx.name)}: EMA mix, 1 - decay^n")
     ax.legend(fontsize=8, loc="best")
     return _png(fig)
 

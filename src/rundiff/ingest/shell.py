@@ -154,16 +154,9 @@ class _Reader:
                 )
             else:
                 shown = " or ".join("unset" if o is None else repr(o) for o in options)
-            cond = (
-                (
-                    f"${key} ends in {shown} depending on the if at line {frame.line} ({frame.text}), "
-                    "which cannot be decided"
-                )
-                if certain
-                else (
-                    f"${key} is {shown} depending on the if at line {frame.line} ({frame.text}), which cannot be decided"
-                )
-            )
+            verb = "ends in" if certain else "is"
+            where = f"the if at line {frame.line} ({frame.text})"
+            cond = f"${key} {verb} {shown} depending on {where}, which cannot be decided"
             self.x.variables[key] = CondStr(text, cond, certain)
 
     def _flow(self, kind: str, test: bool | None, text: str, line: int) -> None:
