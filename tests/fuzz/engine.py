@@ -74,7 +74,7 @@ Target = Callable[[bytes, Path], object]
 
 
 def _signature(err: BaseException) -> str:
-    frames = traceback.extract_tb(err.__traceback__)
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename != __file__]  # not the timer's frame
     ours = [f for f in frames if _SRC_MARK in f.filename and "tests" + os.sep + "fuzz" not in f.filename]
     where = ours[-1] if ours else (frames[-1] if frames else None)
     place = f"{Path(where.filename).name}:{where.lineno}:{where.name}" if where else "?"

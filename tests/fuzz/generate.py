@@ -198,11 +198,32 @@ def csv_logs() -> st.SearchStrategy[bytes]:
                      header, st.lists(st.lists(st.one_of(hostile_numbers(), hostile_text()), max_size=6), max_size=30))
 
 
+_LOG_KEYS = ("step", "loss", "lr", "learning_rate", "epoch", "_step", "val_loss", "global_step", "lr/unet", "x")
+
+
 def jsonl_logs() -> st.SearchStrategy[bytes]:
-    row = st.dictionaries(st.sampled_from(["step", "loss", "lr", "epoch", "_step", "val_loss", "global_step"]),
-                          scalars(), max_size=5)
+    row = st.fixed_dictionaries({"metrics": st.dictionaries(st.sampled_from(_LOG_KEYS), scalars(), max_size=5),
+                                 "step": scalars()})
     return st.lists(row, max_size=30).map(lambda rows: "\n".join(json.dumps(r, default=str, allow_nan=True)
                                                                   for r in rows).encode("utf-8", "surrogatepass"))
+
+
+def wandb_summaries() -> st.SearchStrategy[bytes]:
+    return st.dictionaries(st.sampled_from(_LOG_KEYS), scalars(), max_size=8).map(json_text)
+
+
+def sqlite_logs() -> st.SearchStrategy[bytes]:
+    from .seeds import sqlite_log_bytes
+
+    row = st.tuples(scalars(), st.sampled_from(_LOG_KEYS), st.one_of(st.none(), hostile_numbers()),
+                    st.one_of(st.none(), hostile_text()))
+
+    def build(rows: list[tuple]) -> bytes:
+        clean = [tuple(v if isinstance(v, str | float | type(None)) or (isinstance(v, int) and abs(v) < 2**63)
+                       else str(v) for v in r) for r in rows]
+        return sqlite_log_bytes(clean)
+
+    return st.lists(row, min_size=1, max_size=20).map(build)
 
 
 def dataset_specs() -> st.SearchStrategy[bytes]:
@@ -251,6 +272,8 @@ def strategy(family: str) -> st.SearchStrategy[bytes] | None:
         "text_log": text_logs,
         "csv_log": csv_logs,
         "jsonl_log": jsonl_logs,
+        "wandb_summary": wandb_summaries,
+        "sqlite_log": sqlite_logs,
         "diagnose": schedule_configs,
         "reports": schedule_configs,
         "plots": lambda: st.builds(lambda c, log: c + b"\n--log--\n" + log, schedule_configs(), text_logs()),

@@ -213,7 +213,8 @@ epoch 2, step 40, loss=0.105, val_loss=0.2
 """
 CSV_LOG = "step,loss,lr,epoch,val_loss\n1,0.2,0.0,1,0.3\n2,0.19,1e-5,1,\n3,0.18,2e-5,1,0.28\n100,0.1,1e-4,2,0.25\n"
 TB_CSV = "Wall time,Step,Value\n1700000000.5,1,0.2\n1700000001.5,2,0.19\n"
-JSONL_LOG = '{"step": 1, "loss": 0.2, "lr": 1e-5}\n{"step": 2, "loss": 0.19, "lr": 2e-5, "epoch": 1}\n'
+JSONL_LOG = ('{"metrics": {"loss": 0.2, "learning_rate": 1e-5}, "step": 1}\n'
+             '{"metrics": {"loss": 0.19, "learning_rate": 2e-5, "epoch": 1}, "step": 2}\n')
 WANDB_SUMMARY = '{"_step": 100, "loss": 0.1, "lr": 1e-4, "epoch": 2, "_runtime": 100.5}'
 DIAGNOSE_TOML = """learning_rate = 1e-4
 lr_scheduler = "cosine_with_restarts"
@@ -230,6 +231,21 @@ num_repeats = 10
 max_train_epochs = 10
 """
 ABLATE = "network_dim\n4\n8\n16\n32\n"
+
+
+def sqlite_log_bytes(rows: list[tuple] | None = None) -> bytes:
+    """ai-toolkit's loss_log.db layout: metrics(step, key, value_real, value_text)."""
+    import sqlite3
+
+    connection = sqlite3.connect(":memory:")
+    connection.execute("CREATE TABLE metrics (step INTEGER, key TEXT, value_real REAL, value_text TEXT)")
+    connection.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?)", rows or [
+        (1, "loss", 0.2, None), (1, "lr", 1e-5, None), (2, "loss", 0.19, None), (2, "lr", 2e-5, None),
+        (3, "loss", None, "nan"), (3, "learning_rate", 3e-5, None)])
+    connection.commit()
+    data = connection.serialize()
+    connection.close()
+    return data
 
 
 def safetensors_bytes(header: dict, payload: bytes = b"") -> bytes:
@@ -285,7 +301,9 @@ def seeds(family: str) -> tuple[bytes, ...]:
         "text_log": lambda: [TEXT_LOG.encode()] + _files("sample_runs/**/*.log", "tests/fixtures/**/*.log"),
         "csv_log": lambda: [CSV_LOG.encode(), TB_CSV.encode()],
         "tensorboard": lambda: _files("tests/fixtures/**/events.out.tfevents.*"),
-        "jsonl_log": lambda: [JSONL_LOG.encode(), WANDB_SUMMARY.encode()],
+        "jsonl_log": lambda: [JSONL_LOG.encode()],
+        "wandb_summary": lambda: [WANDB_SUMMARY.encode()],
+        "sqlite_log": lambda: [sqlite_log_bytes()],
         "diagnose": lambda: [DIAGNOSE_TOML.encode(), CONFIG_TOML.encode()],
         "reports": lambda: [DIAGNOSE_TOML.encode(), CONFIG_TOML.encode()],
         "plots": lambda: [DIAGNOSE_TOML.encode()],
