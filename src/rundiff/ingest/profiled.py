@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rundiff.errors import RundiffError
 from rundiff.model import Fact, Provenance, SourceFile, SourceKind
 from rundiff.normalise.profile import (
     _ABSENT as _MISSING,
@@ -52,7 +53,21 @@ def field_profiles(exclude: tuple[str, ...] = ("wandb",)) -> list[str]:
 def read_with_profile(
     path: Path, data: Any, lines: dict[str, int], fmt: str, *, chain: str | None = None, shown: str | None = None
 ) -> SourceFile | None:
-    """The source for one document, or None when no trainer profile recognises it."""
+    """The source for one document, or None when no trainer profile recognises it.
+
+    A document nested too deeply or holding too many keys is refused with one line, not a traceback.
+    """
+    try:
+        return _read_with_profile(path, data, lines, fmt, chain=chain, shown=shown)
+    except RecursionError:
+        raise RundiffError("nested too deeply to read as a trainer config", path) from None
+    except ValueError as err:
+        raise RundiffError(f"not read as a trainer config: {err}", path) from None
+
+
+def _read_with_profile(
+    path: Path, data: Any, lines: dict[str, int], fmt: str, *, chain: str | None = None, shown: str | None = None
+) -> SourceFile | None:
     shown = shown or str(path)
     profile, evidence = recognise(data, shown)
     if profile is None:
@@ -261,7 +276,7 @@ def apply_launch_profile(source: SourceFile, launch: Any, path: Path | None = No
             for name, arg in launch.last_values().items():
                 source.facts.append(Fact(name, arg.value, SourceKind.CLI, where, arg.line, note=arg.note))
         _script_facts(source, entry, launch)
-        names = {f.key for f in source.facts}
+        names = {f.key for f in source.facts if f.kind is not SourceKind.LAUNCHER}
         if (
             "mixed_precision" in profile.no_defaults
             and "mixed_precision" not in names
@@ -299,7 +314,7 @@ def apply_launch_profile(source: SourceFile, launch: Any, path: Path | None = No
 
 
 def _script_facts(source: SourceFile, entry: dict[str, Any], launch: Any) -> None:
-    names = {f.key for f in source.facts}
+    names = {f.key for f in source.facts if f.kind is not SourceKind.LAUNCHER}
     note = "from the training script name"
     if entry.get("family") and "model_family" not in names:
         source.facts.append(

@@ -88,6 +88,13 @@ def ingest_file(path: Path) -> list[SourceFile] | None:
         from rundiff.ingest.markdown import ingest_markdown
 
         return ingest_markdown(path, **_argument_vocabulary())
+    if suffix == ".ipynb":
+        from rundiff.ingest.notebook import ingest_notebook
+
+        sources = ingest_notebook(path, **_argument_vocabulary())
+        if not sources:
+            raise NotASource("notebook without a training launch in its shell commands")
+        return sources
     if suffix == ".toml":
         return _ingest_toml(path)
     if suffix == ".json":
@@ -311,7 +318,7 @@ def _ingest_folder(run: RunFiles) -> None:
     for f in intermediate:
         reasons[f] = "intermediate checkpoint: the last file of its series is read (the settings repeat)"
     ordered = (
-        [f for f in files if f.suffix.lower() in SCRIPT_SUFFIXES | MARKDOWN_SUFFIXES]
+        [f for f in files if f.suffix.lower() in SCRIPT_SUFFIXES | MARKDOWN_SUFFIXES | {".ipynb"}]
         + [f for f in files if f.suffix.lower() in {".toml", ".json"} | YAML_SUFFIXES | ENV_SUFFIXES]
         + finals
     )
@@ -366,7 +373,7 @@ def _unread_reason(path: Path) -> str:
         return "image or video (sample output or data, not settings)"
     if suffix == ".txt" and _is_prompt_file(path):
         return "sample prompt file (prompts are not training settings)"
-    if suffix in (".py", ".ipynb"):
+    if suffix == ".py":
         return "program source (never executed or interpreted)"
     return f"not a format rundiff reads ({suffix or 'no extension'})"
 
@@ -406,7 +413,8 @@ def _adopt_lone_dataset_configs(run: RunFiles) -> None:
             source.chain = chain
 
 
-_LAUNCH_FORMATS = frozenset({"kohya-script", "markdown-command", "kohya-config-toml", "kohya-gui-json"})
+_LAUNCH_FORMATS = frozenset({"kohya-script", "markdown-command", "notebook-command", "kohya-config-toml",
+                             "kohya-gui-json"})
 _PROFILE_FORMATS = frozenset({"trainer-config", "wandb-config"})
 
 

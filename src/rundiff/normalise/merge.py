@@ -203,7 +203,7 @@ def add_defaults(cells: dict[str, Cell], trainer: str | None, registry: Registry
 
 
 def choose_trainer(run_files: Any) -> str | None:
-    order = {"kohya-script": 0, "markdown-command": 0, "kohya-gui-json": 1, "trainer-config": 1,
+    order = {"kohya-script": 0, "markdown-command": 0, "notebook-command": 0, "kohya-gui-json": 1, "trainer-config": 1,
              "wandb-config": 1, "kohya-config-toml": 2, "dataset-config": 3, "safetensors-metadata": 4}
     ranked = sorted((order.get(s.format, 9), s.trainer) for s in run_files.sources if s.trainer)
     return ranked[0][1] if ranked else None

@@ -54,7 +54,8 @@ class Evidence:
     keys_all: tuple[str, ...] = ()
     keys_any: tuple[str, ...] = ()
     key_prefix: str | None = None  # most top keys start with this ("--" for SimpleTuner)
-    list_of_keys: tuple[str, ...] = ()  # a JSON list whose items hold these keys
+    list_of_keys: tuple[str, ...] = ()  # a JSON list whose items hold one of these keys
+    list_keys_all: tuple[str, ...] = ()  # ... and all of these
     weak: bool = False  # a file name alone: recognises only together with a key rule
 
 
@@ -117,6 +118,7 @@ def build_profile(data: dict[str, Any]) -> Profile:
             keys_any=tuple(e.get("keys_any") or ()),
             key_prefix=e.get("key_prefix"),
             list_of_keys=tuple(e.get("list_of_keys") or ()),
+            list_keys_all=tuple(e.get("list_keys_all") or ()),
             weak=bool(e.get("weak", False)),
         )
         for e in data.get("evidence") or ()
@@ -189,7 +191,9 @@ def _evidence_holds(ev: Evidence, data: Any, path: str | None) -> bool:
         if not isinstance(data, list) or not data:
             return False
         items = [x for x in data if isinstance(x, dict)]
-        return bool(items) and all(any(k in item for k in ev.list_of_keys) for item in items)
+        return bool(items) and all(
+            any(k in item for k in ev.list_of_keys) and all(k in item for k in ev.list_keys_all) for item in items
+        )
     if ev.keys_all or ev.keys_any or ev.key_prefix:
         if not isinstance(data, dict):
             return False
