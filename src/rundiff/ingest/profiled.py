@@ -348,9 +348,23 @@ def script_vocabulary(script: str) -> dict[str, frozenset[str]] | None:
     """Argument names, flags and list arguments of a non-sd-scripts training script (for argparse
     prefix matching), or None when the script uses sd-scripts' own arguments."""
     hit = profile_for_script(script)
-    if hit is None or hit[0].vocabulary == "sd-scripts":
+    if hit is None:
         return None
     profile = hit[0]
+    if profile.vocabulary == "sd-scripts":
+        extra = frozenset(profile.args.get("known") or ())
+        if not extra:
+            return None
+        from rundiff.ingest.launch import DEFAULT_LIST_ARGS
+        from rundiff.ingest.run_folder import _argument_vocabulary
+
+        base = _argument_vocabulary()
+        flags = frozenset(profile.args.get("flags") or ())
+        return {
+            "known_args": base["known_args"] | extra | flags,
+            "flag_args": base["flag_args"] | flags,
+            "list_args": DEFAULT_LIST_ARGS,
+        }
     known: set[str] = set(profile.args.get("flags") or ()) | set(profile.args.get("lists") or ())
     for spec in profile.fields:
         for key in spec.get("keys") or ():

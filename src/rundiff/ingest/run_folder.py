@@ -370,6 +370,8 @@ def _ingest_folder(run: RunFiles) -> None:
         if suffix in PICKLE_SUFFIXES:
             run.warnings.append(f"{f}: not read (pickle-based weights are never unpickled)")
             reasons[f] = "pickle-based file: never unpickled"
+        elif f.name in _NOT_LOGS:
+            reasons[f] = _NOT_LOGS[f.name]
         elif f.name.startswith("events.out.tfevents") or suffix in (".log", ".csv") or (
                 suffix == ".txt" and not _is_prompt_file(f)):
             run.log_files.append(f)
@@ -381,6 +383,11 @@ def _ingest_folder(run: RunFiles) -> None:
     run.skipped = _group_skipped(run.skipped)
     _adopt_lone_dataset_configs(run)
     _add_dataset_folders(run, subset_dirs)
+
+
+#: Text files that look like logs by their suffix but hold no training record.
+_NOT_LOGS = {"requirements.txt": "package list (no training settings)",
+             "LICENSE.txt": "licence text", "license.txt": "licence text"}
 
 
 def _no_settings_reason(path: Path) -> str:
@@ -398,6 +405,8 @@ def _unread_reason(path: Path) -> str:
         return "sample prompt file (prompts are not training settings)"
     if suffix == ".py":
         return "program source (never executed or interpreted)"
+    if suffix == ".wandb":
+        return "W&B binary record log (not decoded; files/config.yaml and wandb-metadata.json are read)"
     return f"not a format rundiff reads ({suffix or 'no extension'})"
 
 

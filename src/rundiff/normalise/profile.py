@@ -644,6 +644,13 @@ def evaluate(
     root_data = get_path(data, root_path) if root_path else data
     if root_data is _ABSENT:  # the settings block alone (ai-toolkit's process block sent to W&B)
         root_data, root_path = data, ""
+    elif root_path and root_path.endswith(".0"):
+        siblings = get_path(data, root_path[:-2])
+        if isinstance(siblings, list) and len(siblings) > 1:
+            warnings.append(
+                f"{where.path}: {root_path[:-2]} holds {len(siblings)} trainings; the first is read "
+                f"({profile.title} runs them one after another)"
+            )
     ctx = _Ctx(profile, data, root_data, root_path or "", where, {}, dict(overrides or {}))
     ctx.variables = _variables(profile, ctx)
     for spec in profile.fields:
