@@ -441,3 +441,40 @@ def test_wandb_config_of_sd_scripts_log_config_keeps_sd_scripts_names(tmp_path: 
     run = load_run(tmp_path / "run")
     assert run.trainer == "sd-scripts"
     assert value(run, "network_dim") == 16 and value(run, "conv_dim") == 4
+
+
+def test_simpletuner_lycoris_config_gives_the_dims(tmp_path: Path) -> None:
+    config = tmp_path / "run" / "config"
+    config.mkdir(parents=True)
+    (config / "config.json").write_text(
+        json.dumps(
+            {
+                "--model_family": "sdxl",
+                "--model_type": "lora",
+                "--lora_type": "lycoris",
+                "--lycoris_config": "config/lycoris_config.json",
+            }
+        )
+    )
+    (config / "lycoris_config.json").write_text(
+        json.dumps({"algo": "lokr", "multiplier": 1.0, "linear_dim": 10000, "linear_alpha": 1, "factor": 12})
+    )
+    run = load_run(tmp_path / "run")
+    assert value(run, "network_module") == "lycoris.kohya" and value(run, "algo") == "lokr"
+    assert value(run, "network_dim") == 10000 and value(run, "factor") == 12
+    assert not run.conflicts
+    plain = simpletuner(tmp_path / "plain", **{"--lora_rank": 8})
+    assert value(plain, "network_dim") == 8 and "algo" not in plain.cells
+
+
+def test_simpletuner_env_is_not_the_backend_beside_a_config_json(tmp_path: Path) -> None:
+    run = simpletuner(tmp_path, **{"--learning_rate": 1e-4})
+    env = tmp_path / "run" / "config" / "config.env"
+    env.write_text("MODEL_FAMILY=flux\nLEARNING_RATE=9e-4\n")
+    run = load_run(tmp_path / "run")
+    assert value(run, "learning_rate") == 1e-4 and value(run, "model_family") == "sdxl"
+    assert any(k.path.endswith("config.env") and "config.json first" in k.reason for k in run.skipped)
+    env_only = tmp_path / "envonly"
+    env_only.mkdir()
+    (env_only / "config.env").write_text("MODEL_FAMILY=flux\nLEARNING_RATE=9e-4\n")
+    assert value(load_run(env_only), "learning_rate") == 9e-4

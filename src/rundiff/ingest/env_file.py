@@ -66,6 +66,11 @@ def ingest_env(path: Path) -> list[SourceFile]:
     if found is None:
         return []
     profile = load_profiles()[found[0]]
+    shadow = [n for n in profile.env.get("shadowed_by") or () if (path.parent / n).is_file()]
+    if shadow:  # SimpleTuner trains from the first of config.json / config.toml / config.env it finds
+        from rundiff.ingest.run_folder import NotASource
+
+        raise NotASource(f"{profile.title} reads {shadow[0]} first; this file only sets environment variables")
     options, lines = env_options(profile.env, variables, var_lines)
     source = _source(profile, found[1], path, options, lines, str(path), chain=None, precedence=PRECEDENCE_CONFIG)
     return [source]

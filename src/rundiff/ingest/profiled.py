@@ -104,7 +104,7 @@ def _source(
         evidence=list(evidence),
         facts=facts,
         chain=chain or f"{shown}#{'dataset' if is_dataset else 'config'}",
-        precedence=precedence or (PRECEDENCE_DATASET if is_dataset else PRECEDENCE_CONFIG),
+        precedence=precedence or profile.precedence or (PRECEDENCE_DATASET if is_dataset else PRECEDENCE_CONFIG),
     )
     source.warnings.extend(warnings)
     _add_references(source, profile, data, path)

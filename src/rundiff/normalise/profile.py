@@ -84,6 +84,7 @@ class Profile:
     part_of: str | None = None  # the trainer a secondary file belongs to (a dataset file's profile)
     document: dict[str, Any] = field(default_factory=dict)  # how the trainer reads a file's keys
     references: tuple[str, ...] = ()  # fields naming other files of the run (dataset configs)
+    precedence: int | None = None  # inside the launch chain that references it (higher wins)
 
     @property
     def trainer(self) -> str:
@@ -157,6 +158,7 @@ def build_profile(data: dict[str, Any]) -> Profile:
         order=int(data.get("order", 50)),
         part_of=data.get("part_of"),
         document=dict(data.get("document") or {}),
+        precedence=data.get("precedence"),
         references=tuple(data.get("references") or ()),
     )
 
