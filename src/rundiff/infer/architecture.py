@@ -9,10 +9,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
+from rundiff.infer.archs import ARCHITECTURES
 from rundiff.infer.formats import ModuleInfo
-from rundiff.infer.inventory import ARCHITECTURES
+
+TYPE_CHECKING = False  # typing is not imported at run time: infer-rank's start-up budget
+if TYPE_CHECKING:
+    from typing import Any
 
 DIT_ARCHS = frozenset({"flux", "chroma", "sd3-medium", "sd3.5-medium", "sd3.5-large", "sd3"})
 _CONTEXT_TO_ARCH = {768: "sd1", 1024: "sd2", 2048: "sdxl"}
@@ -64,8 +67,7 @@ def _dit(mods: list[ModuleInfo], names: list[str], ev: list[str]) -> str | None:
             ev.append(f"hidden width {width} ({where})")
         full_blocks = any(("img_mlp" in n or "ff_net" in n) for n in names)
         modulation = any(
-            ("_mod_lin" in n or "modulation_lin" in n or "norm1_linear" in n or "norm_linear" in n)
-            for n in names
+            ("_mod_lin" in n or "modulation_lin" in n or "norm1_linear" in n or "norm_linear" in n) for n in names
         )
         if full_blocks and not modulation:
             ev.append("no modulation layers although MLPs are adapted (Chroma has none)")
@@ -74,9 +76,7 @@ def _dit(mods: list[ModuleInfo], names: list[str], ev: list[str]) -> str | None:
     sd3_kohya = any("joint_blocks" in n for n in names)
     sd3_diffusers = any(re.search(r"transformer_blocks_\d+_attn_add_q_proj", n) for n in names)
     if sd3_kohya or sd3_diffusers:
-        ev.append(
-            "SD3 MMDiT block names (joint_blocks / transformer_blocks with add_q_proj, no single blocks)"
-        )
+        ev.append("SD3 MMDiT block names (joint_blocks / transformer_blocks with add_q_proj, no single blocks)")
         hidden = _widths(mods, r"(x_block_attn_qkv|transformer_blocks_\d+_attn_to_q)$")
         for width, where in hidden.items():
             ev.append(f"hidden width {width} ({where})")
@@ -101,10 +101,7 @@ def detect_from_weights(modules: dict[str, ModuleInfo], leftover: list[str]) -> 
     context = _widths(mods, r"attn2_to_k$")
     for width, where in sorted(context.items()):
         ev.append(f"cross-attention input width {width} ({where})")
-    te = {
-        c: _widths([m for m in mods if m.component == c], r"(self_attn_q_proj|mlp_fc1)$")
-        for c in ("te1", "te2")
-    }
+    te = {c: _widths([m for m in mods if m.component == c], r"(self_attn_q_proj|mlp_fc1)$") for c in ("te1", "te2")}
     for comp, widths in te.items():
         for width in widths:
             ev.append(f"text encoder {comp[2:]} width {width}")

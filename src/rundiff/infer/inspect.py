@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 from rundiff.errors import RundiffError
 from rundiff.infer.architecture import DIT_ARCHS, agree, arch_from_metadata, detect_from_weights, label
 from rundiff.infer.formats import ModuleInfo, format_name, group_modules
 from rundiff.infer.header import SafetensorsHeader, read_header, read_scalars
+from rundiff.infer.identity import header_hashes
 from rundiff.infer.metadata import decode_metadata, json_safe, network_args
+
+TYPE_CHECKING = False  # typing is not imported at run time: infer-rank's start-up budget
+if TYPE_CHECKING:
+    from typing import Any
+
+    from rundiff.infer.weights import WeightReport
 
 #: adapter_config.json beside a PEFT adapter is read only when it is this small.
 MAX_ADAPTER_CONFIG_BYTES = 1_000_000
@@ -70,6 +76,11 @@ class LoraInfo:
     architecture_from_metadata: str | None = None
     dora: bool = False
     n_tensors: int = 0
+    trainer: str | None = None  # what wrote the file: sd-scripts, musubi-tuner, ai-toolkit, ...
+    trainer_evidence: list[str] = field(default_factory=list)
+    training: dict[str, Any] = field(default_factory=dict)  # metadata decoded into canonical parameters
+    hashes: dict[str, Any] = field(default_factory=dict)  # header hashes always; file hashes with --hash
+    weights: WeightReport | None = None  # with --weights
 
     @property
     def is_lora(self) -> bool:
@@ -110,6 +121,11 @@ class LoraInfo:
             "metadata": dict(self.metadata),
             "conflicts": [c.to_json() for c in self.conflicts],
             "warnings": list(self.warnings),
+            "trainer": self.trainer,
+            "trainer_evidence": list(self.trainer_evidence),
+            "training": json_safe(self.training),
+            "hashes": dict(self.hashes),
+            "weights": self.weights.to_json() if self.weights is not None else None,
         }
 
 
@@ -129,15 +145,30 @@ def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=2e-3, abs_tol=1e-6)
 
 
-def _adapter_config(path: Path) -> dict[str, Any] | None:
-    cfg = path.with_name("adapter_config.json")
+def _adapter_config(path: str) -> dict[str, Any] | None:
+    cfg = os.path.join(os.path.dirname(path), "adapter_config.json")
     try:
-        if not cfg.is_file() or cfg.stat().st_size > MAX_ADAPTER_CONFIG_BYTES:
+        if not os.path.isfile(cfg) or os.path.getsize(cfg) > MAX_ADAPTER_CONFIG_BYTES:
             return None
-        data = json.loads(cfg.read_text(encoding="utf-8"))
+        with open(cfg, encoding="utf-8") as fh:
+            data = json.loads(fh.read())
     except (OSError, ValueError, RecursionError):
         raise RundiffError("adapter_config.json beside the adapter is not readable JSON", cfg) from None
     return data if isinstance(data, dict) else None
+
+
+#: |alpha| beyond this is not a LoRA setting (real ones are 0.1 .. a few thousand).
+MAX_ALPHA = 1e6
+
+
+def _alpha_number(raw: Any) -> float | None:
+    """An alpha from a config file, validated where it enters: a finite number of sane size, else None."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return None
+    if isinstance(raw, int) and abs(raw) > MAX_ALPHA:  # checked before float() (a 400-digit int overflows)
+        return None
+    value = float(raw)
+    return value if math.isfinite(value) and abs(value) <= MAX_ALPHA else None
 
 
 def _pattern_value(patterns: Any, name: str) -> Any:
@@ -150,9 +181,7 @@ def _pattern_value(patterns: Any, name: str) -> Any:
     return None
 
 
-def _fill_alphas(
-    header: SafetensorsHeader, modules: dict[str, ModuleInfo], decoded: dict[str, Any], path: Path
-) -> str:
+def _fill_alphas(header: SafetensorsHeader, modules: dict[str, ModuleInfo], decoded: dict[str, Any], path: str) -> str:
     """Set each module's alpha; returns where alphas came from (for display)."""
     stored = {m.tensors["alpha"].name: m for m in modules.values() if "alpha" in m.tensors}
     values = read_scalars(header, list(stored))
@@ -174,15 +203,15 @@ def _fill_alphas(
             a = _pattern_value(cfg.get("alpha_pattern"), m.name)
             if a is None:
                 a = cfg.get("lora_alpha")
-            if isinstance(a, int | float) and not isinstance(a, bool):
-                m.alpha, m.alpha_source = float(a), "adapter_config.json"
+            if (a := _alpha_number(a)) is not None:
+                m.alpha, m.alpha_source = a, "adapter_config.json"
                 sources["adapter_config.json"] += 1
                 continue
         if isinstance(adapter_meta, dict):
             prefix = m.name.split(".", 1)[0]
             a = adapter_meta.get(f"{prefix}.lora_alpha", adapter_meta.get("lora_alpha"))
-            if isinstance(a, int | float) and not isinstance(a, bool):
-                m.alpha, m.alpha_source = float(a), "lora_adapter_metadata"
+            if (a := _alpha_number(a)) is not None:
+                m.alpha, m.alpha_source = a, "lora_adapter_metadata"
                 sources["lora_adapter_metadata"] += 1
                 continue
         if m.algo in ("lora", "loha", "lokr", "glora"):
@@ -202,6 +231,8 @@ def _dominant_dtype(header: SafetensorsHeader) -> tuple[str | None, dict[str, in
 
 def _meta_number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, int) and abs(value) > 2**53:  # not a rank or alpha; float() could overflow
         return None
     return float(value)
 
@@ -243,25 +274,19 @@ def _check_dim(
     if isinstance(meta_value, str) and meta_value.strip().lower() == "dynamic":
         if uniform is not None:
             conflicts.append(
-                Conflict(
-                    name, raw, weights_desc, f"{name} says 'Dynamic' but every module has {label_} {uniform}"
-                )
+                Conflict(name, raw, weights_desc, f"{name} says 'Dynamic' but every module has {label_} {uniform}")
             )
         return
     num = _meta_number(meta_value)
     if num is None:
         conflicts.append(
-            Conflict(
-                name, raw, weights_desc, f"{name} = {raw!r} is not a number; weights: {label_} {weights_desc}"
-            )
+            Conflict(name, raw, weights_desc, f"{name} = {raw!r} is not a number; weights: {label_} {weights_desc}")
         )
         return
     if uniform is not None and _close(float(uniform), num):
         return
     if uniform is None:
-        msg = (
-            f"{name} = {raw} but the weights' {label_} varies per module ({weights_desc}): resized or merged?"
-        )
+        msg = f"{name} = {raw} but the weights' {label_} varies per module ({weights_desc}): resized or merged?"
     else:
         msg = f"{name} = {raw} but the weights have {label_} {uniform}"
     conflicts.append(Conflict(name, raw, weights_desc if uniform is None else uniform, msg))
@@ -345,9 +370,13 @@ def _conflicts(
     return out
 
 
-def inspect_file(path: str | Path) -> LoraInfo:
-    """Inspect one weights file without loading any weight tensor; raises RundiffError on bad input."""
-    path = Path(path)
+def inspect_file(path: str | os.PathLike, *, hashes: bool = False, weights: bool = False) -> LoraInfo:
+    """Inspect one weights file; raises RundiffError on bad input.
+
+    Header only by default (plus the alpha scalars). ``hashes`` streams the whole file once (SHA-256,
+    AutoV1/V2/V3); ``weights`` reads every adapter tensor by offset (:mod:`rundiff.infer.weights`).
+    """
+    path = os.fspath(path)
     header = read_header(path)
     meta = header.metadata or {}
     decoded = decode_metadata(meta)
@@ -394,7 +423,7 @@ def inspect_file(path: str | Path) -> LoraInfo:
     elif fmt == "unknown":
         warnings.append("no adapter tensors recognised")
     info = LoraInfo(
-        path=str(path),
+        path=path,
         format=fmt,
         architecture=architecture,
         architecture_evidence=evidence,
@@ -422,4 +451,13 @@ def inspect_file(path: str | Path) -> LoraInfo:
         n_tensors=len(header.tensors),
     )
     info.conflicts = _conflicts(info, lin, conv, decoded, meta, arch_meta)
+    info.hashes = header_hashes(meta)
+    if hashes:
+        from rundiff.infer.identity import file_hashes
+
+        info.hashes.update(file_hashes(header))
+    if weights and modules:
+        from rundiff.infer.weights import weight_stats
+
+        info.weights = weight_stats(header)
     return info

@@ -12,6 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 
+from rundiff.infer.archs import ALIASES, ARCHITECTURES, ArchSpec, canonical_arch
+
+__all__ = ["ALIASES", "ARCHITECTURES", "ArchSpec", "Module", "ModuleSet", "canonical_arch", "module_sets", "modules"]
+
 
 @dataclass(frozen=True)
 class Module:
@@ -32,59 +36,6 @@ class Module:
     @property
     def params_per_rank(self) -> int:
         return self.in_features * max(self.kernel, 1) ** 2 + self.out_features
-
-
-@dataclass(frozen=True)
-class ArchSpec:
-    """Facts about a base architecture that detection and size estimation need."""
-
-    name: str  # canonical id used everywhere in rundiff ("sd1", "sdxl", "flux", ...)
-    label: str
-    text_encoders: tuple[tuple[int, int, int], ...]  # (hidden, mlp, layers) of each TE kohya trains
-    context_dim: int | None = None  # cross-attention input width (UNet models)
-    hidden: int | None = None  # transformer width (DiT models)
-
-
-ARCHITECTURES: dict[str, ArchSpec] = {
-    spec.name: spec
-    for spec in (
-        ArchSpec("sd1", "SD 1.x", ((768, 3072, 12),), context_dim=768),
-        ArchSpec("sd2", "SD 2.x", ((1024, 4096, 23),), context_dim=1024),
-        ArchSpec("sdxl", "SDXL", ((768, 3072, 12), (1280, 5120, 32)), context_dim=2048),
-        ArchSpec("sd3-medium", "SD3 medium", ((768, 3072, 12), (1280, 5120, 32)), hidden=1536),
-        ArchSpec("sd3.5-medium", "SD3.5 medium", ((768, 3072, 12), (1280, 5120, 32)), hidden=1536),
-        ArchSpec("sd3.5-large", "SD3.5 large", ((768, 3072, 12), (1280, 5120, 32)), hidden=2432),
-        ArchSpec("flux", "Flux.1", ((768, 3072, 12),), hidden=3072),
-        ArchSpec("chroma", "Chroma", (), hidden=3072),
-    )
-}
-
-ALIASES = {
-    "sd15": "sd1",
-    "sd1.5": "sd1",
-    "sd1.x": "sd1",
-    "sd14": "sd1",
-    "sd_v1": "sd1",
-    "sd21": "sd2",
-    "sd2.1": "sd2",
-    "sd2.x": "sd2",
-    "sd_v2": "sd2",
-    "sd3": "sd3-medium",
-    "sd35-medium": "sd3.5-medium",
-    "sd35-large": "sd3.5-large",
-    "sd35": "sd3.5-large",
-    "flux1": "flux",
-    "flux.1": "flux",
-}
-
-
-def canonical_arch(name: str) -> str:
-    """Map a user-typed architecture name to its canonical id; raises KeyError when unknown."""
-    key = name.strip().lower()
-    key = ALIASES.get(key, key)
-    if key not in ARCHITECTURES:
-        raise KeyError(name)
-    return key
 
 
 # --- UNet (SD1.x / SD2.x / SDXL), diffusers naming ------------------------------------------------
@@ -147,9 +98,7 @@ def _unet(lay: _UNetLayout) -> Iterator[Module]:
             skips.append(cout)
     mid = chans[-1]
     yield from _resnet("mid_block.resnets.0", mid, mid, lay.time_embed)
-    yield from _transformer2d(
-        "mid_block.attentions.0", mid, depth[-1] or 1, lay.context, lay.linear_projection
-    )
+    yield from _transformer2d("mid_block.attentions.0", mid, depth[-1] or 1, lay.context, lay.linear_projection)
     yield from _resnet("mid_block.resnets.1", mid, mid, lay.time_embed)
     prev = mid
     for u, cout in enumerate(reversed(chans)):
@@ -185,9 +134,7 @@ def sgm_path(path: str) -> str:
     else:
         b, kind, j = int(head[1]), head[2], int(head[3])
         if head[0] == "down_blocks":
-            block = (
-                f"input_blocks.{3 * (b + 1)}.0" if kind == "downsamplers" else f"input_blocks.{1 + 3 * b + j}"
-            )
+            block = f"input_blocks.{3 * (b + 1)}.0" if kind == "downsamplers" else f"input_blocks.{1 + 3 * b + j}"
         else:
             block = f"output_blocks.{3 * b + 2}.2" if kind == "upsamplers" else f"output_blocks.{3 * b + j}"
         if kind == "attentions":

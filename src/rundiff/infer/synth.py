@@ -165,9 +165,7 @@ def lora_entries(
     naming = "diffusers" if fmt in ("peft", "diffusers") else "kohya"
     if fmt == "peft":
         text_encoder = False  # a raw PEFT adapter wraps one model
-    mods = modules(
-        arch, naming, text_encoder=text_encoder, conv=conv_rank is not None, te_mlp_only=te_mlp_only
-    )
+    mods = modules(arch, naming, text_encoder=text_encoder, conv=conv_rank is not None, te_mlp_only=te_mlp_only)
     entries: list[Entry] = []
     for m in mods:
         if fmt == "peft":

@@ -7,6 +7,7 @@ names, shapes and alpha scalars get provenance `weights`.
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -24,12 +25,25 @@ _BASE_VERSIONS = (
 )
 #: modelspec.architecture prefixes -> model family
 _MODELSPEC_ARCH = (
-    ("stable-diffusion-xl", "sdxl"), ("stable-diffusion-v1", "sd1"), ("stable-diffusion-v2", "sd2"),
-    ("stable-diffusion-3", "sd3"), ("flux", "flux"), ("chroma", "flux"), ("lumina", "lumina"),
+    ("stable-diffusion-xl", "sdxl"),
+    ("stable-diffusion-v1", "sd1"),
+    ("stable-diffusion-v2", "sd2"),
+    ("stable-diffusion-3", "sd3"),
+    ("flux", "flux"),
+    ("chroma", "flux"),
+    ("lumina", "lumina"),
 )
 #: rundiff.infer architecture names -> model family
-_INFER_ARCH = {"sd1": "sd1", "sd15": "sd1", "sd1.x": "sd1", "sd2": "sd2", "sd2.x": "sd2", "sdxl": "sdxl",
-               "sd3": "sd3", "flux": "flux"}
+_INFER_ARCH = {
+    "sd1": "sd1",
+    "sd15": "sd1",
+    "sd1.x": "sd1",
+    "sd2": "sd2",
+    "sd2.x": "sd2",
+    "sdxl": "sdxl",
+    "sd3": "sd3",
+    "flux": "flux",
+}
 _DTYPES = {"F16": "fp16", "BF16": "bf16", "F32": "float", "F64": "float"}
 _EPOCH_SUFFIX = re.compile(r"^(?P<stem>.*?)(?:-(?P<epoch>\d{6})|-step(?P<step>\d{8}))?$")
 
@@ -80,18 +94,45 @@ def split_call(text: str) -> tuple[str, dict[str, str]]:
 
 
 def _json(value: str) -> Any:
+    """A JSON-encoded metadata value, or None when it is not JSON (or nested past Python's limit)."""
     try:
         return json.loads(value)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         return None
+
+
+#: More images or repeats than this are not a count a trainer wrote.
+MAX_COUNT = 10**9
+
+
+def _count(raw: Any) -> int | None:
+    """A non-negative count from a decoded JSON value (int, integral float or digit string), else None.
+
+    Validated where it enters: ``"abc"``, ``Infinity``, ``1e308`` or a 5000-digit string are not counts.
+    """
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw if 0 <= raw <= MAX_COUNT else None
+    if isinstance(raw, float):
+        return int(raw) if math.isfinite(raw) and raw.is_integer() and 0 <= raw <= MAX_COUNT else None
+    if isinstance(raw, str):
+        text = raw.strip()
+        return int(text) if text.isdigit() and len(text) <= 10 and int(text) <= MAX_COUNT else None
+    return None
 
 
 def metadata_facts(metadata: dict[str, str], shown: str) -> list[Fact]:
     """Facts from the ss_* / modelspec.* keys, decoding the keys that pack several settings."""
     facts: list[Fact] = []
 
-    def add(key: str, value: Any, kind: SourceKind = SourceKind.CLI, note: str | None = None,
-            provenance: Provenance = Provenance.METADATA) -> None:
+    def add(
+        key: str,
+        value: Any,
+        kind: SourceKind = SourceKind.CLI,
+        note: str | None = None,
+        provenance: Provenance = Provenance.METADATA,
+    ) -> None:
         facts.append(Fact(key, value, kind, f"{shown} [{source_key}]", None, provenance, note))
 
     for source_key, value in sorted(metadata.items()):
@@ -123,8 +164,11 @@ def metadata_facts(metadata: dict[str, str], shown: str) -> list[Fact]:
             family = next((fam for prefix, fam in _MODELSPEC_ARCH if arch.startswith(prefix)), None)
             if family:
                 add("model_family", family, note=f"from modelspec.architecture {value!r}")
-            add("training_type", "lora" if adapter == "lora" else adapter or "full",
-                note=f"from modelspec.architecture {value!r}")
+            add(
+                "training_type",
+                "lora" if adapter == "lora" else adapter or "full",
+                note=f"from modelspec.architecture {value!r}",
+            )
         else:
             add(source_key, value, kind=SourceKind.METADATA)
     return facts
@@ -134,15 +178,22 @@ def _dataset_dirs_facts(dirs: Any, where: str) -> list[Fact]:
     if not isinstance(dirs, dict) or not dirs:
         return []
     entries = [v for v in dirs.values() if isinstance(v, dict)]
-    repeats = sorted({int(v.get("n_repeats", 1)) for v in entries})
-    images = sum(int(v.get("img_count", 0)) for v in entries)
-    facts = [
-        Fact("dataset_subsets", sorted(dirs), SourceKind.CLI, where, None, Provenance.METADATA),
-        Fact("image_count", images, SourceKind.CLI, where, None, Provenance.METADATA),
-    ]
+    repeats = sorted({r for v in entries if (r := _count(v.get("n_repeats", 1))) is not None})
+    counts = [_count(v.get("img_count", 0)) for v in entries]
+    facts = [Fact("dataset_subsets", sorted(str(k) for k in dirs), SourceKind.CLI, where, None, Provenance.METADATA)]
+    if all(c is not None for c in counts):  # one unreadable count makes the total unknown
+        facts.append(Fact("image_count", sum(counts), SourceKind.CLI, where, None, Provenance.METADATA))
     if repeats:
-        facts.append(Fact("num_repeats", repeats[0] if len(repeats) == 1 else repeats, SourceKind.CLI, where,
-                          None, Provenance.METADATA))
+        facts.append(
+            Fact(
+                "num_repeats",
+                repeats[0] if len(repeats) == 1 else repeats,
+                SourceKind.CLI,
+                where,
+                None,
+                Provenance.METADATA,
+            )
+        )
     return facts
 
 
@@ -155,23 +206,42 @@ def _datasets_facts(datasets: Any, where: str) -> list[Fact]:
     for dataset in datasets:
         if not isinstance(dataset, dict):
             continue
-        for key in ("batch_size_per_device", "resolution", "enable_bucket", "min_bucket_reso",
-                    "max_bucket_reso", "num_reg_images"):
+        for key in (
+            "batch_size_per_device",
+            "resolution",
+            "enable_bucket",
+            "min_bucket_reso",
+            "max_bucket_reso",
+            "num_reg_images",
+        ):
             if key in dataset:
                 values.setdefault(rename.get(key, key), []).append(dataset[key])
         for subset in dataset.get("subsets") or []:
             if not isinstance(subset, dict) or subset.get("is_reg"):
                 continue
-            for key in ("num_repeats", "shuffle_caption", "keep_tokens", "keep_tokens_separator",
-                        "color_aug", "flip_aug", "random_crop", "caption_prefix", "caption_suffix",
-                        "secondary_separator", "enable_wildcard", "class_tokens"):
+            for key in (
+                "num_repeats",
+                "shuffle_caption",
+                "keep_tokens",
+                "keep_tokens_separator",
+                "color_aug",
+                "flip_aug",
+                "random_crop",
+                "caption_prefix",
+                "caption_suffix",
+                "secondary_separator",
+                "enable_wildcard",
+                "class_tokens",
+            ):
                 if key in subset:
                     values.setdefault(key, []).append(subset[key])
-            values.setdefault("image_count", []).append(subset.get("img_count", 0))
+            values.setdefault("image_count", []).append(_count(subset.get("img_count", 0)))
     facts = []
     for key, items in values.items():
         if key == "image_count":
-            value: Any = sum(int(x or 0) for x in items)
+            if any(x is None for x in items):  # an unreadable count: the total is unknown
+                continue
+            value: Any = sum(items)
         else:
             distinct = []
             for item in items:
@@ -210,9 +280,13 @@ def weights_facts(info: Any, shown: str) -> list[Fact]:
     elif fmt != "unknown":
         if info.rank is not None:
             add("network_dim", info.rank, "rank from the lora_down/lora_A tensor shapes")
-        elif info.ranks:
+        elif info.ranks:  # no single network_dim: it stays unknown, the spread is its own fact
             low, high = min(info.ranks), max(info.ranks)
-            add("network_dim", f"dynamic {low}-{high}", "ranks differ between modules (resized or dynamic)")
+            add(
+                "rank_per_module",
+                f"{low}-{high} ({len(info.ranks)} distinct ranks)",
+                "ranks differ between modules (resized or dynamic); network_dim is not one number",
+            )
         if info.alpha is not None:
             add("network_alpha", info.alpha, "alpha scalars stored in the file")
         if info.conv_rank is not None:
@@ -230,8 +304,13 @@ def weights_facts(info: Any, shown: str) -> list[Fact]:
     family = _INFER_ARCH.get(str(info.architecture or "").lower())
     if family:
         evidence = "; ".join(info.architecture_evidence[:2])
-        add("model_family", family, f"architecture from tensor names and shapes ({evidence})" if evidence
-            else "architecture from tensor names and shapes")
+        add(
+            "model_family",
+            family,
+            f"architecture from tensor names and shapes ({evidence})"
+            if evidence
+            else "architecture from tensor names and shapes",
+        )
     dtype = _DTYPES.get(str(info.dtype or ""))
     if dtype:
         add("save_precision", dtype, "dtype of the stored tensors")
@@ -255,12 +334,19 @@ def ingest_safetensors(path: Path) -> list[SourceFile]:
             trainer = "ai-toolkit"
         elif any(k.startswith("ot_") for k in metadata):
             trainer = "OneTrainer"
-    weights = SourceFile(shown, "safetensors-weights", facts=weights_facts(info, shown),
-                         chain=f"{shown}#weights")
+    weights = SourceFile(shown, "safetensors-weights", facts=weights_facts(info, shown), chain=f"{shown}#weights")
     if info.truncated:
         weights.warnings.append(f"{shown}: file is truncated; only its header was read")
     sources = [weights]
     if metadata:
-        sources.insert(0, SourceFile(shown, "safetensors-metadata", trainer=trainer,
-                                     facts=metadata_facts(metadata, shown), chain=f"{shown}#metadata"))
+        sources.insert(
+            0,
+            SourceFile(
+                shown,
+                "safetensors-metadata",
+                trainer=trainer,
+                facts=metadata_facts(metadata, shown),
+                chain=f"{shown}#metadata",
+            ),
+        )
     return sources
