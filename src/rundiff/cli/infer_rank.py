@@ -27,6 +27,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", help="With --size: F16, BF16 or F32.")
     p.add_argument("--unet-only", action="store_true", help="With --size: no text encoder modules.")
     p.add_argument("--json", dest="as_json", action="store_true", help="Print JSON (see docs in README).")
+    p.add_argument(
+        "--settings", action="store_true", help="Show the metadata as canonical training parameters (as compare does)."
+    )
     p.add_argument("--hash", dest="hashes", action="store_true", help="Read the whole file: SHA-256, AutoV2, AutoV3.")
     p.add_argument(
         "--weights",
@@ -75,7 +78,9 @@ def _files(opts: argparse.Namespace) -> str:
     from rundiff.infer.folders import inspect_paths
     from rundiff.infer.render import render_result
 
-    result = inspect_paths(opts.files, hashes=opts.hashes, weights=opts.weights)
+    result = inspect_paths(
+        opts.files, hashes=opts.hashes, weights=opts.weights, settings=opts.settings or opts.as_json
+    )
     for warning in result.warnings:
         from rundiff.infer.render import clean
 

@@ -1,11 +1,13 @@
-"""Base architectures rundiff knows: canonical ids, labels, and the widths detection relies on.
+"""Base architectures rundiff knows: canonical ids, labels, widths, and every trainer's name for them.
 
 Kept apart from :mod:`rundiff.infer.inventory` (the per-module tables behind ``--size`` and the
-synthetic files) so that a plain ``infer-rank`` imports only this small table.
+synthetic files) so that a plain ``infer-rank`` imports only these small tables. Sources:
+``shared/reference/lora-files.md`` §3 and ``logs-and-metadata.md`` §2.8-§2.9.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -15,23 +17,67 @@ class ArchSpec:
 
     name: str  # canonical id used everywhere in rundiff ("sd1", "sdxl", "flux", ...)
     label: str
-    text_encoders: tuple[tuple[int, int, int], ...]  # (hidden, mlp, layers) of each TE kohya trains
+    text_encoders: tuple[tuple[int, int, int], ...] = ()  # (hidden, mlp, layers) of each TE kohya trains
     context_dim: int | None = None  # cross-attention input width (UNet models)
     hidden: int | None = None  # transformer width (DiT models)
+    family: str = ""  # compare's model_family, in the registry's vocabulary (its `choices`)
+    dit: bool = True  # a transformer (its LoRA modules are "transformer", not "unet")
 
+
+_CLIP_L = (768, 3072, 12)
+_CLIP_G = (1280, 5120, 32)
 
 ARCHITECTURES: dict[str, ArchSpec] = {
     spec.name: spec
     for spec in (
-        ArchSpec("sd1", "SD 1.x", ((768, 3072, 12),), context_dim=768),
-        ArchSpec("sd2", "SD 2.x", ((1024, 4096, 23),), context_dim=1024),
-        ArchSpec("sdxl", "SDXL", ((768, 3072, 12), (1280, 5120, 32)), context_dim=2048),
-        ArchSpec("sd3-medium", "SD3 medium", ((768, 3072, 12), (1280, 5120, 32)), hidden=1536),
-        ArchSpec("sd3.5-medium", "SD3.5 medium", ((768, 3072, 12), (1280, 5120, 32)), hidden=1536),
-        ArchSpec("sd3.5-large", "SD3.5 large", ((768, 3072, 12), (1280, 5120, 32)), hidden=2432),
-        ArchSpec("flux", "Flux.1", ((768, 3072, 12),), hidden=3072),
-        ArchSpec("chroma", "Chroma", (), hidden=3072),
+        ArchSpec("sd1", "SD 1.x", (_CLIP_L,), context_dim=768, family="sd1", dit=False),
+        ArchSpec("sd2", "SD 2.x", ((1024, 4096, 23),), context_dim=1024, family="sd2", dit=False),
+        ArchSpec("sdxl", "SDXL", (_CLIP_L, _CLIP_G), context_dim=2048, family="sdxl", dit=False),
+        ArchSpec("sd3-medium", "SD3 medium", (_CLIP_L, _CLIP_G), hidden=1536, family="sd3"),
+        ArchSpec("sd3.5-medium", "SD3.5 medium", (_CLIP_L, _CLIP_G), hidden=1536, family="sd3"),
+        ArchSpec("sd3.5-large", "SD3.5 large", (_CLIP_L, _CLIP_G), hidden=2432, family="sd3"),
+        ArchSpec("flux", "Flux.1", (_CLIP_L,), hidden=3072, family="flux"),
+        ArchSpec("chroma", "Chroma", (), hidden=3072, family="chroma"),
+        ArchSpec("flux2-dev", "Flux.2 dev", hidden=6144, family="flux2"),
+        ArchSpec("flux2-klein-9b", "Flux.2 Klein 9B", hidden=4096, family="flux2"),
+        ArchSpec("flux2-klein-4b", "Flux.2 Klein 4B", hidden=3072, family="flux2"),
+        ArchSpec("wan-14b", "Wan 2.1 14B / 2.2 A14B", hidden=5120, family="wan"),
+        ArchSpec("wan-1.3b", "Wan 2.1 1.3B", hidden=1536, family="wan"),
+        ArchSpec("hunyuan-video", "HunyuanVideo", hidden=3072, family="hunyuan_video"),
+        ArchSpec("hunyuan-video-1.5", "HunyuanVideo 1.5", hidden=2048, family="hunyuan_video"),
+        ArchSpec("framepack", "FramePack (HunyuanVideo packed)", hidden=3072, family="hunyuan_video"),
+        ArchSpec("qwen-image", "Qwen-Image", hidden=3072, family="qwen_image"),
+        ArchSpec("z-image", "Z-Image", hidden=3840, family="z_image"),
+        ArchSpec("hidream-i1", "HiDream I1", hidden=2560, family="hidream"),
+        ArchSpec("lumina2", "Lumina 2", hidden=2304, family="lumina"),
     )
+}
+#: Families whose size is not known from a string alone (metadata like "SD3" or "Flux.2").
+FAMILIES = {"sd3": "SD3 (size unknown)", "flux2": "Flux.2 (size unknown)", "wan": "Wan (size unknown)"}
+#: Named by metadata only (no weight fingerprint here yet): (label, model_family).
+METADATA_ONLY_FAMILY = {
+    "hidream-o1": "hidream",
+    "hunyuan-image-2.1": "hunyuan_image",
+    "krea-2": "krea",
+    "ideogram-4": "ideogram",
+    "kandinsky-5": "kandinsky",
+    "pixart": "pixart",
+    "auraflow": "auraflow",
+    "sana": "sana",
+    "stable-cascade": "stable_cascade",
+    "anima": "anima",
+}
+METADATA_ONLY = {
+    "hidream-o1": "HiDream O1",
+    "hunyuan-image-2.1": "HunyuanImage 2.1",
+    "krea-2": "Krea 2",
+    "ideogram-4": "Ideogram 4",
+    "kandinsky-5": "Kandinsky 5",
+    "pixart": "PixArt",
+    "auraflow": "AuraFlow",
+    "sana": "Sana",
+    "stable-cascade": "Stable Cascade",
+    "anima": "Anima",
 }
 
 ALIASES = {
@@ -50,6 +96,17 @@ ALIASES = {
     "sd35": "sd3.5-large",
     "flux1": "flux",
     "flux.1": "flux",
+    "flux2": "flux2-dev",
+    "flux.2": "flux2-dev",
+    "wan": "wan-14b",
+    "wan2.1": "wan-14b",
+    "wan2.2": "wan-14b",
+    "wan-1.3b": "wan-1.3b",
+    "qwen": "qwen-image",
+    "qwen_image": "qwen-image",
+    "zimage": "z-image",
+    "z_image": "z-image",
+    "hunyuanvideo": "hunyuan-video",
 }
 
 
@@ -60,3 +117,111 @@ def canonical_arch(name: str) -> str:
     if key not in ARCHITECTURES:
         raise KeyError(name)
     return key
+
+
+def family_of(arch: str | None) -> str | None:
+    if arch is None:
+        return None
+    spec = ARCHITECTURES.get(arch)
+    if spec is not None:
+        return spec.family or spec.name
+    return METADATA_ONLY_FAMILY.get(arch, arch)
+
+
+def label(arch: str | None) -> str:
+    if arch is None:
+        return "unknown"
+    spec = ARCHITECTURES.get(arch)
+    return spec.label if spec else FAMILIES.get(arch) or METADATA_ONLY.get(arch, arch)
+
+
+# --- base-model strings of every trainer ------------------------------------------------------------
+
+#: (pattern on the normalised string, architecture or family, variant). Normalised = lower case with
+#: ``-``, ``_``, ``.``, spaces and a trailing ``/lora`` removed (reference §2.9 "Matching advice").
+#: First match wins, so specific spellings come before their prefixes.
+BASE_MODELS: tuple[tuple[str, str, str | None], ...] = (
+    # SD 1.x / 2.x / XL: sd-scripts (sd_v1, sd_v2_v...), ai-toolkit (sd_1.5, sdxl_1.0), OneTrainer, SimpleTuner
+    (r"stablediffusionxl.*inpainting", "sdxl", "inpainting"),
+    (r"(stablediffusionxl|sdxl)", "sdxl", None),
+    (r"stablediffusionv1.*inpainting", "sd1", "inpainting"),
+    (r"(stablediffusionv1|sdv1v|sd15|sd1x)", "sd1", None),
+    (r"sdv1", "sd1", None),
+    (r"stablediffusionv2.*(inpainting|depth)", "sd2", None),
+    (r"(stablediffusionv2|sdv2|sd21|sd2x|sd20)", "sd2", None),
+    # SD3 / 3.5: sd-scripts model type strings (medium, 5-large, 5-medium), OneTrainer, SimpleTuner, ai-toolkit
+    (r"(stablediffusion35large|stablediffusion3large|sd35large|sd3large|5large)", "sd3.5-large", None),
+    (r"(stablediffusion35medium|sd35medium|5medium)", "sd3.5-medium", None),
+    (r"(stablediffusion3medium|stablediffusionv3medium|sd3medium|medium)", "sd3-medium", None),
+    (r"(stablediffusionv35|stablediffusion35|stablediffusion3|stablediffusionv3|sd3)", "sd3", None),
+    # Flux.1: sd-scripts flux1 / flux-1-dev; musubi flux_kontext; ai-toolkit flux.1(_kontext); OT, SimpleTuner
+    (r"flux1?kontext", "flux", "Kontext"),
+    (r"flux1fill", "flux", "Fill"),
+    (r"flux1schnell", "flux", "schnell"),
+    (r"fluxkrea", "flux", "Krea"),
+    (r"(flux1|fluxdev)", "flux", None),
+    # Flux.2: musubi flux_2_dev / flux_2_klein_4b; ai-toolkit flux2(_klein_9b); OneTrainer Flux.2; SimpleTuner
+    (r"flux2klein4b", "flux2-klein-4b", None),
+    (r"flux2klein9b", "flux2-klein-9b", None),
+    (r"flux2dev", "flux2-dev", None),
+    (r"flux2", "flux2", None),
+    # Chroma 1 (Radiance, Zeta-Chroma): sd-scripts chroma, OT Chroma1, SimpleTuner chroma-base/-hd
+    (r"(chroma|zetachroma)", "chroma", None),
+    # Qwen-Image and its Edit/Layered variants (ai-toolkit writes qwen_image for Edit too)
+    (r"qwenimageedit", "qwen-image", "Edit"),
+    (r"qwenimagelayered", "qwen-image", "Layered"),
+    (r"qwenimage", "qwen-image", None),
+    # Wan: musubi writes wan / wan2.1 for both generations; ai-toolkit wan_2.2_14b; SimpleTuner ...-2.2-high
+    (r"wan.*(22|2214b).*5b|wan225b", "wan", "2.2 5B"),
+    (r"wan.*(1\.?3b|13b)", "wan-1.3b", None),
+    (r"wan(t2v|i2v|flf2v)?.*22", "wan-14b", "2.2"),
+    (r"wan(t2v|i2v)?.*21", "wan", "2.1"),
+    (r"wan", "wan", None),
+    (r"zimage", "z-image", None),
+    (r"hidreamo1", "hidream-o1", None),
+    (r"hidream", "hidream-i1", None),
+    (r"hunyuanvideo15", "hunyuan-video-1.5", None),
+    (r"hunyuanvideo", "hunyuan-video", None),
+    (r"framepack", "framepack", None),
+    (r"hunyuanimage", "hunyuan-image-2.1", None),
+    (r"lumina", "lumina2", None),
+    (r"krea2", "krea-2", None),
+    (r"ideogram", "ideogram-4", None),
+    (r"kandinsky", "kandinsky-5", None),
+    (r"pixart", "pixart", None),
+    (r"auraflow", "auraflow", None),
+    (r"sana", "sana", None),
+    (r"(stablecascade|wuerstchen)", "stable-cascade", None),
+    (r"anima", "anima", None),
+)
+_BASE_MODELS = tuple((re.compile(p), arch, variant) for p, arch, variant in BASE_MODELS)
+_STRIP = re.compile(r"[-_.\s]")
+
+
+def normalise_base_model(text: str) -> tuple[str, str | None] | None:
+    """(architecture or family, variant) a trainer's base-model string names, or None when unknown.
+
+    ``sdxl_base_v1-0``, ``stable-diffusion-xl-v1-base/lora``, ``sdxl_1.0`` and ``sdxl-base/lora`` all
+    give ``("sdxl", None)``; ``flux_kontext`` gives ``("flux", "Kontext")``.
+    """
+    s = text.strip().lower()
+    if len(s) > 200:
+        return None
+    s = s.removesuffix("/lora")
+    variant_v = s.endswith("_v") and s.startswith("sd_v")  # sd-scripts: v-parameterization
+    key = _STRIP.sub("", s).replace("/", "")
+    for pattern, arch, variant in _BASE_MODELS:
+        if pattern.match(key):
+            return arch, variant or ("v-prediction" if variant_v else None)
+    return None
+
+
+def agree(weights: str | None, metadata: str | None) -> bool:
+    """Whether an architecture from the weights and one named by metadata can be the same model."""
+    if weights is None or metadata is None or weights == metadata:
+        return True
+    if metadata in METADATA_ONLY:
+        return False
+    if metadata in FAMILIES or weights in FAMILIES:  # one side knows only the family
+        return family_of(weights) == family_of(metadata)
+    return False

@@ -90,7 +90,9 @@ def expand(paths: list[str | os.PathLike], warnings: list[str]) -> list[str]:
     return out
 
 
-def inspect_paths(paths: list[str | os.PathLike], *, hashes: bool = False, weights: bool = False) -> InspectResult:
+def inspect_paths(
+    paths: list[str | os.PathLike], *, hashes: bool = False, weights: bool = False, settings: bool = False
+) -> InspectResult:
     """Inspect every file named or found in the folders named; see the module docstring for errors."""
     warnings: list[str] = []
     files = expand(paths, warnings)
@@ -98,7 +100,7 @@ def inspect_paths(paths: list[str | os.PathLike], *, hashes: bool = False, weigh
     infos: list[LoraInfo] = []
     for f in files:
         try:
-            infos.append(inspect_file(f, hashes=hashes, weights=weights))
+            infos.append(inspect_file(f, hashes=hashes, weights=weights, settings=settings))
         except RundiffError as err:
             if single:
                 raise

@@ -9,11 +9,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from rundiff.errors import RundiffError
-from rundiff.infer.architecture import DIT_ARCHS, agree, arch_from_metadata, detect_from_weights, label
+from rundiff.infer.architecture import BASE_MODEL_KEYS, DIT_ARCHS, base_model_from_metadata, detect_from_weights
+from rundiff.infer.archs import ARCHITECTURES, agree, family_of, label
 from rundiff.infer.formats import ModuleInfo, format_name, group_modules
 from rundiff.infer.header import SafetensorsHeader, read_header, read_scalars
 from rundiff.infer.identity import header_hashes
 from rundiff.infer.metadata import decode_metadata, json_safe, network_args
+from rundiff.infer.trainers import detect_trainer
 
 TYPE_CHECKING = False  # typing is not imported at run time: infer-rank's start-up budget
 if TYPE_CHECKING:
@@ -76,6 +78,7 @@ class LoraInfo:
     architecture_from_metadata: str | None = None
     dora: bool = False
     n_tensors: int = 0
+    base_model: dict[str, Any] = field(default_factory=dict)  # architecture, family, label, variant, source
     trainer: str | None = None  # what wrote the file: sd-scripts, musubi-tuner, ai-toolkit, ...
     trainer_evidence: list[str] = field(default_factory=list)
     training: dict[str, Any] = field(default_factory=dict)  # metadata decoded into canonical parameters
@@ -121,6 +124,7 @@ class LoraInfo:
             "metadata": dict(self.metadata),
             "conflicts": [c.to_json() for c in self.conflicts],
             "warnings": list(self.warnings),
+            "base_model": dict(self.base_model),
             "trainer": self.trainer,
             "trainer_evidence": list(self.trainer_evidence),
             "training": json_safe(self.training),
@@ -370,11 +374,34 @@ def _conflicts(
     return out
 
 
-def inspect_file(path: str | os.PathLike, *, hashes: bool = False, weights: bool = False) -> LoraInfo:
+def _resolve_architecture(result, meta_arch: str | None, meta_source: str | None) -> tuple[str | None, list[str]]:
+    """The weights decide; metadata fills in what they cannot (no fingerprint, or look-alikes)."""
+    architecture, evidence = result.architecture, list(result.evidence)
+    if architecture is None and meta_arch is not None:
+        return meta_arch, [*evidence, f"from metadata only: {meta_source}"]
+    if meta_arch is None:
+        if result.alternatives:
+            evidence.append("could also be: " + ", ".join(label(a) for a in result.alternatives))
+        return architecture, evidence
+    for alternative in result.alternatives:
+        if agree(alternative, meta_arch) and not agree(architecture, meta_arch):
+            evidence.append(f"metadata ({meta_source}) picks {label(alternative)} among the look-alikes")
+            return alternative, evidence
+    if agree(architecture, meta_arch) and meta_arch != architecture and meta_arch in ARCHITECTURES and (
+        architecture not in ARCHITECTURES
+    ):  # weights know only the family, metadata the size
+        return meta_arch, [*evidence, f"size from metadata: {meta_source}"]
+    return architecture, [*evidence, f"metadata: {meta_source}"]
+
+
+def inspect_file(
+    path: str | os.PathLike, *, hashes: bool = False, weights: bool = False, settings: bool = False
+) -> LoraInfo:
     """Inspect one weights file; raises RundiffError on bad input.
 
     Header only by default (plus the alpha scalars). ``hashes`` streams the whole file once (SHA-256,
-    AutoV1/V2/V3); ``weights`` reads every adapter tensor by offset (:mod:`rundiff.infer.weights`).
+    AutoV1/V2/V3); ``weights`` reads every adapter tensor by offset (:mod:`rundiff.infer.weights`);
+    ``settings`` decodes the metadata into canonical parameters (:mod:`rundiff.infer.settings`).
     """
     path = os.fspath(path)
     header = read_header(path)
@@ -391,13 +418,11 @@ def inspect_file(path: str | os.PathLike, *, hashes: bool = False, weights: bool
         fmt = "unknown"
     alpha_source = _fill_alphas(header, modules, decoded, path) if modules else "none"
     result = detect_from_weights(modules, leftover)
-    arch_meta = arch_from_metadata(decoded)
-    architecture, evidence = result.architecture, list(result.evidence)
-    if architecture is None and arch_meta[0] is not None:
-        architecture = arch_meta[0]
-        evidence.append(f"from metadata only: {arch_meta[1]}")
-    elif arch_meta[0] is not None:
-        evidence.append(f"metadata: {arch_meta[1]}")
+    trainer = detect_trainer(header.metadata, modules)
+    prefer = trainer.prefer_base_model or BASE_MODEL_KEYS
+    meta_arch, variant, meta_source = base_model_from_metadata(decoded, prefer)
+    architecture, evidence = _resolve_architecture(result, meta_arch, meta_source)
+    arch_meta = (meta_arch, meta_source)
 
     ranked = [m for m in modules.values() if m.rank is not None]
     lin = [m for m in ranked if not m.conv]
@@ -446,10 +471,18 @@ def inspect_file(path: str | os.PathLike, *, hashes: bool = False, weights: bool
         metadata=dict(meta),
         decoded_metadata=decoded,
         warnings=warnings,
-        architecture_from_metadata=arch_meta[0],
+        architecture_from_metadata=meta_arch,
         dora=any(m.dora for m in modules.values()),
         n_tensors=len(header.tensors),
     )
+    info.trainer, info.trainer_evidence = trainer.trainer, list(trainer.evidence)
+    info.base_model = {
+        "architecture": architecture,
+        "family": family_of(architecture),
+        "label": label(architecture),
+        "variant": variant,
+        "from_metadata": meta_source,
+    }
     info.conflicts = _conflicts(info, lin, conv, decoded, meta, arch_meta)
     info.hashes = header_hashes(meta)
     if hashes:
@@ -460,4 +493,9 @@ def inspect_file(path: str | os.PathLike, *, hashes: bool = False, weights: bool
         from rundiff.infer.weights import weight_stats
 
         info.weights = weight_stats(header)
+    if settings and meta:
+        from rundiff.infer.settings import canonical_settings
+
+        info.training, problems = canonical_settings(meta, path)
+        info.warnings.extend(problems)
     return info

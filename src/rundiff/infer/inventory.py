@@ -225,6 +225,86 @@ def _sd3_kohya(hidden: int, depth: int, attn2_layers: int = 0) -> Iterator[Modul
             yield Module(f"{b}.adaLN_modulation.1", "unet", h, (9 if dual else 6) * h)
 
 
+def _flux2(hidden: int, mlp: int, n_double: int, n_single: int) -> Iterator[Module]:
+    """Flux.2 (BFL names, musubi/ai-toolkit): SwiGLU MLPs, no per-block modulation (reference §2.8)."""
+    h = hidden
+    for i in range(n_double):
+        for s in ("img", "txt"):
+            b = f"double_blocks.{i}.{s}"
+            yield Module(f"{b}_attn.qkv", "unet", h, 3 * h)
+            yield Module(f"{b}_attn.proj", "unet", h, h)
+            yield Module(f"{b}_mlp.0", "unet", h, 2 * mlp)
+            yield Module(f"{b}_mlp.2", "unet", mlp, h)
+    for i in range(n_single):
+        b = f"single_blocks.{i}"
+        yield Module(f"{b}.linear1", "unet", h, 3 * h + 2 * mlp)
+        yield Module(f"{b}.linear2", "unet", h + mlp, h)
+
+
+def _wan(hidden: int, ffn: int, depth: int, naming: str, i2v: bool = False) -> Iterator[Module]:
+    """Wan 2.1/2.2 WanAttentionBlock: what musubi-tuner wraps (norms and embeddings excluded)."""
+    h = hidden
+    for i in range(depth):
+        b = f"blocks.{i}"
+        if naming == "diffusers":
+            for attn in ("attn1", "attn2"):
+                for p in ("to_q", "to_k", "to_v", "to_out.0"):
+                    yield Module(f"{b}.{attn}.{p}", "unet", h, h)
+            if i2v:
+                yield Module(f"{b}.attn2.add_k_proj", "unet", h, h)
+                yield Module(f"{b}.attn2.add_v_proj", "unet", h, h)
+            yield Module(f"{b}.ffn.net.0.proj", "unet", h, ffn)
+            yield Module(f"{b}.ffn.net.2", "unet", ffn, h)
+            continue
+        for attn in ("self_attn", "cross_attn"):
+            for p in ("q", "k", "v", "o"):
+                yield Module(f"{b}.{attn}.{p}", "unet", h, h)
+        if i2v:
+            yield Module(f"{b}.cross_attn.k_img", "unet", h, h)
+            yield Module(f"{b}.cross_attn.v_img", "unet", h, h)
+        yield Module(f"{b}.ffn.0", "unet", h, ffn)
+        yield Module(f"{b}.ffn.2", "unet", ffn, h)
+
+
+def _qwen_image(depth: int = 60, h: int = 3072) -> Iterator[Module]:
+    """Qwen-Image transformer blocks, same names in musubi, ai-toolkit and diffusers (reference §2.8)."""
+    for i in range(depth):
+        b = f"transformer_blocks.{i}"
+        for p in ("to_q", "to_k", "to_v", "to_out.0", "add_q_proj", "add_k_proj", "add_v_proj", "to_add_out"):
+            yield Module(f"{b}.attn.{p}", "unet", h, h)
+        for mlp in ("img_mlp", "txt_mlp"):
+            yield Module(f"{b}.{mlp}.net.0.proj", "unet", h, 4 * h)
+            yield Module(f"{b}.{mlp}.net.2", "unet", 4 * h, h)
+        yield Module(f"{b}.img_mod.1", "unet", h, 6 * h)
+        yield Module(f"{b}.txt_mod.1", "unet", h, 6 * h)
+
+
+def _z_image(depth: int = 30, h: int = 3840, ffn: int = 10240) -> Iterator[Module]:
+    """Z-Image layers (musubi excludes the modulation and the refiners by default)."""
+    for i in range(depth):
+        b = f"layers.{i}"
+        for p in ("to_q", "to_k", "to_v", "to_out.0"):
+            yield Module(f"{b}.attention.{p}", "unet", h, h)
+        yield Module(f"{b}.feed_forward.w1", "unet", h, ffn)
+        yield Module(f"{b}.feed_forward.w3", "unet", h, ffn)
+        yield Module(f"{b}.feed_forward.w2", "unet", ffn, h)
+
+
+def _hunyuan_video(n_double: int = 20, n_single: int = 40, h: int = 3072) -> Iterator[Module]:
+    """HunyuanVideo double/single stream blocks; musubi excludes img_mod/txt_mod/modulation."""
+    for i in range(n_double):
+        for s in ("img", "txt"):
+            b = f"double_blocks.{i}.{s}"
+            yield Module(f"{b}_attn_qkv", "unet", h, 3 * h)
+            yield Module(f"{b}_attn_proj", "unet", h, h)
+            yield Module(f"{b}_mlp.fc1", "unet", h, 4 * h)
+            yield Module(f"{b}_mlp.fc2", "unet", 4 * h, h)
+    for i in range(n_single):
+        b = f"single_blocks.{i}"
+        yield Module(f"{b}.linear1", "unet", h, 3 * h + 4 * h)
+        yield Module(f"{b}.linear2", "unet", h + 4 * h, h)
+
+
 # --- public API -----------------------------------------------------------------------------------
 
 NAMINGS = ("kohya", "diffusers")
@@ -265,7 +345,27 @@ def _unet_modules(arch: str, naming: str) -> tuple[Module, ...]:
         return tuple(_sd3_kohya(1536, 24, attn2_layers=13))
     if arch == "sd3.5-large":
         return tuple(_sd3_kohya(2432, 38))
+    if arch in _FLUX2:
+        return tuple(_flux2(*_FLUX2[arch]))
+    if arch in _WAN:
+        return tuple(_wan(*_WAN[arch], naming=naming))
+    if arch == "qwen-image":
+        return tuple(_qwen_image())
+    if arch == "z-image":
+        return tuple(_z_image())
+    if arch == "hunyuan-video":
+        return tuple(_hunyuan_video())
     raise KeyError(arch)
+
+
+#: (hidden, mlp, double blocks, single blocks), reference §2.8 (musubi flux2_models.py)
+_FLUX2 = {"flux2-dev": (6144, 18432, 8, 48), "flux2-klein-9b": (4096, 12288, 8, 24),
+          "flux2-klein-4b": (3072, 9216, 5, 20)}
+#: (hidden, ffn, blocks), reference §2.8 (musubi wan/configs)
+_WAN = {"wan-14b": (5120, 13824, 40), "wan-1.3b": (1536, 8960, 30)}
+#: Architectures whose inventory exists (others are detected but have no size table).
+WITH_INVENTORY = ("sd1", "sd2", "sdxl", "sd3-medium", "sd3.5-medium", "sd3.5-large", "flux", "chroma",
+                  *_FLUX2, *_WAN, "qwen-image", "z-image", "hunyuan-video")
 
 
 def modules(
@@ -325,6 +425,6 @@ def module_sets(arch: str) -> tuple[ModuleSet, ...]:
     if arch in _UNETS:
         sets.append(ModuleSet("unet+conv", arch, False, conv=True))
         sets.append(ModuleSet("unet+te+conv", arch, True, conv=True))
-    if arch in ("flux", "chroma"):
+    if arch in ("flux", "chroma", *_WAN):
         sets.append(ModuleSet("diffusers", arch, False, naming="diffusers"))
     return tuple(sets)

@@ -64,7 +64,14 @@ def render_info(info: LoraInfo) -> str:
     lines = [clean(info.path)]
     fmt = "not a LoRA: full checkpoint" if info.format == "checkpoint" else info.format
     lines.append(f"  format        {fmt}{' (DoRA)' if info.dora and 'dora' not in fmt else ''}")
-    lines.append(f"  architecture  {label(info.architecture)}  [{'; '.join(info.architecture_evidence)}]")
+    lines.append(f"  architecture  {label(info.architecture)}  [{clean('; '.join(info.architecture_evidence))}]")
+    variant = info.base_model.get("variant")
+    if variant:
+        lines.append(f"  variant       {clean(variant)}  (from {clean(info.base_model.get('from_metadata') or '-')})")
+    if info.trainer:
+        lines.append(f"  trainer       {info.trainer}  [{clean('; '.join(info.trainer_evidence))}]")
+    else:
+        lines.append("  trainer       unknown")
     if info.is_lora:
         rank = str(info.rank) if info.rank is not None else f"varies: {_dist(info.ranks) or '-'}"
         lines.append(f"  rank          {rank}")
@@ -91,6 +98,11 @@ def render_info(info: LoraInfo) -> str:
             lines.append(f"    {k} = {clean(v if len(v) <= 100 else v[:97] + '...')}")
     else:
         lines.append("  metadata      none")
+    if info.training:
+        lines.append(f"  settings      {len(info.training)} canonical parameters from the metadata")
+        for k, v in info.training.items():
+            text = clean(str(v))
+            lines.append(f"    {k} = {text if len(text) <= 100 else text[:97] + '...'}")
     lines.extend(_hash_lines(info.hashes))
     if info.weights is not None:
         lines.extend(_weight_lines(info.weights))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from rundiff.errors import RundiffError
-from rundiff.infer.inventory import ARCHITECTURES, ModuleSet, canonical_arch, module_sets
+from rundiff.infer.inventory import WITH_INVENTORY, ModuleSet, canonical_arch, module_sets
 from rundiff.infer.synth import build_header, lora_entries
 
 #: Ranks people actually choose; when the tolerance admits many ranks only these are listed.
@@ -154,7 +154,7 @@ def candidates(
     max_rank: int = 1024,
 ) -> list[Candidate]:
     """Every (rank, dtype, architecture, module set) whose expected size fits ``size``."""
-    archs = [canonical_arch(arch)] if arch else list(ARCHITECTURES)
+    archs = [canonical_arch(arch)] if arch else list(WITH_INVENTORY)
     dtypes = [{"BF16": "F16"}.get(dtype.upper(), dtype.upper())] if dtype else list(DTYPE_BYTES)
     out: list[Candidate] = []
     for a in archs:
@@ -188,8 +188,10 @@ def size_report(size_text: str, *, arch: str | None = None, dtype: str | None = 
             arch = canonical_arch(arch)
         except KeyError:
             raise RundiffError(
-                f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}", key="--arch"
+                f"unknown architecture {arch!r}; known: {', '.join(WITH_INVENTORY)}", key="--arch"
             ) from None
+        if arch not in WITH_INVENTORY:
+            raise RundiffError(f"no module table for {arch!r} yet; known: {', '.join(WITH_INVENTORY)}", key="--arch")
     query = parse_size(size_text)
     found = candidates(query, arch=arch, dtype=dtype, unet_only=unet_only)
     archs = sorted({c.architecture for c in found})

@@ -12,38 +12,15 @@ import re
 from pathlib import Path
 from typing import Any
 
+from rundiff.infer.archs import family_of, normalise_base_model
 from rundiff.model import Fact, Provenance, SourceFile, SourceKind
 
-#: ss_base_model_version / ai-toolkit / OneTrainer vocabularies -> model family
-_BASE_VERSIONS = (
-    (re.compile(r"^sdxl"), "sdxl"),
-    (re.compile(r"^sd_v1|^sd_1"), "sd1"),
-    (re.compile(r"^sd_v2|^sd_2"), "sd2"),
-    (re.compile(r"^flux|^chroma"), "flux"),
-    (re.compile(r"^sd_3|^sd3|^5-|^medium|^large"), "sd3"),
-    (re.compile(r"^lumina"), "lumina"),
-)
-#: modelspec.architecture prefixes -> model family
-_MODELSPEC_ARCH = (
-    ("stable-diffusion-xl", "sdxl"),
-    ("stable-diffusion-v1", "sd1"),
-    ("stable-diffusion-v2", "sd2"),
-    ("stable-diffusion-3", "sd3"),
-    ("flux", "flux"),
-    ("chroma", "flux"),
-    ("lumina", "lumina"),
-)
-#: rundiff.infer architecture names -> model family
-_INFER_ARCH = {
-    "sd1": "sd1",
-    "sd15": "sd1",
-    "sd1.x": "sd1",
-    "sd2": "sd2",
-    "sd2.x": "sd2",
-    "sdxl": "sdxl",
-    "sd3": "sd3",
-    "flux": "flux",
-}
+#: Metadata values that pack several settings as a JSON object (ai-toolkit, OneTrainer, diffusers,
+#: SimpleTuner): flattened into dotted keys (``ot_config.lora_rank``) that the registry's ``metadata``
+#: aliases map like any other key (logs-and-metadata.md §2.3-§2.5, §2.7).
+PACKED_KEYS = ("training_info", "software", "lora_adapter_metadata", "ot_config", "lycoris_config")
+#: Bounds on flattening (ot_config with sample prompts and concepts is large).
+MAX_PACKED_FACTS, MAX_PACKED_DEPTH = 400, 4
 _DTYPES = {"F16": "fp16", "BF16": "bf16", "F32": "float", "F64": "float"}
 _EPOCH_SUFFIX = re.compile(r"^(?P<stem>.*?)(?:-(?P<epoch>\d{6})|-step(?P<step>\d{8}))?$")
 
@@ -151,27 +128,39 @@ def metadata_facts(metadata: dict[str, str], shown: str) -> list[Fact]:
             facts.extend(_dataset_dirs_facts(_json(value), f"{shown} [{source_key}]"))
         elif source_key == "ss_datasets":
             facts.extend(_datasets_facts(_json(value), f"{shown} [{source_key}]"))
-        elif source_key == "ss_base_model_version":
+        elif source_key in ("ss_base_model_version", "modelspec.architecture"):
             add(source_key, value, kind=SourceKind.METADATA)
-            family = next((fam for pattern, fam in _BASE_VERSIONS if pattern.search(value.lower())), None)
-            if family:
-                add("model_family", family, note=f"from ss_base_model_version {value!r}")
-            if value.endswith("_v") and family in ("sd1", "sd2"):
-                add("v_parameterization", True, note=f"ss_base_model_version {value!r} ends in _v")
-        elif source_key == "modelspec.architecture":
-            add(source_key, value, kind=SourceKind.METADATA)
-            arch, _, adapter = value.partition("/")
-            family = next((fam for prefix, fam in _MODELSPEC_ARCH if arch.startswith(prefix)), None)
-            if family:
-                add("model_family", family, note=f"from modelspec.architecture {value!r}")
-            add(
-                "training_type",
-                "lora" if adapter == "lora" else adapter or "full",
-                note=f"from modelspec.architecture {value!r}",
-            )
+            found = normalise_base_model(value)
+            if found is not None:
+                arch, variant = found
+                note = f"from {source_key} {value[:80]!r}" + (f" ({variant})" if variant else "")
+                add("model_family", family_of(arch), note=note)
+                if variant == "v-prediction":
+                    add("v_parameterization", True, note=f"{source_key} {value!r} ends in _v")
+            if source_key == "modelspec.architecture":
+                adapter = value.partition("/")[2]
+                add("training_type", "lora" if adapter == "lora" else adapter or "full",
+                    note=f"from modelspec.architecture {value[:80]!r}")
+        elif source_key in PACKED_KEYS and isinstance(packed := _json(value), dict):
+            for dotted, leaf in _flatten(packed, source_key):
+                facts.append(Fact(dotted, leaf, SourceKind.METADATA, f"{shown} [{source_key}]", None,
+                                  Provenance.METADATA, None))
         else:
             add(source_key, value, kind=SourceKind.METADATA)
     return facts
+
+
+def _flatten(obj: dict, prefix: str) -> list[tuple[str, Any]]:
+    """Scalar leaves of a packed JSON object as (dotted key, value), bounded in depth and count."""
+    out: list[tuple[str, Any]] = []
+    stack = [(prefix, obj, 0)]
+    while stack and len(out) < MAX_PACKED_FACTS:
+        key, value, depth = stack.pop()
+        if isinstance(value, dict) and depth < MAX_PACKED_DEPTH:
+            stack.extend((f"{key}.{k}", v, depth + 1) for k, v in reversed(list(value.items())))
+        elif isinstance(value, str | int | float | bool) or value is None:
+            out.append((key, value))
+    return out
 
 
 def _dataset_dirs_facts(dirs: Any, where: str) -> list[Fact]:
@@ -301,7 +290,7 @@ def weights_facts(info: Any, shown: str) -> list[Fact]:
         unet_modules = sum(v for k, v in modules.items() if not k.startswith(("te", "text_encoder")))
         if modules and unet_modules and not te_modules:
             add("network_train_unet_only", True, "no text-encoder modules in the file")
-    family = _INFER_ARCH.get(str(info.architecture or "").lower())
+    family = family_of(info.architecture) if info.architecture else None
     if family:
         evidence = "; ".join(info.architecture_evidence[:2])
         add(
@@ -327,14 +316,10 @@ def ingest_safetensors(path: Path) -> list[SourceFile]:
     info = inspect_file(path)
     shown = str(path)
     metadata = dict(info.metadata or {})
-    trainer = None
-    if any(k.startswith("ss_") for k in metadata):
-        trainer = "sd-scripts"
-        if "ai-toolkit" in metadata.get("software", ""):
-            trainer = "ai-toolkit"
-        elif any(k.startswith("ot_") for k in metadata):
-            trainer = "OneTrainer"
+    trainer = info.trainer  # from metadata keys first, then the key layout (rundiff.infer.trainers)
     weights = SourceFile(shown, "safetensors-weights", facts=weights_facts(info, shown), chain=f"{shown}#weights")
+    if not metadata and info.trainer:  # no metadata: the key layout alone names the trainer (ComfyUI, PEFT)
+        weights.trainer, weights.evidence = info.trainer, list(info.trainer_evidence)
     if info.truncated:
         weights.warnings.append(f"{shown}: file is truncated; only its header was read")
     sources = [weights]
@@ -345,6 +330,7 @@ def ingest_safetensors(path: Path) -> list[SourceFile]:
                 shown,
                 "safetensors-metadata",
                 trainer=trainer,
+                evidence=list(info.trainer_evidence),
                 facts=metadata_facts(metadata, shown),
                 chain=f"{shown}#metadata",
             ),
