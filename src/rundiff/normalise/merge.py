@@ -152,7 +152,9 @@ def resolve(run_name: str, found: list[Observation], registry: Registry) -> tupl
             current = winners.get(obs.chain)
             if current is None or obs.precedence >= current.precedence:
                 winners[obs.chain] = obs
-        ranked = sorted(winners.values(), key=lambda o: (-_STRENGTH.get(o.provenance, 0), o.source))
+        known = [o for o in winners.values() if o.provenance is not Provenance.UNKNOWN]
+        # a value a script could not settle (an undecidable if) yields to any other source that knows it
+        ranked = sorted(known or winners.values(), key=lambda o: (-_STRENGTH.get(o.provenance, 0), o.source))
         param = registry.get(name)
         path_like = param is not None and param.type == "path"
         strongest = ranked[0]
