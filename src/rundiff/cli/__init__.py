@@ -14,7 +14,7 @@ to :data:`COMMANDS` (``tests/test_cli_lazy.py`` checks the two agree).
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False  # typing is not imported at run time: `rundiff --help` and infer-rank start fast
 
 if TYPE_CHECKING:
     import typer

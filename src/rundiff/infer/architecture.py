@@ -49,19 +49,26 @@ class ArchResult:
     alternatives: tuple[str, ...] = ()  # look-alikes the weights cannot rule out (metadata may decide)
 
 
-@dataclass
 class _Names:
-    """Flattened, prefix-free module names with their widths, for the fingerprints."""
+    """Flattened, prefix-free module names with their widths, for the fingerprints.
 
-    mods: list[tuple[str, ModuleInfo]]
+    ``has`` searches one newline-joined text (one C-level regex scan instead of a Python loop over
+    thousands of names), and ``contains`` is a plain substring test used to skip whole families.
+    """
+
+    def __init__(self, mods: list[tuple[str, ModuleInfo]]) -> None:
+        self.mods = mods
+        self.text = "\n" + "\n".join(n for n, _ in mods) + "\n"
+
+    def contains(self, *needles: str) -> bool:
+        return any(n in self.text for n in needles)
 
     def find(self, pattern: str) -> list[tuple[str, ModuleInfo]]:
         rx = re.compile(pattern)
         return [(n, m) for n, m in self.mods if rx.search(n)]
 
     def has(self, pattern: str) -> bool:
-        rx = re.compile(pattern)
-        return any(rx.search(n) for n, _ in self.mods)
+        return re.search(pattern, self.text, re.MULTILINE) is not None
 
     def width(self, pattern: str, attr: str = "in_features") -> tuple[int | None, str | None]:
         """The most common in (or out) width of the modules matching ``pattern``, with one name."""
@@ -102,7 +109,7 @@ def _blocks_ev(ev: list[str], names: _Names, *words: str) -> list[int | None]:
 
 def _flux_family(names: _Names, ev: list[str]) -> ArchResult | None:
     """BFL-native double/single stream blocks: Flux.1, Chroma, Flux.2 (dev/Klein), HunyuanVideo (1.5)."""
-    if not names.has(r"^(double_blocks|single_blocks)_\d+_"):
+    if not names.contains("\ndouble_blocks_", "\nsingle_blocks_"):
         return None
     if names.has(r"^double_blocks_\d+_img_attn_q$"):
         ev.append("split q/k/v in double blocks (img_attn_q): HunyuanVideo 1.5")
@@ -141,6 +148,8 @@ def _flux_family(names: _Names, ev: list[str]) -> ArchResult | None:
 
 def _diffusers_dit(names: _Names, ev: list[str]) -> ArchResult | None:
     """diffusers names: transformer_blocks (+ single_transformer_blocks): Flux.1/.2, FramePack, Qwen, SD3."""
+    if not names.contains("\ntransformer_blocks_", "\nsingle_transformer_blocks_", "\njoint_blocks_"):
+        return None
     if names.has(r"^single_transformer_blocks_\d+_attn_to_qkv_mlp_proj$") or names.has(
         r"^transformer_blocks_\d+_ff_linear_(in|out)$"
     ):
@@ -186,6 +195,9 @@ def _diffusers_dit(names: _Names, ev: list[str]) -> ArchResult | None:
 
 
 def _other_dits(names: _Names, ev: list[str]) -> ArchResult | None:
+    if not names.contains("\nblocks_", "\ndouble_stream_blocks_", "\nsingle_stream_blocks_", "\nlayers_",
+                          "\nnoise_refiner_", "\ncontext_refiner_"):
+        return None
     if names.has(r"^blocks_\d+_(self_attn|cross_attn|ffn)_") or names.has(r"^blocks_\d+_attn[12]_"):
         ev.append("Wan attention blocks (blocks.N.self_attn/cross_attn/ffn, or attn1/attn2 in diffusers names)")
         hidden = _width_ev(ev, names, r"^blocks_\d+_(self_attn_q|attn1_to_q)$", "hidden width")
@@ -226,27 +238,28 @@ def detect_from_weights(modules: dict[str, ModuleInfo], leftover: list[str]) -> 
     return _unet(mods, ev, leftover)
 
 
-def _widths(mods: list[ModuleInfo], pattern: str) -> dict[int, str]:
-    rx = re.compile(pattern)
+def _widths(flat: list[tuple[str, ModuleInfo]], suffixes: tuple[str, ...], component: str | None = None
+            ) -> dict[int, str]:
+    """In-widths of the modules whose flattened name ends with one of ``suffixes`` (one name each)."""
     out: dict[int, str] = {}
-    for m in mods:
-        if m.in_features is not None and rx.search(m.name.replace(".", "_")):
+    for name, m in flat:
+        if m.in_features is not None and name.endswith(suffixes) and component in (None, m.component):
             out.setdefault(m.in_features, m.name)
     return out
 
 
 def _unet(mods: list[ModuleInfo], ev: list[str], leftover: list[str]) -> ArchResult:
-    names = [m.name.replace(".", "_") for m in mods]
-    context = _widths(mods, r"attn2_to_k$")
+    flat = [(m.name.replace(".", "_"), m) for m in mods]
+    names = [n for n, _ in flat]
+    context = _widths(flat, ("attn2_to_k",))
     for width, where in sorted(context.items()):
         ev.append(f"cross-attention input width {width} ({where})")
-    te = {
-        c: _widths([m for m in mods if m.component == c], r"(self_attn_q_proj|mlp_fc1)$") for c in ("te1", "te2")
-    }
+    te = {c: _widths(flat, ("self_attn_q_proj", "mlp_fc1"), c) for c in ("te1", "te2")}
     for comp, widths in te.items():
         for width in widths:
             ev.append(f"text encoder {comp[2:]} width {width}")
-    sgm = any(re.search(r"(input_blocks|output_blocks|middle_block)_\d", n) for n in names)
+    text = "\n".join(names)
+    sgm = re.search(r"(input_blocks|output_blocks|middle_block)_\d", text) is not None
     if sgm:
         ev.append("SGM/ldm block names (input_blocks/middle_block/output_blocks), as sd-scripts saves SDXL")
     known = [_CONTEXT_TO_ARCH[w] for w in context if w in _CONTEXT_TO_ARCH]
@@ -257,7 +270,7 @@ def _unet(mods: list[ModuleInfo], ev: list[str], leftover: list[str]) -> ArchRes
         return ArchResult(None, ev)
     if sgm or 1280 in te["te2"]:
         return ArchResult("sdxl", ev)
-    unet_names = any(re.search(r"(down_blocks|up_blocks|mid_block)_\d*", n) for n in names)
+    unet_names = re.search(r"(down_blocks|up_blocks|mid_block)_\d*", text) is not None
     if 1024 in te["te1"]:
         return ArchResult("sd2", ev)
     if 768 in te["te1"] and not te["te2"]:
@@ -266,7 +279,7 @@ def _unet(mods: list[ModuleInfo], ev: list[str], leftover: list[str]) -> ArchRes
         ev.append("only a CLIP-L text encoder is adapted: SD1.x, or the CLIP-L part of Flux/SDXL")
         return ArchResult("sd1", ev, alternatives=("flux", "sdxl"))
     if unet_names:
-        widths = _widths(mods, r"attn1_to_q$")
+        widths = _widths(flat, ("attn1_to_q",))
         if 320 in widths:
             ev.append("attention at width 320 (SD1/SD2; SDXL has none)")
             return ArchResult(None, ev)

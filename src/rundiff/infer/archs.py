@@ -7,7 +7,6 @@ synthetic files) so that a plain ``infer-rank`` imports only these small tables.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 
@@ -137,65 +136,64 @@ def label(arch: str | None) -> str:
 
 # --- base-model strings of every trainer ------------------------------------------------------------
 
-#: (pattern on the normalised string, architecture or family, variant). Normalised = lower case with
-#: ``-``, ``_``, ``.``, spaces and a trailing ``/lora`` removed (reference §2.9 "Matching advice").
-#: First match wins, so specific spellings come before their prefixes.
-BASE_MODELS: tuple[tuple[str, str, str | None], ...] = (
-    # SD 1.x / 2.x / XL: sd-scripts (sd_v1, sd_v2_v...), ai-toolkit (sd_1.5, sdxl_1.0), OneTrainer, SimpleTuner
-    (r"stablediffusionxl.*inpainting", "sdxl", "inpainting"),
-    (r"(stablediffusionxl|sdxl)", "sdxl", None),
-    (r"stablediffusionv1.*inpainting", "sd1", "inpainting"),
-    (r"(stablediffusionv1|sdv1v|sd15|sd1x)", "sd1", None),
-    (r"sdv1", "sd1", None),
-    (r"stablediffusionv2.*(inpainting|depth)", "sd2", None),
-    (r"(stablediffusionv2|sdv2|sd21|sd2x|sd20)", "sd2", None),
-    # SD3 / 3.5: sd-scripts model type strings (medium, 5-large, 5-medium), OneTrainer, SimpleTuner, ai-toolkit
-    (r"(stablediffusion35large|stablediffusion3large|sd35large|sd3large|5large)", "sd3.5-large", None),
-    (r"(stablediffusion35medium|sd35medium|5medium)", "sd3.5-medium", None),
-    (r"(stablediffusion3medium|stablediffusionv3medium|sd3medium|medium)", "sd3-medium", None),
-    (r"(stablediffusionv35|stablediffusion35|stablediffusion3|stablediffusionv3|sd3)", "sd3", None),
-    # Flux.1: sd-scripts flux1 / flux-1-dev; musubi flux_kontext; ai-toolkit flux.1(_kontext); OT, SimpleTuner
-    (r"flux1?kontext", "flux", "Kontext"),
-    (r"flux1fill", "flux", "Fill"),
-    (r"flux1schnell", "flux", "schnell"),
-    (r"fluxkrea", "flux", "Krea"),
-    (r"(flux1|fluxdev)", "flux", None),
+#: (prefixes, needles, architecture or family, variant): a base-model string names this model when,
+#: normalised (lower case; ``-``, ``_``, ``.``, ``/`` and spaces removed; a trailing ``/lora`` dropped,
+#: reference §2.9 "Matching advice"), it starts with one of the prefixes and contains every needle.
+#: First match wins, so specific spellings come before their prefixes. Plain string tests, no regex:
+#: this table is read on every ``infer-rank``.
+BASE_MODELS: tuple[tuple[tuple[str, ...], tuple[str, ...], str, str | None], ...] = (
+    # SD 1.x / 2.x / XL: sd-scripts (sd_v1, sd_v2_v), ai-toolkit (sd_1.5, sdxl_1.0), OneTrainer, SimpleTuner
+    (("stablediffusionxl",), ("inpainting",), "sdxl", "inpainting"),
+    (("stablediffusionxl", "sdxl"), (), "sdxl", None),
+    (("stablediffusionv1",), ("inpainting",), "sd1", "inpainting"),
+    (("stablediffusionv1", "sdv1", "sd15", "sd1x"), (), "sd1", None),
+    (("stablediffusionv2", "sdv2", "sd21", "sd2x", "sd20"), (), "sd2", None),
+    # SD3 / 3.5: sd-scripts model types (medium, 5-large, 5-medium), OneTrainer, SimpleTuner, ai-toolkit
+    (("stablediffusion35large", "stablediffusion3large", "sd35large", "sd3large", "5large"), (), "sd3.5-large", None),
+    (("stablediffusion35medium", "sd35medium", "5medium"), (), "sd3.5-medium", None),
+    (("stablediffusion3medium", "stablediffusionv3medium", "sd3medium", "medium"), (), "sd3-medium", None),
+    (("stablediffusionv35", "stablediffusion35", "stablediffusion3", "stablediffusionv3", "sd3"), (), "sd3", None),
+    # Flux.1: sd-scripts flux1 / flux-1-dev; musubi flux_kontext; ai-toolkit flux.1(_kontext); OT; SimpleTuner
+    (("fluxkontext", "flux1kontext"), (), "flux", "Kontext"),
+    (("flux1fill",), (), "flux", "Fill"),
+    (("flux1schnell",), (), "flux", "schnell"),
+    (("fluxkrea",), (), "flux", "Krea"),
+    (("flux1", "fluxdev"), (), "flux", None),
     # Flux.2: musubi flux_2_dev / flux_2_klein_4b; ai-toolkit flux2(_klein_9b); OneTrainer Flux.2; SimpleTuner
-    (r"flux2klein4b", "flux2-klein-4b", None),
-    (r"flux2klein9b", "flux2-klein-9b", None),
-    (r"flux2dev", "flux2-dev", None),
-    (r"flux2", "flux2", None),
+    (("flux2klein4b",), (), "flux2-klein-4b", None),
+    (("flux2klein9b",), (), "flux2-klein-9b", None),
+    (("flux2dev",), (), "flux2-dev", None),
+    (("flux2",), (), "flux2", None),
     # Chroma 1 (Radiance, Zeta-Chroma): sd-scripts chroma, OT Chroma1, SimpleTuner chroma-base/-hd
-    (r"(chroma|zetachroma)", "chroma", None),
+    (("chroma", "zetachroma"), (), "chroma", None),
     # Qwen-Image and its Edit/Layered variants (ai-toolkit writes qwen_image for Edit too)
-    (r"qwenimageedit", "qwen-image", "Edit"),
-    (r"qwenimagelayered", "qwen-image", "Layered"),
-    (r"qwenimage", "qwen-image", None),
+    (("qwenimageedit",), (), "qwen-image", "Edit"),
+    (("qwenimagelayered",), (), "qwen-image", "Layered"),
+    (("qwenimage",), (), "qwen-image", None),
     # Wan: musubi writes wan / wan2.1 for both generations; ai-toolkit wan_2.2_14b; SimpleTuner ...-2.2-high
-    (r"wan.*(22|2214b).*5b|wan225b", "wan", "2.2 5B"),
-    (r"wan.*(1\.?3b|13b)", "wan-1.3b", None),
-    (r"wan(t2v|i2v|flf2v)?.*22", "wan-14b", "2.2"),
-    (r"wan(t2v|i2v)?.*21", "wan", "2.1"),
-    (r"wan", "wan", None),
-    (r"zimage", "z-image", None),
-    (r"hidreamo1", "hidream-o1", None),
-    (r"hidream", "hidream-i1", None),
-    (r"hunyuanvideo15", "hunyuan-video-1.5", None),
-    (r"hunyuanvideo", "hunyuan-video", None),
-    (r"framepack", "framepack", None),
-    (r"hunyuanimage", "hunyuan-image-2.1", None),
-    (r"lumina", "lumina2", None),
-    (r"krea2", "krea-2", None),
-    (r"ideogram", "ideogram-4", None),
-    (r"kandinsky", "kandinsky-5", None),
-    (r"pixart", "pixart", None),
-    (r"auraflow", "auraflow", None),
-    (r"sana", "sana", None),
-    (r"(stablecascade|wuerstchen)", "stable-cascade", None),
-    (r"anima", "anima", None),
+    (("wan",), ("22", "5b"), "wan", "2.2 5B"),
+    (("wan",), ("13b",), "wan-1.3b", None),
+    (("wan",), ("22",), "wan-14b", "2.2"),
+    (("wan",), ("21",), "wan", "2.1"),
+    (("wan",), (), "wan", None),
+    (("zimage",), (), "z-image", None),
+    (("hidreamo1",), (), "hidream-o1", None),
+    (("hidream",), (), "hidream-i1", None),
+    (("hunyuanvideo15",), (), "hunyuan-video-1.5", None),
+    (("hunyuanvideo",), (), "hunyuan-video", None),
+    (("framepack",), (), "framepack", None),
+    (("hunyuanimage",), (), "hunyuan-image-2.1", None),
+    (("lumina",), (), "lumina2", None),
+    (("krea2",), (), "krea-2", None),
+    (("ideogram",), (), "ideogram-4", None),
+    (("kandinsky",), (), "kandinsky-5", None),
+    (("pixart",), (), "pixart", None),
+    (("auraflow",), (), "auraflow", None),
+    (("sana",), (), "sana", None),
+    (("stablecascade", "wuerstchen"), (), "stable-cascade", None),
+    (("anima",), (), "anima", None),
 )
-_BASE_MODELS = tuple((re.compile(p), arch, variant) for p, arch, variant in BASE_MODELS)
-_STRIP = re.compile(r"[-_.\s]")
+_STRIP = str.maketrans("", "", "-_. /")
 
 
 def normalise_base_model(text: str) -> tuple[str, str | None] | None:
@@ -209,9 +207,9 @@ def normalise_base_model(text: str) -> tuple[str, str | None] | None:
         return None
     s = s.removesuffix("/lora")
     variant_v = s.endswith("_v") and s.startswith("sd_v")  # sd-scripts: v-parameterization
-    key = _STRIP.sub("", s).replace("/", "")
-    for pattern, arch, variant in _BASE_MODELS:
-        if pattern.match(key):
+    key = s.translate(_STRIP)
+    for prefixes, needles, arch, variant in BASE_MODELS:
+        if key.startswith(prefixes) and all(n in key for n in needles):
             return arch, variant or ("v-prediction" if variant_v else None)
     return None
 

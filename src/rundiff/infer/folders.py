@@ -36,7 +36,24 @@ class InspectResult:
 
     def to_json(self) -> Any:
         """One object for a single file (the original contract); a list of objects otherwise."""
-        items = [info.to_json() for info in self.infos]
+        where = {
+            id(info): (series, i, name) for series in self.series for i, (name, info) in enumerate(series.members)
+        }
+        items = []
+        for info in self.infos:
+            item = info.to_json()
+            series, position, name = where[id(info)]
+            item["series"] = {
+                "stem": series.stem,
+                "folder": series.folder,
+                "epoch": name.epoch,
+                "step": name.step,
+                "final": name.final,
+                "position": position,
+                "saves": len(series.members),
+                "naming": name.naming,
+            }
+            items.append(item)
         return items[0] if self.single and len(items) == 1 else items
 
 

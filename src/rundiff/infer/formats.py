@@ -101,16 +101,25 @@ class ModuleInfo:
         return sum(t.numel for role, t in self.tensors.items() if role not in ("alpha", "on_input"))
 
 
+_ALL_PREFIXES = tuple(p for p, _ in _PREFIXES)
+
+
 def component_of(base: str) -> str:
+    if not base.startswith(_ALL_PREFIXES):
+        return _bare_component(base)
     for prefix, component in _PREFIXES:
         if base.startswith(prefix):
             return component
+    return _bare_component(base)
+
+
+def _bare_component(base: str) -> str:
     if base.startswith(("double_blocks.", "single_blocks.", "transformer_blocks.", "single_transformer_blocks.")):
         return "transformer"
     return "other"
 
 
-def _style(base: str, roles: set[str], suffixes: set[str]) -> str:
+def _style(base: str, suffixes: set[str]) -> str:
     if base.startswith(("lora_", "oft_unet_", "lycoris_")):
         return "kohya"
     if any(s.startswith("lora_A") or s.startswith("lora_B") for s in suffixes):
@@ -137,7 +146,7 @@ def split_key(name: str) -> tuple[str, str] | None:
     return None
 
 
-def _algo(roles: set[str]) -> str | None:
+def _algo(roles) -> str | None:  # a set or a dict keys view
     if roles & {"down", "up"}:
         return "lora"
     if any(r.startswith("hada_") for r in roles):
@@ -235,23 +244,28 @@ def group_modules(tensors: dict[str, TensorInfo]) -> tuple[dict[str, ModuleInfo]
     groups: dict[str, dict[str, TensorInfo]] = {}
     suffixes: dict[str, set[str]] = {}
     leftover: list[str] = []
+    role_of = _ROLE.get
     for name, info in tensors.items():
         parts = split_key(name)
         if parts is None:
             leftover.append(name)
             continue
         base, suffix = parts
-        groups.setdefault(base, {})[_ROLE.get(suffix, suffix)] = info
-        suffixes.setdefault(base, set()).add(suffix)
+        group = groups.get(base)
+        if group is None:
+            group = groups[base] = {}
+            suffixes[base] = set()
+        group[role_of(suffix, suffix)] = info
+        suffixes[base].add(suffix)
     modules: dict[str, ModuleInfo] = {}
     for base, roles in groups.items():
-        algo = _algo(set(roles))
+        algo = _algo(roles.keys())
         if algo is None:
             leftover.extend(t.name for t in roles.values())
             continue
         if algo == "ia3" and base + ".weight" in tensors:
             roles["weight"] = tensors[base + ".weight"]
-        m = ModuleInfo(base, component_of(base), algo, _style(base, set(roles), suffixes[base]), roles)
+        m = ModuleInfo(base, component_of(base), algo, _style(base, suffixes[base]), roles)
         _fill_shapes(m)
         modules[base] = m
     if any(m.algo == "ia3" for m in modules.values()):

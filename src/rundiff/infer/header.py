@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 import stat
+import struct
 from collections import namedtuple
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from rundiff.errors import RundiffError
 from rundiff.infer.dtypes import DTYPE_BITS, decode_scalar
@@ -166,7 +168,7 @@ def parse_header(path: str, raw: bytes, file_size: int) -> SafetensorsHeader:
         raise _fail(path, "__metadata__ is not a map of strings to strings", "__metadata__")
     tensors = {name: _parse_entry(path, name, entry) for name, entry in obj.items()}
     del obj
-    ordered = sorted(tensors.values(), key=lambda t: (t.begin, t.end))
+    ordered = sorted(tensors.values(), key=_BY_OFFSETS)
     expected = 0
     for t in ordered:
         if t.begin < expected:
@@ -182,6 +184,20 @@ def parse_header(path: str, raw: bytes, file_size: int) -> SafetensorsHeader:
     elif 8 + n + data_size < file_size:
         warnings.append(f"{file_size - 8 - n - data_size} trailing bytes after the last tensor")
     return SafetensorsHeader(path, file_size, n, tensors, metadata, data_size, truncated, tuple(warnings))
+
+
+_BY_OFFSETS = itemgetter(3, 4)  # (begin, end) of a TensorInfo
+#: dtype -> (struct letter, bytes) for decoding runs of scalars at once (BF16 is widened first).
+_RUN_FORMAT = {"F16": ("e", 2), "F32": ("f", 4), "F64": ("d", 8), "BF16": ("bf16", 2)}
+
+
+def _unpack_run(letter: str, chunk: bytes, n: int) -> tuple[float, ...]:
+    if letter == "bf16":  # put each 2-byte value in the high half of a float32
+        widened = bytearray(4 * n)
+        widened[2::4] = chunk[0::2]
+        widened[3::4] = chunk[1::2]
+        return struct.unpack(f"<{n}f", widened)
+    return struct.unpack(f"<{n}{letter}", chunk)
 
 
 def read_scalars(header: SafetensorsHeader, names: list[str]) -> dict[str, float]:
@@ -216,10 +232,17 @@ def read_scalars(header: SafetensorsHeader, names: list[str]) -> dict[str, float
                 j += 1
             fh.seek(header.data_start + wanted[i].begin)
             chunk = fh.read(wanted[j].end - wanted[i].begin)
-            for t in wanted[i : j + 1]:
-                raw = chunk[t.begin - wanted[i].begin : t.end - wanted[i].begin]
-                value = decode_scalar(t.dtype, raw)
-                if value is not None:
+            run = wanted[i : j + 1]
+            dtypes = {t.dtype for t in run}
+            if len(dtypes) == 1 and (fmt := _RUN_FORMAT.get(next(iter(dtypes)))) and len(chunk) == len(run) * fmt[1]:
+                # one struct call for a run of same-dtype scalars (kohya stores all alphas together)
+                for t, value in zip(run, _unpack_run(fmt[0], chunk, len(run)), strict=True):
                     values[t.name] = value
+            else:
+                for t in run:
+                    raw = chunk[t.begin - wanted[i].begin : t.end - wanted[i].begin]
+                    value = decode_scalar(t.dtype, raw)
+                    if value is not None:
+                        values[t.name] = value
             i = j + 1
     return values

@@ -440,7 +440,9 @@ def inspect_file(
             comp = "transformer" if dit else "unet"
         components[comp] += 1
         if m.rank is not None and not m.conv:
-            by_component.setdefault(comp, Counter())[m.rank] += 1
+            if comp not in by_component:
+                by_component[comp] = Counter()
+            by_component[comp][m.rank] += 1
     dtype, dtypes = _dominant_dtype(header)
     warnings = list(header.warnings)
     if fmt == "checkpoint":

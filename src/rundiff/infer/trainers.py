@@ -97,8 +97,20 @@ def _roles(modules: dict[str, ModuleInfo]) -> set[str]:
     return out
 
 
+class _LazyRoles:
+    """The tensor suffix families, computed only if a signature that needs them is reached."""
+
+    def __init__(self, modules: dict[str, ModuleInfo]) -> None:
+        self.modules, self.value = modules, None
+
+    def get(self) -> set[str]:
+        if self.value is None:
+            self.value = _roles(self.modules)
+        return self.value
+
+
 def _matches(sig: Signature, metadata: dict[str, str] | None, modules: dict[str, ModuleInfo],
-             roles: set[str]) -> bool:
+             roles: _LazyRoles) -> bool:
     meta = metadata or {}
     if sig.no_metadata and metadata:
         return False
@@ -110,7 +122,7 @@ def _matches(sig: Signature, metadata: dict[str, str] | None, modules: dict[str,
             return False
     if sig.prefixes and not any(m.name.startswith(sig.prefixes) for m in modules.values()):
         return False
-    return not sig.suffixes or bool(roles & set(sig.suffixes))
+    return not sig.suffixes or bool(roles.get() & set(sig.suffixes))
 
 
 @dataclass(frozen=True)
@@ -123,7 +135,7 @@ class TrainerResult:
 
 def detect_trainer(metadata: dict[str, str] | None, modules: dict[str, ModuleInfo]) -> TrainerResult:
     """The first signature that matches, with the evidence; ``trainer`` None when nothing matches."""
-    roles = _roles(modules)
+    roles = _LazyRoles(modules)
     for sig in SIGNATURES:
         if _matches(sig, metadata, modules, roles):
             evidence = [sig.why]
