@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -63,7 +64,7 @@ def test_command_table_matches_the_modules():
     for path in CLI.glob("*.py"):
         text = path.read_text()
         for name in COMMANDS:
-            if f'app.command("{name}")' in text:
+            if re.search(rf'app\.command\(\s*"{re.escape(name)}"', text):
                 registered[name] = f"rundiff.cli.{path.stem}"
     for name, (module, summary) in COMMANDS.items():
         if name == "infer-rank":
