@@ -86,3 +86,53 @@ def test_typer_app_still_runs_every_command(tmp_path):
     assert result.exit_code == 0 and all(name in result.output for name in COMMANDS)
     assert runner.invoke(app, ["compare", "--help"]).exit_code == 0
     assert runner.invoke(app, ["nonsense"]).exit_code == 2
+
+
+def test_infer_rank_config_presence_agrees_with_the_config_reader(tmp_path, monkeypatch):
+    """The cheap pre-check never misses a file rundiff.config would use (it may only over-report)."""
+    from rundiff.cli.infer_rank import _config_present
+    from rundiff.config import find_config_file
+
+    monkeypatch.delenv("RUNDIFF_CONFIG", raising=False)
+    monkeypatch.delenv("RUNDIFF_NO_CONFIG", raising=False)
+    cases = {
+        "plain": '[project]\nname = "rundiff"\n[project.scripts]\nrundiff = "rundiff.cli:main"\n',
+        "table": '[project]\nname = "x"\n[tool.rundiff]\nformat = "md"\n',
+        "inline": '[tool]\nrundiff = {format = "md"}\n',
+        "sub": "[tool.rundiff.compare]\nall = true\n",
+    }
+    for name, text in cases.items():
+        folder = tmp_path / name / "deep"
+        folder.mkdir(parents=True)
+        (tmp_path / name / "pyproject.toml").write_text(text)
+        monkeypatch.chdir(folder)
+        real = find_config_file() is not None
+        assert _config_present(None) or not real, name
+        assert _config_present(None) == (name != "plain"), name
+    (tmp_path / "plain" / "deep" / "rundiff.toml").write_text("")
+    monkeypatch.chdir(tmp_path / "plain" / "deep")
+    assert _config_present(None) and find_config_file() is not None
+
+
+def test_infer_rank_reads_its_config_table(tmp_path, monkeypatch):
+    from rundiff.infer.synth import write_lora
+
+    p = write_lora(tmp_path / "a.safetensors", arch="sd15", rank=4)
+    (tmp_path / "rundiff.toml").write_text("[infer-rank]\njson = true\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "rundiff", "infer-rank", str(p)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0 and proc.stdout.lstrip().startswith("{"), proc.stderr
+    (tmp_path / "rundiff.toml").write_text("[infer-rank]\nnonsense = 1\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "rundiff", "infer-rank", str(p)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2 and "no option --nonsense" in proc.stderr

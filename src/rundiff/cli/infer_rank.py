@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 PROG = "rundiff infer-rank"
 FORMATS = ("text", "json")
 EPILOG = "Exit codes: 0 read; 2 bad input or options."
+#: ``rundiff = {...}`` inside a ``[tool]`` table (the other way to write [tool.rundiff]).
+_INLINE_TABLE = re.compile(rb"^\s*rundiff\s*=", re.MULTILINE)
 
 
 def _formatter(prog: str) -> argparse.HelpFormatter:
@@ -106,7 +109,7 @@ def _config_present(config: str | None) -> bool:
     """Whether a config file may apply, without importing the TOML reader when none can.
 
     Mirrors :func:`rundiff.config.find_config_file` conservatively: any rundiff.toml, and any
-    pyproject.toml that mentions rundiff, sends us to the real reader.
+    pyproject.toml that may hold a ``[tool.rundiff]`` table, sends us to the real reader.
     """
     if config is not None or os.environ.get("RUNDIFF_CONFIG"):
         return True
@@ -120,9 +123,10 @@ def _config_present(config: str | None) -> bool:
         if os.path.isfile(pyproject):
             try:
                 with open(pyproject, "rb") as fh:
-                    if b"rundiff" in fh.read(256 * 1024 + 1):
-                        return True
+                    data = fh.read(256 * 1024 + 1)
             except OSError:
+                return True
+            if b"tool.rundiff" in data or (b"[tool]" in data and _INLINE_TABLE.search(data)):
                 return True
         parent = os.path.dirname(here)
         if parent == here:

@@ -11,7 +11,6 @@ ComfyUI's names all read ``blocks_0_self_attn_q``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from rundiff.infer.archs import (
     ARCHITECTURES,
@@ -42,11 +41,17 @@ def family(arch: str | None) -> str | None:
     return family_of(arch)
 
 
-@dataclass
 class ArchResult:
-    architecture: str | None  # canonical id, a family ("sd3", "flux2", "wan") when only that is known
-    evidence: list[str] = field(default_factory=list)
-    alternatives: tuple[str, ...] = ()  # look-alikes the weights cannot rule out (metadata may decide)
+    """An architecture (canonical id, or a family such as "sd3" when only that is known) and why."""
+
+    __slots__ = ("architecture", "evidence", "alternatives")
+
+    def __init__(
+        self, architecture: str | None, evidence: list[str] | None = None, alternatives: tuple[str, ...] = ()
+    ) -> None:
+        self.architecture = architecture
+        self.evidence = evidence if evidence is not None else []
+        self.alternatives = alternatives  # look-alikes the weights cannot rule out (metadata may decide)
 
 
 class _Names:
@@ -140,8 +145,10 @@ def _flux_family(names: _Names, ev: list[str]) -> ArchResult | None:
     modulation = names.has(r"(_mod_lin|modulation_lin)$")
     mlps = names.has(r"(_mlp_0|_mlp_2|_linear1|_linear2)$")
     if mlps and not modulation:
-        ev.append("no modulation layers although the blocks' MLPs are adapted: Chroma has none "
-                  "(or a Flux.1 LoRA trained without them, as musubi-tuner does by default)")
+        ev.append(
+            "no modulation layers although the blocks' MLPs are adapted: Chroma has none "
+            "(or a Flux.1 LoRA trained without them, as musubi-tuner does by default)"
+        )
         return ArchResult("chroma", ev, alternatives=("flux",))
     return ArchResult("flux", ev)
 
@@ -181,8 +188,9 @@ def _diffusers_dit(names: _Names, ev: list[str]) -> ArchResult | None:
         return ArchResult("flux", ev, alternatives=alternatives)
     if names.has(r"^joint_blocks_\d+_") or names.has(r"^transformer_blocks_\d+_attn_add_q_proj$"):
         ev.append("SD3 MMDiT block names (joint_blocks / transformer_blocks with add_q_proj, no single blocks)")
-        hidden = _width_ev(ev, names, r"^(joint_blocks_\d+_x_block_attn_qkv|transformer_blocks_\d+_attn_to_q)$",
-                           "hidden width")
+        hidden = _width_ev(
+            ev, names, r"^(joint_blocks_\d+_x_block_attn_qkv|transformer_blocks_\d+_attn_to_q)$", "hidden width"
+        )
         if hidden == 2432:
             return ArchResult("sd3.5-large", ev)
         if hidden == 1536:
@@ -195,8 +203,14 @@ def _diffusers_dit(names: _Names, ev: list[str]) -> ArchResult | None:
 
 
 def _other_dits(names: _Names, ev: list[str]) -> ArchResult | None:
-    if not names.contains("\nblocks_", "\ndouble_stream_blocks_", "\nsingle_stream_blocks_", "\nlayers_",
-                          "\nnoise_refiner_", "\ncontext_refiner_"):
+    if not names.contains(
+        "\nblocks_",
+        "\ndouble_stream_blocks_",
+        "\nsingle_stream_blocks_",
+        "\nlayers_",
+        "\nnoise_refiner_",
+        "\ncontext_refiner_",
+    ):
         return None
     if names.has(r"^blocks_\d+_(self_attn|cross_attn|ffn)_") or names.has(r"^blocks_\d+_attn[12]_"):
         ev.append("Wan attention blocks (blocks.N.self_attn/cross_attn/ffn, or attn1/attn2 in diffusers names)")
@@ -238,8 +252,9 @@ def detect_from_weights(modules: dict[str, ModuleInfo], leftover: list[str]) -> 
     return _unet(mods, ev, leftover)
 
 
-def _widths(flat: list[tuple[str, ModuleInfo]], suffixes: tuple[str, ...], component: str | None = None
-            ) -> dict[int, str]:
+def _widths(
+    flat: list[tuple[str, ModuleInfo]], suffixes: tuple[str, ...], component: str | None = None
+) -> dict[int, str]:
     """In-widths of the modules whose flattened name ends with one of ``suffixes`` (one name each)."""
     out: dict[int, str] = {}
     for name, m in flat:

@@ -7,20 +7,31 @@ synthetic files) so that a plain ``infer-rank`` imports only these small tables.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple
 
 
-@dataclass(frozen=True)
-class ArchSpec:
-    """Facts about a base architecture that detection and size estimation need."""
+class ArchSpec(
+    namedtuple(
+        "ArchSpec",
+        "name label text_encoders context_dim hidden family dit",
+        defaults=((), None, None, "", True),
+    )
+):
+    """Facts about a base architecture that detection and size estimation need.
 
+    A named tuple rather than a dataclass: this module is on ``infer-rank``'s start-up path, and
+    ``dataclasses`` imports ``inspect`` (about as costly as ``json`` itself).
+    """
+
+    __slots__ = ()
+    # fields (annotations only: a default here would shadow the tuple's field)
     name: str  # canonical id used everywhere in rundiff ("sd1", "sdxl", "flux", ...)
     label: str
-    text_encoders: tuple[tuple[int, int, int], ...] = ()  # (hidden, mlp, layers) of each TE kohya trains
-    context_dim: int | None = None  # cross-attention input width (UNet models)
-    hidden: int | None = None  # transformer width (DiT models)
-    family: str = ""  # compare's model_family, in the registry's vocabulary (its `choices`)
-    dit: bool = True  # a transformer (its LoRA modules are "transformer", not "unet")
+    text_encoders: tuple[tuple[int, int, int], ...]  # (hidden, mlp, layers) of each TE kohya trains
+    context_dim: int | None  # cross-attention input width (UNet models)
+    hidden: int | None  # transformer width (DiT models)
+    family: str  # compare's model_family, in the registry's vocabulary (its `choices`)
+    dit: bool  # a transformer (its LoRA modules are "transformer", not "unet")
 
 
 _CLIP_L = (768, 3072, 12)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass, field
 
 from rundiff.errors import RundiffError
 from rundiff.infer.inspect import LoraInfo, inspect_file
@@ -25,20 +24,25 @@ MAX_DEPTH = 8
 MAX_FILES = 5000
 
 
-@dataclass
 class InspectResult:
-    """The files inspected, the series they form, and what could not be read."""
+    """The files inspected, the series they form, and what could not be read.
 
-    infos: list[LoraInfo]
-    series: list[Series]
-    warnings: list[str] = field(default_factory=list)
-    single: bool = False  # one file was named: JSON is one object, not a list
+    (A plain class: infer-rank's start-up path does not import ``dataclasses``.)
+    """
+
+    __slots__ = ("infos", "series", "warnings", "single")
+
+    def __init__(
+        self, infos: list[LoraInfo], series: list[Series], warnings: list[str] | None = None, single: bool = False
+    ) -> None:
+        self.infos = infos
+        self.series = series
+        self.warnings = warnings if warnings is not None else []
+        self.single = single  # one file was named: JSON is one object, not a list
 
     def to_json(self) -> Any:
         """One object for a single file (the original contract); a list of objects otherwise."""
-        where = {
-            id(info): (series, i, name) for series in self.series for i, (name, info) in enumerate(series.members)
-        }
+        where = {id(info): (series, i, name) for series in self.series for i, (name, info) in enumerate(series.members)}
         items = []
         for info in self.infos:
             item = info.to_json()

@@ -9,7 +9,6 @@ in later by :mod:`rundiff.infer.inspect`, which knows how to read it cheaply.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from rundiff.infer.header import TensorInfo
 
@@ -76,21 +75,44 @@ _PREFIXES = (
 _CONV_NAME = re.compile(r"(conv\d?|conv_in|conv_out|in_layers[._]2|out_layers[._]3|[._]op)\Z")
 
 
-@dataclass
 class ModuleInfo:
-    """One adapted layer as the file stores it."""
+    """One adapted layer as the file stores it.
 
-    name: str  # base name, without the role suffix
-    component: str  # "unet" | "transformer" | "te1" | "te2" | "te3" | "model" | "other"
-    algo: str  # "lora" | "loha" | "lokr" | "glora" | "ia3" | "full" | "oft" | "boft" | "norm"
-    style: str  # naming family: "kohya" | "peft" | "diffusers" | "diffusers-old" | "xlabs" | "other"
-    tensors: dict[str, TensorInfo] = field(default_factory=dict)  # role -> tensor
-    rank: int | None = None
-    conv: bool = False  # a k x k (k > 1) convolution: its rank is the conv rank
-    in_features: int | None = None
-    out_features: int | None = None
-    alpha: float | None = None  # None until read; stays None when the file stores none
-    alpha_source: str = "none"
+    A plain class with slots, not a dataclass: infer-rank's start-up path avoids importing
+    ``dataclasses`` (it imports ``inspect``), and an SDXL file makes ~1000 of these.
+    """
+
+    __slots__ = (
+        "name",
+        "component",
+        "algo",
+        "style",
+        "tensors",
+        "rank",
+        "conv",
+        "in_features",
+        "out_features",
+        "alpha",
+        "alpha_source",
+    )
+
+    def __init__(
+        self, name: str, component: str, algo: str, style: str, tensors: dict[str, TensorInfo] | None = None
+    ) -> None:
+        self.name = name  # base name, without the role suffix
+        self.component = component  # "unet" | "transformer" | "te1" | "te2" | "te3" | "model" | "other"
+        self.algo = algo  # "lora" | "loha" | "lokr" | "glora" | "ia3" | "full" | "oft" | "boft" | "norm"
+        self.style = style  # naming family: "kohya" | "peft" | "diffusers" | "diffusers-old" | "xlabs" | "other"
+        self.tensors = tensors if tensors is not None else {}  # role -> tensor
+        self.rank: int | None = None
+        self.conv = False  # a k x k (k > 1) convolution: its rank is the conv rank
+        self.in_features: int | None = None
+        self.out_features: int | None = None
+        self.alpha: float | None = None  # None until read; stays None when the file stores none
+        self.alpha_source = "none"
+
+    def __repr__(self) -> str:
+        return f"ModuleInfo({self.name!r}, {self.algo}, rank={self.rank}, alpha={self.alpha})"
 
     @property
     def dora(self) -> bool:

@@ -12,7 +12,6 @@ import os
 import stat
 import struct
 from collections import namedtuple
-from dataclasses import dataclass, field
 from operator import itemgetter
 
 from rundiff.errors import RundiffError
@@ -50,18 +49,24 @@ class TensorInfo(namedtuple("TensorInfo", "name dtype shape begin end numel")):
     numel: int
 
 
-@dataclass(frozen=True)
-class SafetensorsHeader:
-    """What a header proves, after validation."""
+class SafetensorsHeader(
+    namedtuple(
+        "SafetensorsHeader",
+        "path file_size header_size tensors metadata data_size truncated warnings",
+        defaults=(False, ()),
+    )
+):
+    """What a header proves, after validation (a named tuple: see :class:`TensorInfo`)."""
 
+    __slots__ = ()
     path: str
     file_size: int
     header_size: int  # N, the JSON length
     tensors: dict[str, TensorInfo]
     metadata: dict[str, str] | None  # None when the file has no ``__metadata__``
     data_size: int  # bytes the header says the data buffer holds
-    truncated: bool = False
-    warnings: tuple[str, ...] = field(default_factory=tuple)
+    truncated: bool
+    warnings: tuple[str, ...]
 
     @property
     def data_start(self) -> int:

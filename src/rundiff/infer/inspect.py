@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections import Counter
-from dataclasses import dataclass, field
+from collections import Counter, namedtuple
 
 from rundiff.errors import RundiffError
 from rundiff.infer.architecture import BASE_MODEL_KEYS, DIT_ARCHS, base_model_from_metadata, detect_from_weights
@@ -29,10 +28,10 @@ MAX_ADAPTER_CONFIG_BYTES = 1_000_000
 KOHYA_DEFAULT_DIM = 4
 
 
-@dataclass(frozen=True)
-class Conflict:
+class Conflict(namedtuple("Conflict", "field metadata weights message")):
     """Metadata and weights (or two metadata keys) disagree; both values are kept."""
 
+    __slots__ = ()
     field: str
     metadata: Any
     weights: Any
@@ -47,43 +46,109 @@ class Conflict:
         }
 
 
-@dataclass
 class LoraInfo:
-    """What one weights file says: format, base architecture, rank/alpha, sizes, metadata, conflicts."""
+    """What one weights file says: format, base architecture, rank/alpha, sizes, metadata, conflicts.
 
-    path: str
-    format: str
-    architecture: str | None
-    architecture_evidence: list[str]
-    rank: int | None
-    ranks: dict[int, int]
-    conv_rank: int | None
-    conv_ranks: dict[int, int]
-    alpha: float | None
-    alphas: dict[float, int]
-    conv_alpha: float | None
-    scale: float | None
-    alpha_source: str
-    dtype: str | None
-    dtypes: dict[str, int]
-    modules: dict[str, int]
-    ranks_by_component: dict[str, dict[int, int]]
-    n_params: int
-    file_size: int
-    truncated: bool
-    metadata: dict[str, str]
-    decoded_metadata: dict[str, Any]
-    conflicts: list[Conflict] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    architecture_from_metadata: str | None = None
-    dora: bool = False
-    n_tensors: int = 0
-    base_model: dict[str, Any] = field(default_factory=dict)  # architecture, family, label, variant, source
-    trainer: str | None = None  # what wrote the file: sd-scripts, musubi-tuner, ai-toolkit, ...
-    trainer_evidence: list[str] = field(default_factory=list)
-    training: dict[str, Any] = field(default_factory=dict)  # metadata decoded into canonical parameters
-    hashes: dict[str, Any] = field(default_factory=dict)  # header hashes always; file hashes with --hash
-    weights: WeightReport | None = None  # with --weights
+    A plain class, not a dataclass: ``dataclasses`` imports ``inspect``, which alone costs about
+    what ``json`` does, and this module is on ``infer-rank``'s start-up path (bench/infer_rank.py).
+    The fields after ``decoded_metadata`` are filled in by :func:`inspect_file` as it learns them.
+    """
+
+    __slots__ = (
+        "path",
+        "format",
+        "architecture",
+        "architecture_evidence",
+        "rank",
+        "ranks",
+        "conv_rank",
+        "conv_ranks",
+        "alpha",
+        "alphas",
+        "conv_alpha",
+        "scale",
+        "alpha_source",
+        "dtype",
+        "dtypes",
+        "modules",
+        "ranks_by_component",
+        "n_params",
+        "file_size",
+        "truncated",
+        "metadata",
+        "decoded_metadata",
+        "conflicts",
+        "warnings",
+        "architecture_from_metadata",
+        "dora",
+        "n_tensors",
+        "base_model",
+        "trainer",
+        "trainer_evidence",
+        "training",
+        "hashes",
+        "weights",
+    )
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        format: str,
+        architecture: str | None,
+        architecture_evidence: list[str],
+        rank: int | None,
+        ranks: dict[int, int],
+        conv_rank: int | None,
+        conv_ranks: dict[int, int],
+        alpha: float | None,
+        alphas: dict[float, int],
+        conv_alpha: float | None,
+        scale: float | None,
+        alpha_source: str,
+        dtype: str | None,
+        dtypes: dict[str, int],
+        modules: dict[str, int],
+        ranks_by_component: dict[str, dict[int, int]],
+        n_params: int,
+        file_size: int,
+        truncated: bool,
+        metadata: dict[str, str],
+        decoded_metadata: dict[str, Any],
+    ) -> None:
+        self.path = path
+        self.format = format
+        self.architecture = architecture
+        self.architecture_evidence = architecture_evidence
+        self.rank = rank
+        self.ranks = ranks
+        self.conv_rank = conv_rank
+        self.conv_ranks = conv_ranks
+        self.alpha = alpha
+        self.alphas = alphas
+        self.conv_alpha = conv_alpha
+        self.scale = scale
+        self.alpha_source = alpha_source
+        self.dtype = dtype
+        self.dtypes = dtypes
+        self.modules = modules
+        self.ranks_by_component = ranks_by_component
+        self.n_params = n_params
+        self.file_size = file_size
+        self.truncated = truncated
+        self.metadata = metadata
+        self.decoded_metadata = decoded_metadata
+        self.conflicts: list[Conflict] = []
+        self.warnings: list[str] = []
+        self.architecture_from_metadata: str | None = None
+        self.dora: bool = False
+        self.n_tensors: int = 0
+        self.base_model: dict[str, Any] = {}  # architecture, family, label, variant, source
+        self.trainer: str | None = None  # what wrote the file: sd-scripts, musubi-tuner, ai-toolkit, ...
+        self.trainer_evidence: list[str] = []
+        self.training: dict[str, Any] = {}  # metadata decoded into canonical parameters (--settings, --json)
+        self.hashes: dict[str, Any] = {}  # header hashes always; file hashes with --hash
+        self.weights: WeightReport | None = None  # with --weights
 
     @property
     def is_lora(self) -> bool:
@@ -387,8 +452,11 @@ def _resolve_architecture(result, meta_arch: str | None, meta_source: str | None
         if agree(alternative, meta_arch) and not agree(architecture, meta_arch):
             evidence.append(f"metadata ({meta_source}) picks {label(alternative)} among the look-alikes")
             return alternative, evidence
-    if agree(architecture, meta_arch) and meta_arch != architecture and meta_arch in ARCHITECTURES and (
-        architecture not in ARCHITECTURES
+    if (
+        agree(architecture, meta_arch)
+        and meta_arch != architecture
+        and meta_arch in ARCHITECTURES
+        and (architecture not in ARCHITECTURES)
     ):  # weights know only the family, metadata the size
         return meta_arch, [*evidence, f"size from metadata: {meta_source}"]
     return architecture, [*evidence, f"metadata: {meta_source}"]
@@ -472,11 +540,11 @@ def inspect_file(
         truncated=header.truncated,
         metadata=dict(meta),
         decoded_metadata=decoded,
-        warnings=warnings,
-        architecture_from_metadata=meta_arch,
-        dora=any(m.dora for m in modules.values()),
-        n_tensors=len(header.tensors),
     )
+    info.warnings = warnings
+    info.architecture_from_metadata = meta_arch
+    info.dora = any(m.dora for m in modules.values())
+    info.n_tensors = len(header.tensors)
     info.trainer, info.trainer_evidence = trainer.trainer, list(trainer.evidence)
     info.base_model = {
         "architecture": architecture,

@@ -359,13 +359,29 @@ def _unet_modules(arch: str, naming: str) -> tuple[Module, ...]:
 
 
 #: (hidden, mlp, double blocks, single blocks), reference §2.8 (musubi flux2_models.py)
-_FLUX2 = {"flux2-dev": (6144, 18432, 8, 48), "flux2-klein-9b": (4096, 12288, 8, 24),
-          "flux2-klein-4b": (3072, 9216, 5, 20)}
+_FLUX2 = {
+    "flux2-dev": (6144, 18432, 8, 48),
+    "flux2-klein-9b": (4096, 12288, 8, 24),
+    "flux2-klein-4b": (3072, 9216, 5, 20),
+}
 #: (hidden, ffn, blocks), reference §2.8 (musubi wan/configs)
 _WAN = {"wan-14b": (5120, 13824, 40), "wan-1.3b": (1536, 8960, 30)}
 #: Architectures whose inventory exists (others are detected but have no size table).
-WITH_INVENTORY = ("sd1", "sd2", "sdxl", "sd3-medium", "sd3.5-medium", "sd3.5-large", "flux", "chroma",
-                  *_FLUX2, *_WAN, "qwen-image", "z-image", "hunyuan-video")
+WITH_INVENTORY = (
+    "sd1",
+    "sd2",
+    "sdxl",
+    "sd3-medium",
+    "sd3.5-medium",
+    "sd3.5-large",
+    "flux",
+    "chroma",
+    *_FLUX2,
+    *_WAN,
+    "qwen-image",
+    "z-image",
+    "hunyuan-video",
+)
 
 
 def modules(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from collections import namedtuple
 
 TYPE_CHECKING = False  # typing is not imported at run time: infer-rank's start-up budget
 if TYPE_CHECKING:
@@ -32,16 +32,11 @@ _CHECKPOINT_DIR = re.compile(r"checkpoint-(?P<step>\d+)")
 _MAX_DIGITS = 12  # a save counter longer than this is not a counter
 
 
-@dataclass(frozen=True)
-class SaveName:
-    """Where a file sits in its run's saves."""
+class SaveName(namedtuple("SaveName", "stem folder epoch step final naming", defaults=(None, None, False, None))):
+    """Where a file sits in its run's saves: the run's output name and folder, epoch and/or step,
+    ``final`` for the unsuffixed save written at the end, and whose naming scheme matched."""
 
-    stem: str  # the run's output name
-    folder: str
-    epoch: int | None = None
-    step: int | None = None
-    final: bool = False  # the unsuffixed save written at the end
-    naming: str | None = None  # whose naming scheme matched
+    __slots__ = ()
 
     @property
     def order(self) -> tuple[int, int, int]:
@@ -74,13 +69,15 @@ def save_name(path: str | os.PathLike) -> SaveName:
     return SaveName(stem, folder, final=True)
 
 
-@dataclass
 class Series:
     """Files of one run in save order; a lone file is a series of one."""
 
-    stem: str
-    folder: str
-    members: list[tuple[SaveName, LoraInfo]] = field(default_factory=list)
+    __slots__ = ("stem", "folder", "members")
+
+    def __init__(self, stem: str, folder: str) -> None:
+        self.stem = stem
+        self.folder = folder
+        self.members: list[tuple[SaveName, LoraInfo]] = []
 
     @property
     def is_series(self) -> bool:

@@ -9,7 +9,7 @@ evidence found is reported.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections import namedtuple
 
 from rundiff.infer.formats import ModuleInfo
 
@@ -18,19 +18,28 @@ if TYPE_CHECKING:
     pass
 
 
-@dataclass(frozen=True)
-class Signature:
-    """One way a trainer's files can be recognised. All given conditions must hold."""
+class Signature(
+    namedtuple(
+        "Signature",
+        "trainer why keys values prefixes suffixes no_metadata layout prefer_base_model",
+        defaults=((), (), (), (), False, None, ()),
+    )
+):
+    """One way a trainer's files can be recognised. All given conditions must hold.
 
+    (A named tuple, not a dataclass: this table is read on ``infer-rank``'s start-up path.)
+    """
+
+    __slots__ = ()
     trainer: str
     why: str  # shown as evidence
-    keys: tuple[str, ...] = ()  # metadata keys that must all be present
-    values: tuple[tuple[str, str], ...] = ()  # (metadata key, regex the value must match)
-    prefixes: tuple[str, ...] = ()  # some module name starts with one of these
-    suffixes: tuple[str, ...] = ()  # some tensor role (down/up/alpha/diff...) among these
-    no_metadata: bool = False  # the file has no __metadata__ at all
-    layout: str | None = None  # the output format a OneTrainer/musubi user chose, for display
-    prefer_base_model: tuple[str, ...] = ()  # metadata keys naming the base model, most precise first
+    keys: tuple[str, ...]  # metadata keys that must all be present
+    values: tuple[tuple[str, str], ...]  # (metadata key, regex the value must match)
+    prefixes: tuple[str, ...]  # some module name starts with one of these
+    suffixes: tuple[str, ...]  # some tensor role (down/up/alpha/diff...) among these
+    no_metadata: bool  # the file has no __metadata__ at all
+    layout: str | None  # the output format a OneTrainer/musubi user chose, for display
+    prefer_base_model: tuple[str, ...]  # metadata keys naming the base model, most precise first
 
 
 #: musubi-tuner's ss_base_model_version vocabulary (its dataset/architectures.py)
@@ -41,36 +50,74 @@ _MUSUBI_BASE = (
 
 SIGNATURES: tuple[Signature, ...] = (
     # OneTrainer: ot_branch / ot_revision on every save (DtypeModelSaverMixin.py:103-106); five layouts
-    Signature("OneTrainer", "ot_revision in metadata", keys=("ot_revision",), prefixes=("lora_transformer_",),
-              layout="Legacy"),
-    Signature("OneTrainer", "ot_revision in metadata", keys=("ot_revision",), prefixes=("diffusion_model.",),
-              layout="Comfy"),
-    Signature("OneTrainer", "ot_revision in metadata", keys=("ot_revision",), suffixes=("lora_down", "lora_up"),
-              prefixes=("lora_unet_", "lora_te"), layout="Kohya or Legacy"),
-    Signature("OneTrainer", "ot_revision in metadata", keys=("ot_revision",), suffixes=("lora_down",),
-              prefixes=("transformer.",), layout="Legacy"),
-    Signature("OneTrainer", "ot_revision in metadata", keys=("ot_revision",), suffixes=("lora_A",),
-              prefixes=("transformer.", "unet.", "text_encoder"), layout="Diffusers (alpha folded into lora_B)"),
+    Signature(
+        "OneTrainer", "ot_revision in metadata", keys=("ot_revision",), prefixes=("lora_transformer_",), layout="Legacy"
+    ),
+    Signature(
+        "OneTrainer", "ot_revision in metadata", keys=("ot_revision",), prefixes=("diffusion_model.",), layout="Comfy"
+    ),
+    Signature(
+        "OneTrainer",
+        "ot_revision in metadata",
+        keys=("ot_revision",),
+        suffixes=("lora_down", "lora_up"),
+        prefixes=("lora_unet_", "lora_te"),
+        layout="Kohya or Legacy",
+    ),
+    Signature(
+        "OneTrainer",
+        "ot_revision in metadata",
+        keys=("ot_revision",),
+        suffixes=("lora_down",),
+        prefixes=("transformer.",),
+        layout="Legacy",
+    ),
+    Signature(
+        "OneTrainer",
+        "ot_revision in metadata",
+        keys=("ot_revision",),
+        suffixes=("lora_A",),
+        prefixes=("transformer.", "unet.", "text_encoder"),
+        layout="Diffusers (alpha folded into lora_B)",
+    ),
     Signature("OneTrainer", "ot_revision in metadata", keys=("ot_revision",), layout="Original"),
     Signature("OneTrainer", "ot_branch in metadata", keys=("ot_branch",)),
     # ai-toolkit: software = {"name": "ai-toolkit", ...} and training_info (toolkit/metadata.py)
     Signature("ai-toolkit", "software names ai-toolkit", values=(("software", r'"name":\s*"ai-toolkit"'),)),
-    Signature("ai-toolkit", "training_info with step and epoch", values=(("training_info", r'"step"'),),
-              keys=("ss_base_model_version",)),
+    Signature(
+        "ai-toolkit",
+        "training_info with step and epoch",
+        values=(("training_info", r'"step"'),),
+        keys=("ss_base_model_version",),
+    ),
     # SimpleTuner: re-saves diffusers files with modelspec + global_step/trained_words (save_hooks.py)
     Signature("SimpleTuner", "lycoris_config in metadata (SimpleTuner LyCORIS)", keys=("lycoris_config",)),
     Signature("SimpleTuner", "lycoris_ module prefix", prefixes=("lycoris_",)),
-    Signature("SimpleTuner", "modelspec.implementation = diffusers with global_step",
-              keys=("global_step",), values=(("modelspec.implementation", r"^diffusers$"),)),
-    Signature("SimpleTuner", "modelspec.implementation = diffusers with trained_words",
-              keys=("trained_words",), values=(("modelspec.implementation", r"^diffusers$"),)),
+    Signature(
+        "SimpleTuner",
+        "modelspec.implementation = diffusers with global_step",
+        keys=("global_step",),
+        values=(("modelspec.implementation", r"^diffusers$"),),
+    ),
+    Signature(
+        "SimpleTuner",
+        "modelspec.implementation = diffusers with trained_words",
+        keys=("trained_words",),
+        values=(("modelspec.implementation", r"^diffusers$"),),
+    ),
     # musubi-tuner: networks.lora_<arch> and its own base-model vocabulary (trainer_base.py:1820-1897)
-    Signature("musubi-tuner", "ss_base_model_version in musubi-tuner's vocabulary",
-              values=(("ss_base_model_version", rf"^{_MUSUBI_BASE}"),),
-              prefer_base_model=("ss_base_model_version", "modelspec.architecture")),
-    Signature("musubi-tuner", "ss_num_train_items (musubi's name for sd-scripts' ss_num_train_images)",
-              keys=("ss_num_train_items",),
-              prefer_base_model=("ss_base_model_version", "modelspec.architecture")),
+    Signature(
+        "musubi-tuner",
+        "ss_base_model_version in musubi-tuner's vocabulary",
+        values=(("ss_base_model_version", rf"^{_MUSUBI_BASE}"),),
+        prefer_base_model=("ss_base_model_version", "modelspec.architecture"),
+    ),
+    Signature(
+        "musubi-tuner",
+        "ss_num_train_items (musubi's name for sd-scripts' ss_num_train_images)",
+        keys=("ss_num_train_items",),
+        prefer_base_model=("ss_base_model_version", "modelspec.architecture"),
+    ),
     # sd-scripts (kohya-ss), also what kohya_ss GUI and most front-ends run
     Signature("sd-scripts", "ss_sd_scripts_commit_hash in metadata", keys=("ss_sd_scripts_commit_hash",)),
     Signature("sd-scripts", "ss_* training metadata with kohya keys", keys=("ss_network_module",)),
@@ -78,14 +125,29 @@ SIGNATURES: tuple[Signature, ...] = (
     # diffusers training scripts / PEFT: format = pt, LoraConfig in lora_adapter_metadata (lora_base.py)
     Signature("diffusers", "lora_adapter_metadata (diffusers save_lora_weights)", keys=("lora_adapter_metadata",)),
     Signature("PEFT", "base_model.model. keys (peft save_pretrained)", prefixes=("base_model.model.",)),
-    Signature("diffusers", "format = pt with diffusers component keys", values=(("format", r"^pt$"),),
-              prefixes=("transformer.", "unet.", "text_encoder")),
+    Signature(
+        "diffusers",
+        "format = pt with diffusers component keys",
+        values=(("format", r"^pt$"),),
+        prefixes=("transformer.", "unet.", "text_encoder"),
+    ),
     # ComfyUI's trainer: no metadata, ComfyUI module paths, lora_up/lora_down (+ .diff/.diff_b) (nodes_train.py)
-    Signature("ComfyUI", "no metadata, diffusion_model. paths with lora_up/lora_down and .diff/.diff_b",
-              no_metadata=True, prefixes=("diffusion_model.",), suffixes=("diff", "diff_b")),
-    Signature("ComfyUI", "no metadata, diffusion_model. paths with lora_up/lora_down",
-              no_metadata=True, prefixes=("diffusion_model.",), suffixes=("lora_up",)),
+    Signature(
+        "ComfyUI",
+        "no metadata, diffusion_model. paths with lora_up/lora_down and .diff/.diff_b",
+        no_metadata=True,
+        prefixes=("diffusion_model.",),
+        suffixes=("diff", "diff_b"),
+    ),
+    Signature(
+        "ComfyUI",
+        "no metadata, diffusion_model. paths with lora_up/lora_down",
+        no_metadata=True,
+        prefixes=("diffusion_model.",),
+        suffixes=("lora_up",),
+    ),
 )
+
 
 def _roles(modules: dict[str, ModuleInfo]) -> set[str]:
     """Tensor suffix families present (lora_down vs lora_A matter: both map to role 'down')."""
@@ -109,8 +171,9 @@ class _LazyRoles:
         return self.value
 
 
-def _matches(sig: Signature, metadata: dict[str, str] | None, modules: dict[str, ModuleInfo],
-             roles: _LazyRoles) -> bool:
+def _matches(
+    sig: Signature, metadata: dict[str, str] | None, modules: dict[str, ModuleInfo], roles: _LazyRoles
+) -> bool:
     meta = metadata or {}
     if sig.no_metadata and metadata:
         return False
@@ -125,12 +188,10 @@ def _matches(sig: Signature, metadata: dict[str, str] | None, modules: dict[str,
     return not sig.suffixes or bool(roles.get() & set(sig.suffixes))
 
 
-@dataclass(frozen=True)
-class TrainerResult:
-    trainer: str | None
-    evidence: tuple[str, ...] = ()
-    layout: str | None = None
-    prefer_base_model: tuple[str, ...] = ()
+class TrainerResult(namedtuple("TrainerResult", "trainer evidence layout prefer_base_model", defaults=((), None, ()))):
+    """The trainer a file's metadata or layout names, with the evidence."""
+
+    __slots__ = ()
 
 
 def detect_trainer(metadata: dict[str, str] | None, modules: dict[str, ModuleInfo]) -> TrainerResult:
