@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "diagnose": ("rundiff.cli.diagnose", "Find training-dynamics problems (LR schedule, EMA, logs, rank)."),
     "ablate": ("rundiff.cli.ablate", "Re-run short trainings that vary one setting, judged against seed noise."),
+    "rule": ("rundiff.cli.rule", "Explain a diagnose rule: what it flags and why, its thresholds and its fix."),
     "infer-rank": (
         "rundiff.cli.infer_rank",
         "Rank, alpha, format, base model, trainer and hashes of LoRA files (header only by default).",
