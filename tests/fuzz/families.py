@@ -258,6 +258,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("trainer_yaml", _yaml_or_json_in_folder("config.yaml"), YAML_TOKENS, weight=2),
     Family("trainer_json", _yaml_or_json_in_folder("trainer.json"), JSON_TOKENS, weight=1.5),
     Family("trainer_env", _file_target("train.env"), SHELL_TOKENS),
+    Family("notebook", _file_target("train.ipynb"), JSON_TOKENS + SHELL_TOKENS, weight=1.5),
     Family("safetensors", _safetensors, SAFETENSORS_TOKENS, weight=1.5),
     Family("dataset_folder", _dataset_folder, DATASET_TOKENS, weight=4),
     Family("text_log", _log_target("train.log"), LOG_TOKENS, weight=3),

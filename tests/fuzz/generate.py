@@ -267,6 +267,8 @@ def strategy(family: str) -> st.SearchStrategy[bytes] | None:
         "trainer_json": lambda: settings(nested=True).map(json_text),
         "trainer_env": lambda: launch.map(lambda d: "\n".join(f"{k.upper()}={_arg(v)}" for k, v in d.items())
                                           .encode("utf-8", "surrogatepass")),
+        "notebook": lambda: launch.map(lambda d: json_text({"cells": [{"cell_type": "code", "source": [
+            "!" + launch_text(d, "sh").decode("utf-8", "surrogatepass")]}]})),
         "safetensors": safetensors_files,
         "dataset_folder": dataset_specs,
         "text_log": text_logs,

@@ -294,6 +294,12 @@ def seeds(family: str) -> tuple[bytes, ...]:
         "trainer_json": lambda: [ONETRAINER_JSON.encode(), json.dumps({"learning_rate": 1e-4, "rank": 16}).encode()]
         + _literals('"training_method"', '"learning_rate":', '"lora_rank"', '"r":'),
         "trainer_env": lambda: [DIFFUSERS_ENV.encode(), LAUNCH.encode()] + _literals("export ", "MODEL_NAME="),
+        "notebook": lambda: [json.dumps({"cells": [
+            {"cell_type": "code", "source": ["!accelerate launch train_network.py --network_dim 8 \\\n",
+                                             "  --learning_rate 1e-4 --max_train_steps 100\n"]},
+            {"cell_type": "code", "source": "%env LR=1e-4\n!python train_network.py --learning_rate $LR"},
+            {"cell_type": "markdown", "source": ["# notes"]}], "nbformat": 4}).encode()]
+        + _literals('"cells"'),
         "safetensors": lambda: _safetensors_seeds() + _files("tests/fixtures/**/*.safetensors"),
         "dataset_folder": lambda: [b"10_sks/a.png\n10_sks/a.txt=a photo of sks\n10_sks/b.jpg\n2_reg/c.webp\n"
                                    b"5_x y/d.png\n5_x y/d.caption=tag, tag\n@fifo 10_sks/b.txt\n"

@@ -37,7 +37,7 @@ KNOWN: dict[str, str] = {
     "plots.py": "diagnose (mathtext in run names, C35/C36)",
 }
 #: Families with no reader on main yet: their seeds are refused cleanly instead of read.
-NOT_YET_READ: dict[str, str] = {"trainer_env": "profiles (ingest/env_file.py)"}
+NOT_YET_READ: dict[str, str] = {}
 #: Seeds a family's target cannot yet read because of such a crash.
 SEED_KNOWN: dict[str, str] = {"dataset_folder": KNOWN["dataset.py"], "plots": KNOWN["plots.py"]}
 
