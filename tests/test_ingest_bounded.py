@@ -131,3 +131,34 @@ def test_yaml_empty_document_is_none():
 def test_yaml_builds_only_plain_values():
     data, _ = load_yaml("a: 2001-01-01\nb: !!timestamp 2001-99-99\nc: !!binary QUJD\nd: !!set {x, y}\n", "c.yaml")
     assert data == {"a": "2001-01-01", "b": "2001-99-99", "c": "QUJD", "d": ["x", "y"]}
+
+
+def test_launch_script_over_the_size_bound_is_one_error(tmp_path):
+    from rundiff.ingest.script import MAX_SCRIPT_BYTES, ingest_script
+
+    path = tmp_path / "launch.sh"
+    path.write_text("accelerate launch train_network.py " + "--a 1 " * (MAX_SCRIPT_BYTES // 6 + 1) + "\n")
+    with pytest.raises(RundiffError, match="limit"):
+        ingest_script(path)
+
+
+def test_many_unknown_arguments_resolve_by_prefix_quickly():
+    from rundiff.ingest.launch import _with_prefix
+
+    known = frozenset({"network_dim", "network_alpha", "learning_rate", "lr_scheduler"})
+    assert _with_prefix("network_d", known) == {"network_dim"}
+    assert _with_prefix("network", known) == {"network_dim", "network_alpha"}
+    assert _with_prefix("zz", known) == set()
+    assert "caption_extention" in _with_prefix("caption_exten", known)  # legacy spellings too
+
+
+def test_safetensors_metadata_entries_are_bounded():
+    import json
+
+    from rundiff.infer.header import MAX_METADATA_ENTRIES, parse_header
+
+    raw = json.dumps({"__metadata__": {f"k{i}": "v" for i in range(MAX_METADATA_ENTRIES + 1)}}).encode()
+    with pytest.raises(RundiffError, match="entries"):
+        parse_header("lora.safetensors", raw, len(raw) + 8)
+    raw = json.dumps({"__metadata__": {f"ss_k{i}": "v" for i in range(200)}}).encode()
+    assert len(parse_header("lora.safetensors", raw, len(raw) + 8).metadata) == 200

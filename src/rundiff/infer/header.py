@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 MAX_HEADER_BYTES = 100_000_000
 #: Real LoRAs have a few thousand tensors; parsing far more would cost hundreds of MB of Python objects.
 MAX_TENSORS = 200_000
+#: kohya writes about 150 metadata entries; a million (a 20 MB header) costs a minute downstream, not a LoRA's.
+MAX_METADATA_ENTRIES = 10_000
 #: A scalar worth reading (alpha, on_input) is at most one F64; anything larger is never read.
 MAX_SCALAR_BYTES = 8
 #: Offsets past this (256 TiB) cannot describe a real file, truncated or not.
@@ -171,6 +173,9 @@ def parse_header(path: str, raw: bytes, file_size: int) -> SafetensorsHeader:
     metadata = obj.pop("__metadata__", None)
     if metadata is not None and not (isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())):
         raise _fail(path, "__metadata__ is not a map of strings to strings", "__metadata__")
+    if metadata is not None and len(metadata) > MAX_METADATA_ENTRIES:
+        raise _fail(path, f"__metadata__ has {len(metadata)} entries (more than {MAX_METADATA_ENTRIES}); "
+                          "not a training run's metadata", "__metadata__")
     tensors = {name: _parse_entry(path, name, entry) for name, entry in obj.items()}
     del obj
     ordered = sorted(tensors.values(), key=_BY_OFFSETS)

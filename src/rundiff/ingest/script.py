@@ -33,6 +33,11 @@ class LaunchSource(SourceFile):
     launch: Launch | None = None
 
 
+#: Launch scripts are a few KiB; the shell evaluators read about 100-300 KiB/s, so a larger file would take
+#: longer than a user waits (repro M06: 3.5 MB of arguments on one line).
+MAX_SCRIPT_BYTES = 512 * 1024
+
+
 def virtual_text(source: SourceFile, path: Path) -> str | None:
     """The here-document text the script wrote to `path`, or None when it must be read from disk."""
     return source.virtual_files.get(str(path))
@@ -42,8 +47,8 @@ def ingest_script(path: Path, *, known_args: Collection[str] = (), flag_args: Co
                   list_args: Collection[str] = DEFAULT_LIST_ARGS) -> list[LaunchSource]:
     """One LaunchSource per training launch in the script; [] when it launches no training."""
     path = Path(path)
-    return ingest_command_text(read_text(path), path, 1, dialect=dialect_for(path), fmt="kohya-script",
-                               known_args=known_args, flag_args=flag_args, list_args=list_args,
+    return ingest_command_text(read_text(path, limit=MAX_SCRIPT_BYTES), path, 1, dialect=dialect_for(path),
+                               fmt="kohya-script", known_args=known_args, flag_args=flag_args, list_args=list_args,
                                script_dir=str(path.resolve().parent))
 
 
