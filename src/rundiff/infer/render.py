@@ -203,7 +203,12 @@ def _series_table(series: Series) -> str:
             range(len(blocks)),
             key=lambda i: -(rows[-1]["norms"][i] or 0) if isinstance(rows[-1]["norms"][i], float) else 0,
         )[:8]
-        lines.append("    " + f"{'block':<34}" + "".join(f"{i + 1:>9}" for i in range(len(rows))))
+        labels = [
+            "final" if n.final else f"e{n.epoch}" if n.epoch is not None else f"s{n.step}"
+            for n, info in series.members
+            if info.weights is not None
+        ]
+        lines.append("    " + f"{'block':<34}" + "".join(f"{label:>9}" for label in labels))
         for i in order:
             cells = "".join(f"{_g(r['norms'][i]) if isinstance(r['norms'][i], float) else '-':>9}" for r in rows)
             lines.append(f"    {clean(blocks[i]):<34}{cells}")
