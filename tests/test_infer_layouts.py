@@ -464,3 +464,14 @@ def test_compare_reads_other_trainers_metadata_as_canonical_parameters(tmp_path)
     run = load_run(wan_dir)
     assert run.value("model_family") == "wan" and run.value("num_train_images") == 240
     assert run.value("network_dim") == 32 and run.trainer == "musubi-tuner"
+
+
+@pytest.mark.parametrize(
+    "text", ["\x1b]0;PWNED\x07\x1b[2J\x1b[32mok\x1b[0m\r", "a\u202eb\x00c", "plain", "run\udcff", "\x9b31m"]
+)
+def test_terminal_text_is_cleaned_like_the_report_layer(text):
+    from rundiff.infer.render import clean
+    from rundiff.report.safe import plain_text
+
+    assert "\x1b" not in clean(text) and "\r" not in clean(text)
+    assert clean(text).replace("?", "") == plain_text(text).replace("?", "")

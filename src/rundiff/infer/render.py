@@ -15,13 +15,16 @@ if TYPE_CHECKING:
     from rundiff.infer.series import Series
     from rundiff.infer.weights import WeightReport
 
-#: C0/C1 control characters (ANSI escapes, bells, carriage returns) never reach the terminal.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: The rules of :func:`rundiff.report.safe.plain_text` (importing rundiff.report would cost
+#: infer-rank's start-up budget many times over): whole ANSI sequences go, other controls become ``?``.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def clean(text: str) -> str:
-    """Text from a file, made safe to print: control characters shown as ``?``."""
-    return _CONTROL.sub("?", text)
+    """Text from a file, made safe to print: no escape sequences, no control characters, encodable."""
+    return _CONTROL.sub("?", _ANSI.sub("", _SURROGATE.sub("\ufffd", text)))
 
 
 _SHOWN_METADATA = (
