@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rundiff.diagnose.logs import RunLogs
-from rundiff.diagnose.schedule import SIMULATED_SCHEDULERS, LRSchedule, simulate_schedule
+from rundiff.diagnose.schedule import SIMULATED_SCHEDULERS, LRSchedule, not_simulated_because, simulate_schedule
 from rundiff.model import Provenance, Run
 from rundiff.normalise.steps import StepPlan, plan_steps
 
@@ -91,6 +91,9 @@ def build_context(run: Run, logs: RunLogs) -> RunContext:
         notes.append(f"scheduler {scheduler!r} is not simulated")
     else:
         schedule = simulate_schedule(params, plan, main[1])
+        reason = not_simulated_because(params, main[1])
+        if reason:
+            notes.append(reason)
     if "total_steps" in logs.facts and plan.total_steps and logs.facts["total_steps"][0] != plan.total_steps:
         notes.append(f"the console log says {logs.facts['total_steps'][0]} total steps, the parameters give "
                      f"{plan.total_steps}")
