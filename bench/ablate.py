@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
-from rundiff.ablate.builtin import ProxySettings, TrainConfig, train
-from rundiff.ablate.builtin.setup import build_setup
+from rundiff.ablate.backends.builtin import ProxySettings, TrainConfig, train
+from rundiff.ablate.backends.builtin.setup import build_setup
 
 
 class PlainLoop:

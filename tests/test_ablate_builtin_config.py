@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from rundiff.ablate.builtin.config import ProxySettings, TrainConfig
+from rundiff.ablate.backends.builtin.config import ProxySettings, TrainConfig
 from rundiff.errors import RundiffError
 
 
@@ -71,7 +71,7 @@ def test_proxy_settings_travel_with_the_config():
 
 
 def test_importing_the_backend_does_not_import_torch():
-    code = ("import sys, rundiff.ablate.builtin as b; b.TrainConfig.from_params({'network_dim': 8}); "
+    code = ("import sys, rundiff.ablate.backends.builtin as b; b.TrainConfig.from_params({'network_dim': 8}); "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -11,8 +11,8 @@ pytest.importorskip("PIL", reason="reading image folders needs Pillow (comes wit
 
 from PIL import Image  # noqa: E402
 
-from rundiff.ablate.builtin.config import TrainConfig  # noqa: E402
-from rundiff.ablate.builtin.data import CaptionProcessor, EpochSampler, load_kohya_folder, synthetic_dataset  # noqa: E402
+from rundiff.ablate.backends.builtin.config import TrainConfig  # noqa: E402
+from rundiff.ablate.backends.builtin.data import CaptionProcessor, EpochSampler, load_kohya_folder, synthetic_dataset  # noqa: E402
 from rundiff.errors import RundiffError  # noqa: E402
 
 CAPTION = "mychar, 1girl, smile, red hair, outdoors, looking at viewer"

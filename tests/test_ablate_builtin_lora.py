@@ -12,8 +12,8 @@ pytest.importorskip("transformers", reason="the builtin trainer needs transforme
 
 from torch import nn  # noqa: E402
 
-from rundiff.ablate.builtin.lora import LoRANetwork, LoRASpec  # noqa: E402
-from rundiff.ablate.builtin.model import (  # noqa: E402
+from rundiff.ablate.backends.builtin.lora import LoRANetwork, LoRASpec  # noqa: E402
+from rundiff.ablate.backends.builtin.model import (  # noqa: E402
     ConditioningSpec,
     WordTokenizer,
     build_text_encoder,

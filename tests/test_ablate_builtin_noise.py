@@ -8,8 +8,8 @@ import pytest
 torch = pytest.importorskip("torch", reason="the builtin trainer needs torch (pip install 'rundiff[ablate]')")
 pytest.importorskip("diffusers", reason="the builtin trainer needs diffusers (pip install 'rundiff[ablate]')")
 
-from rundiff.ablate.builtin.config import TrainConfig  # noqa: E402
-from rundiff.ablate.builtin.noise import (  # noqa: E402
+from rundiff.ablate.backends.builtin.config import TrainConfig  # noqa: E402
+from rundiff.ablate.backends.builtin.noise import (  # noqa: E402
     RandomStreams,
     build_schedule,
     huber_c,

@@ -15,10 +15,10 @@ pytest.importorskip("transformers", reason="the builtin trainer needs transforme
 
 from safetensors import safe_open  # noqa: E402
 
-from rundiff.ablate.builtin import ProxySettings, TrainConfig, train  # noqa: E402
-from rundiff.ablate.builtin.noise import build_schedule  # noqa: E402
-from rundiff.ablate.builtin.setup import build_setup  # noqa: E402
-from rundiff.ablate.builtin.trainer import batch_loss  # noqa: E402
+from rundiff.ablate.backends.builtin import ProxySettings, TrainConfig, train  # noqa: E402
+from rundiff.ablate.backends.builtin.noise import build_schedule  # noqa: E402
+from rundiff.ablate.backends.builtin.setup import build_setup  # noqa: E402
+from rundiff.ablate.backends.builtin.trainer import batch_loss  # noqa: E402
 from rundiff.errors import RundiffError  # noqa: E402
 
 PROXY = ProxySettings(model="micro", resolution_divisor=1, synthetic_images=4, validation_images=2,

@@ -22,10 +22,10 @@ import pytest
 
 import rundiff
 from rundiff.ablate.backend import ShortRun
+from rundiff.ablate.backends.kohya.backend import KohyaBackend
+from rundiff.ablate.backends.kohya.collect import collect_variant, lora_delta_norm
 from rundiff.ablate.driver import run_ablation
-from rundiff.ablate.executor import LocalExecutor
-from rundiff.ablate.kohya import KohyaBackend
-from rundiff.ablate.kohya_collect import collect_variant, lora_delta_norm
+from rundiff.ablate.executors.local import LocalExecutor
 from rundiff.ablate.plan import plan_ablation
 from rundiff.comparison.table import compare_runs
 from rundiff.diagnose.schedule import LRSchedule

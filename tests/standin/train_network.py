@@ -1,7 +1,7 @@
 """A STAND-IN for kohya-ss sd-scripts' train_network.py: it trains nothing.
 
 It honours sd-scripts' command line (argparse with the real argument names, types, store_true flags,
-nargs="*" lists and prefix abbreviations, from `rundiff.ablate.kohya_args`; a `--config_file` TOML
+nargs="*" lists and prefix abbreviations, from `rundiff.ablate.backends.kohya.args`; a `--config_file` TOML
 merged under the command line; a `--dataset_config` TOML/JSON; the `<repeats>_<name>` folder method)
 and leaves the files the real trainer leaves, as measured on the real one
 (tests/fixtures/real_kohya/README.md), so that rundiff's kohya backend can be tested in seconds:
@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rundiff.ablate import kohya_args
+from rundiff.ablate.backends.kohya import args as kohya_args
 from rundiff.infer.synth import build_header, lora_entries
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from rundiff.ablate.executor import Job
+from rundiff.ablate.executors import Job
 from rundiff.ablate.plan import Plan, Variant
 from rundiff.model import Run
 

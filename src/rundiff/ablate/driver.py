@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rundiff.ablate.backend import Backend, Progress, ShortRun
-from rundiff.ablate.executor import Job, LocalExecutor
+from rundiff.ablate.executors import Job
+from rundiff.ablate.executors.local import LocalExecutor
 from rundiff.ablate.plan import Plan, Variant, write_plan
 from rundiff.ablate.results import VariantRecord, read_record, write_record
 from rundiff.errors import RundiffError

@@ -38,7 +38,7 @@ def ablate_command(
     """Re-run short trainings that vary one setting, and say whether its effect beats the seed noise."""
     from rundiff.ablate.backend import ShortRun
     from rundiff.ablate.driver import dry_run_commands, run_ablation
-    from rundiff.ablate.executor import LocalExecutor
+    from rundiff.ablate.executors.local import LocalExecutor
     from rundiff.ablate.plan import plan_ablation
     from rundiff.api import load_run
 
@@ -86,7 +86,7 @@ def _int(text: str, option: str) -> int:
 
 def choose_backend(name: str | None, base_run, kohya_dir: Path | None, kohya_python: str | None):
     """--backend, else kohya when the base run's trainer is installed, else the builtin trainer."""
-    from rundiff.ablate.builtin_backend import BuiltinBackend
+    from rundiff.ablate.backends.builtin.backend import BuiltinBackend
     from rundiff.errors import RundiffError
 
     if name not in (None, "kohya", "builtin"):
@@ -94,7 +94,7 @@ def choose_backend(name: str | None, base_run, kohya_dir: Path | None, kohya_pyt
     if name == "builtin":
         return BuiltinBackend()
     try:
-        from rundiff.ablate.kohya import KohyaBackend
+        from rundiff.ablate.backends.kohya.backend import KohyaBackend
     except ImportError:
         if name == "kohya":
             raise RundiffError("the kohya backend is not available in this build") from None

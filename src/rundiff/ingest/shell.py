@@ -26,11 +26,19 @@ from rundiff.ingest.shell_cmd import CMD_SILENT, CmdLexer
 from rundiff.ingest.shell_flow import Flow, evaluate
 from rundiff.ingest.shell_posix import PosixLexer
 from rundiff.ingest.shell_powershell import PowerShellLexer
-from rundiff.ingest.shell_words import ArrayLit, Assign, Expander, Lit, RawCommand, RawWord, Value
+from rundiff.ingest.shell_words import (
+    MAX_ARRAY_INDEX,
+    ArrayLit,
+    Assign,
+    Expander,
+    Lit,
+    RawCommand,
+    RawWord,
+    Value,
+)
 
 DIALECTS = ("posix", "cmd", "powershell")
-_RESERVED = frozenset({"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "{", "}",
-                       "function"})
+_RESERVED = frozenset({"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "{", "}", "function"})
 _SKIPPED_HEADS = frozenset({"for", "select", "case", "esac"})
 _DECLARERS = frozenset({"export", "declare", "typeset", "local", "readonly"})
 _ASSIGN = re.compile(r"^([A-Za-z_]\w*)(?:\[([^\]]*)\])?(\+?)=")
@@ -89,8 +97,14 @@ def read_script(text: str, dialect: str = "posix", first_line: int = 1, script_d
     variables: dict[str, Value] = {}
     if dialect == "powershell":
         variables.update({"true": "True", "false": "False", "null": ""})
-    expander = Expander(variables, fold_case=dialect != "posix",
-                        silent=CMD_SILENT if dialect == "cmd" else frozenset(), script_dir=script_dir)
+    expander = Expander(
+        variables,
+        fold_case=dialect != "posix",
+        silent=CMD_SILENT if dialect == "cmd" else frozenset(),
+        script_dir=script_dir,
+        arith_bits=32 if dialect == "cmd" else 64,
+        arith_power=dialect != "cmd",
+    )
     return _Reader(expander, dialect).run(lexer.lex())
 
 
@@ -213,7 +227,9 @@ class _Reader:
         i = self.x.arith(index, word.line)
         current = self.x.lookup(name)
         items = [] if current is None else ([current] if isinstance(current, str) else list(current))
-        if i is not None and i >= 0:
+        if i is not None and not 0 <= i <= MAX_ARRAY_INDEX:
+            self.x.unresolved.append((f"{name}[{i}] (index outside 0..{MAX_ARRAY_INDEX}; not set)", word.line))
+        elif i is not None:
             items.extend([""] * (i + 1 - len(items)))
             items[i] = items[i] + text if append else text
             self.x.assign(name, items)
@@ -236,6 +252,6 @@ def _split_assignment(word: RawWord) -> tuple[str, str | None, bool, RawWord | t
     m = _ASSIGN.match(first.text)
     if not m:
         return None
-    rest = first.text[m.end():]
+    rest = first.text[m.end() :]
     value = RawWord(((Lit(rest),) if rest else ()) + tuple(parts[1:]), word.line)
     return m.group(1), m.group(2), bool(m.group(3)), value

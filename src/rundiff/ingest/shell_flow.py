@@ -10,11 +10,18 @@ read once.
 
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import dataclass
 
-_INT_OPS = {"-eq": int.__eq__, "-ne": int.__ne__, "-gt": int.__gt__, "-ge": int.__ge__, "-lt": int.__lt__,
-            "-le": int.__le__}
+from rundiff.ingest.shell_glob import matches
+
+_INT_OPS = {
+    "-eq": int.__eq__,
+    "-ne": int.__ne__,
+    "-gt": int.__gt__,
+    "-ge": int.__ge__,
+    "-lt": int.__lt__,
+    "-le": int.__le__,
+}
 
 
 @dataclass
@@ -101,10 +108,13 @@ def _test(args: list[str], double: bool) -> bool | None:
         return None
     left, op, right = args
     if op in ("=", "=="):
-        return fnmatch.fnmatchcase(left, right) if double else left == right
+        return matches(left, right) if double else left == right
     if op == "!=":
-        return not fnmatch.fnmatchcase(left, right) if double else left != right
+        hit = matches(left, right) if double else left == right
+        return None if hit is None else not hit
     if op in _INT_OPS:
+        if max(len(left), len(right)) > 24:  # not a 64-bit integer: bash refuses it too
+            return None
         try:
             return _INT_OPS[op](int(left), int(right))
         except ValueError:

@@ -7,11 +7,11 @@ it expands to nothing and is recorded as unresolved, like an unknown variable.
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from dataclasses import dataclass, field
 
-from rundiff.ingest.shell_arith import ArithError, ArithParser
+from rundiff.ingest.shell_arith import MAX_STEPS, ArithError, ArithParser
+from rundiff.ingest.shell_glob import trim
 
 IFS = " \t\n"
 
@@ -83,8 +83,13 @@ class RawWord:
 Value = str | list[str]
 
 
-#: The most characters one variable may hold; `x="$x$x"` repeated would otherwise grow without bound.
-MAX_VALUE_CHARS = 1_000_000
+#: The most characters one variable or one final word may hold; `x="$x$x"` repeated would otherwise
+#: grow without bound. Real launch scripts hold paths and option lists: a few hundred characters.
+MAX_VALUE_CHARS = 100_000
+#: The most characters all expansions of one script may produce together (time and memory bound).
+MAX_EXPANDED_CHARS = 20_000_000
+#: The highest array index an assignment may set (bash arrays are sparse; a list here is not).
+MAX_ARRAY_INDEX = 4_096
 
 
 class Cursor:
@@ -99,7 +104,7 @@ class Cursor:
         return self.s[j] if j < len(self.s) else ""
 
     def _advance(self, n: int = 1) -> str:
-        chunk = self.s[self.i:self.i + n]
+        chunk = self.s[self.i : self.i + n]
         self.line += chunk.count("\n")
         self.i += n
         return chunk
@@ -118,6 +123,9 @@ class Expander:
     unresolved: list[tuple[str, int]] = field(default_factory=list)
     silent: frozenset[str] = frozenset()  # names that expand to "" without a warning (cmd's %~dp0)
     script_dir: str | None = None  # what `$(dirname "$0")` and its idioms stand for
+    arith_bits: int = 64  # bash: signed 64-bit; cmd's set /a: signed 32-bit
+    arith_power: bool = True  # cmd's set /a has no `**`
+    expanded: int = 0  # characters produced by expansions so far (see MAX_EXPANDED_CHARS)
 
     def key(self, name: str) -> str:
         return name.lower() if self.fold_case else name
@@ -151,6 +159,8 @@ class Expander:
         def push(text: str) -> None:
             nonlocal cur
             cur = (cur or "") + text
+            if len(cur) > MAX_VALUE_CHARS:
+                raise ShellLimitError(f"line {word.line}: a word grows past {MAX_VALUE_CHARS} characters")
 
         def close() -> None:
             nonlocal cur
@@ -204,7 +214,10 @@ class Expander:
             else:
                 values, _ = self._part_values(part, word.line)
                 out.append(" ".join(values))
-        return "".join(out)
+        text = "".join(out)
+        if len(text) > MAX_VALUE_CHARS:
+            raise ShellLimitError(f"line {word.line}: a value grows past {MAX_VALUE_CHARS} characters")
+        return text
 
     def _part_values(self, part: Part, line: int) -> tuple[list[str], str]:
         if isinstance(part, CmdSub):
@@ -218,7 +231,11 @@ class Expander:
         if isinstance(part, ArrayLit):  # only meaningful as an assignment; keep its text
             return [self.string(w) for w in part.items], "ifs"
         assert isinstance(part, Param)
-        return self._param(part, line), part.split
+        values = self._param(part, line)
+        self.expanded += sum(len(v) for v in values)
+        if self.expanded > MAX_EXPANDED_CHARS:
+            raise ShellLimitError(f"line {line}: expansions produce more than {MAX_EXPANDED_CHARS} characters")
+        return values, part.split
 
     def _param(self, p: Param, line: int) -> list[str]:
         raw = self.lookup(p.name)
@@ -255,7 +272,17 @@ class Expander:
         if op is None:
             return values
         arg = self.string(p.arg) if p.arg else ""
-        return [self._transform(v, op, arg) for v in values]
+        out = []
+        for v in values:
+            if op == ":":
+                out.append(self._substring(v, arg, line))
+                continue
+            result = self._transform(v, op, arg)
+            if result is None:
+                self.unresolved.append((f"${{{p.name}{op}{_short(arg, 20)}}} (too costly to work out)", line))
+                return []
+            out.append(result)
+        return out
 
     def _indexed(self, raw: Value | None, index: str, line: int) -> list[str]:
         if raw is None:
@@ -266,20 +293,23 @@ class Expander:
             return []
         return [items[i]]
 
+    def _substring(self, value: str, arg: str, line: int) -> str:
+        """`${x:offset}` / `${x:offset:length}`, both arithmetic (a negative length counts from the end)."""
+        start_s, has_len, len_s = arg.partition(":")
+        start = self.arith(start_s, line) if start_s.strip() else 0
+        length = self.arith(len_s, line) if has_len and len_s.strip() else None
+        if start is None or (has_len and len_s.strip() and length is None):
+            return value
+        start = max(0, len(value) + start) if start < 0 else min(start, len(value))
+        if length is None:
+            return value[start:] if not has_len else ""
+        end = start + length if length >= 0 else len(value) + length
+        return value[start : max(start, end)]
+
     @staticmethod
-    def _transform(value: str, op: str, arg: str) -> str:
-        if op in ("#", "##"):
-            ends = range(len(value) + 1) if op == "#" else range(len(value), -1, -1)
-            for end in ends:
-                if fnmatch.fnmatchcase(value[:end], arg):
-                    return value[end:]
-            return value
-        if op in ("%", "%%"):
-            starts = range(len(value), -1, -1) if op == "%" else range(len(value) + 1)
-            for start in starts:
-                if fnmatch.fnmatchcase(value[start:], arg):
-                    return value[:start]
-            return value
+    def _transform(value: str, op: str, arg: str) -> str | None:
+        if op in ("#", "##", "%", "%%"):
+            return trim(value, op, arg)
         if op in ("/", "//"):
             old, _, new = arg.partition("/")
             return value.replace(old, new) if op == "//" else value.replace(old, new, 1)
@@ -287,36 +317,53 @@ class Expander:
             return value.upper()
         if op == ",,":
             return value.lower()
-        if op == ":":  # ${x:offset:length}
-            start_s, _, len_s = arg.partition(":")
-            try:
-                start = int(start_s.strip() or 0)
-                return value[start:start + int(len_s)] if len_s.strip() else value[start:]
-            except ValueError:
-                return value
         return value
 
     # -- arithmetic ----------------------------------------------------------------------------
 
     def arith(self, expr: str, line: int) -> int | None:
-        """Integer arithmetic as bash does it; None (and a record) when it cannot be worked out."""
+        """Integer arithmetic as the shell does it; None (and a record) when it cannot be worked out.
+
+        A variable holding an expression is evaluated once per call (memoised) under one shared step
+        budget, so `a1=a0+a0+a0 ... a18=a17+a17+a17; $((a18))` costs 19 evaluations, not 3**18.
+        """
+        memo: dict[str, int] = {}
+        budget = [MAX_STEPS]
         try:
-            return ArithParser(expr, lambda name: self._arith_var(name, line, 0)).parse()
+            return self._arith_text(expr, line, 0, memo, budget)
         except ValueError:  # ArithError, or a malformed number such as 08
-            self.unresolved.append((f"$(({expr.strip()}))", line))
+            self.unresolved.append((f"$(({_short(expr.strip())}))", line))
             return None
 
-    def _arith_var(self, name: str, line: int, depth: int) -> int:
+    def _arith_text(self, text: str, line: int, depth: int, memo: dict[str, int], budget: list[int]) -> int:
+        return ArithParser(
+            text,
+            lambda name: self._arith_var(name, line, depth, memo, budget),
+            bits=self.arith_bits,
+            power=self.arith_power,
+            budget=budget,
+        ).parse()
+
+    def _arith_var(self, name: str, line: int, depth: int, memo: dict[str, int], budget: list[int]) -> int:
+        key = self.key(name)
+        if key in memo:
+            return memo[key]
         if depth > 20:
             raise ArithError("variables refer to each other too deeply")
         raw = self.lookup(name)
         if raw is None:
             self.unresolved.append((name, line))
-            return 0
-        text = raw if isinstance(raw, str) else (raw[0] if raw else "")
-        if not text.strip():
-            return 0
-        return ArithParser(text, lambda n: self._arith_var(n, line, depth + 1)).parse()
+            value = 0
+        else:
+            text = raw if isinstance(raw, str) else (raw[0] if raw else "")
+            value = self._arith_text(text, line, depth + 1, memo, budget) if text.strip() else 0
+        memo[key] = value
+        return value
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """Text from a script cut to a length fit for a one-line warning."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 @dataclass(frozen=True)

@@ -181,6 +181,19 @@ def choose_trainer(run_files: Any) -> str | None:
     return ranked[0][1] if ranked else None
 
 
+def trainer_evidence(run_files: Any, trainer: str | None) -> list[str]:
+    """What named the trainer: each source of that trainer, with the evidence its ingest found."""
+    if trainer is None:
+        return []
+    found: list[str] = []
+    for source in run_files.sources:
+        if source.trainer != trainer:
+            continue
+        reasons = source.evidence or [f"read as {source.format}"]
+        found.extend(f"{source.path}: {reason}" for reason in reasons)
+    return found
+
+
 def normalise_run(run_files: Any, registry: Registry | None = None) -> Run:
     """Run cells from ingested files: map, resolve, default, derive."""
     from rundiff.normalise.derived import add_derived
@@ -193,7 +206,8 @@ def normalise_run(run_files: Any, registry: Registry | None = None) -> Run:
     add_derived(cells, registry)
     run = Run(name=run_files.name, path=str(run_files.path), sources=list(run_files.sources), cells=cells,
               conflicts=conflicts, warnings=list(run_files.warnings) + warnings, trainer=trainer,
-              outcome=run_files.outcome, log_files=[str(p) for p in run_files.log_files])
+              outcome=run_files.outcome, log_files=[str(p) for p in run_files.log_files],
+              skipped=list(getattr(run_files, "skipped", [])), trainer_evidence=trainer_evidence(run_files, trainer))
     for source in run_files.sources:
         run.warnings.extend(source.warnings)
     return run

@@ -1,7 +1,8 @@
 """The machine-readable reports: the JSON contract and CSV.
 
 JSON contract (other tools read it; keep it stable):
-    {"runs": [{"name", "path", "outcome", "trainer", "sources"}], "baseline": name,
+    {"runs": [{"name", "path", "outcome", "trainer", "trainer_evidence", "sources", "warnings",
+               "skipped": [{"path", "reason"}]}], "baseline": name,
      "parameters": [{"name", "category", "impact", "status",
                      "values": {run: {"value", "provenance", "source", "change"}}}],
      "conflicts": [...], "suspects": [{"name", "score", "reason"}]}
@@ -41,8 +42,10 @@ def comparison_json(comparison: Comparison, diagnosis: list[dict[str, Any]] | No
             "path": run.path,
             "outcome": run.outcome,
             "trainer": run.trainer,
+            "trainer_evidence": list(run.trainer_evidence),
             "sources": [{"path": s.path, "format": s.format} for s in run.sources],
             "warnings": list(run.warnings),
+            "skipped": [{"path": k.path, "reason": k.reason} for k in run.skipped],
         } for run in comparison.runs],
         "baseline": comparison.baseline,
         "parameters": [{

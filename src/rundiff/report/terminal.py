@@ -75,3 +75,6 @@ def print_comparison(context: dict[str, Any], console: Console | None = None) ->
     for r in runs:
         for w in r["warnings"]:
             console.print(f"[yellow]warning[/] {escape(r['name'])}: {escape(w)}")
+    for r in runs:
+        for k in r.get("skipped", []):
+            console.print(f"[dim]skipped {escape(r['name'])}: {escape(k['path'])} ({escape(k['reason'])})[/]")

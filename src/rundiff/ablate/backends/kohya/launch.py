@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rundiff.ablate import kohya_args
 from rundiff.ablate.backend import ShortRun
+from rundiff.ablate.backends.kohya import args as kohya_args
 from rundiff.ablate.plan import Variant
 from rundiff.errors import RundiffError
 from rundiff.ingest.launch import Launch, find_launch
@@ -543,7 +543,7 @@ def _cpu_precision(out: VariantLaunch, short: ShortRun, config: dict[str, Any]) 
 
 def dump_toml(data: dict[str, Any]) -> str:
     """TOML text for plain nested data (tables, arrays of tables, scalars, arrays of scalars)."""
-    from rundiff.ablate.tomlwrite import toml_value
+    from rundiff.ablate.backends.tomlwrite import toml_value
 
     lines: list[str] = []
 

@@ -1,9 +1,4 @@
-"""Run variant jobs: an interface (submit, wait, collect) and the local implementation.
-
-A distributed engine plugs in by implementing `Executor`; nothing else in rundiff changes. The local
-executor starts one process per variant (no shell), at most `jobs` at a time, and hands each a
-device of its own when several GPUs are given (`--device cuda:0,cuda:1`).
-"""
+"""The local engine: one process per variant on this machine (no shell), one per GPU or CPU slot."""
 
 from __future__ import annotations
 
@@ -13,54 +8,8 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Protocol
 
-STDOUT_LOG = "stdout.log"
-STDERR_LOG = "stderr.log"
-TAIL_BYTES = 4000
-
-
-@dataclass(frozen=True)
-class Job:
-    """One variant's process: argv (never a shell string), working folder and environment additions."""
-
-    name: str
-    argv: tuple[str, ...]
-    cwd: Path
-    env: dict[str, str] = field(default_factory=dict)
-    device: str | None = None
-
-
-@dataclass
-class JobResult:
-    name: str
-    returncode: int
-    wall_time_s: float
-    stderr_tail: str = ""
-    interrupted: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0 and not self.interrupted
-
-
-class Handle(Protocol):
-    name: str
-
-
-class Executor(Protocol):
-    """What the ablation driver needs from any engine that runs jobs."""
-
-    def submit(self, job: Job) -> Handle: ...
-
-    def wait(self, handles: Sequence[Handle], timeout: float | None = None) -> list[Handle]:
-        """The handles among ``handles`` that have finished (blocks up to ``timeout``)."""
-        ...
-
-    def collect(self, handle: Handle) -> JobResult: ...
-
-    def cancel(self, handle: Handle) -> None: ...
+from rundiff.ablate.executors import STDERR_LOG, STDOUT_LOG, TAIL_BYTES, Job, JobResult
 
 
 @dataclass

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from rundiff.ablate.backend import Progress, ShortRun
-from rundiff.ablate.executor import Job
+from rundiff.ablate.backends.tomlwrite import dump_flat
+from rundiff.ablate.executors import Job
 from rundiff.ablate.plan import Plan, Variant
-from rundiff.ablate.tomlwrite import dump_flat
 from rundiff.errors import RundiffError
 from rundiff.model import Provenance, Run
 
@@ -26,7 +26,7 @@ FIXED = {"output_dir": ".", "output_name": "lora", "logging_dir": "logs"}
 
 
 def _knob_names() -> set[str]:
-    from rundiff.ablate.builtin.config import TrainConfig
+    from rundiff.ablate.backends.builtin.config import TrainConfig
 
     return {f.name for f in fields(TrainConfig) if "convert" in f.metadata}
 
@@ -35,8 +35,8 @@ class BuiltinBackend:
     name = "builtin"
 
     def check(self, base: Run, plan: Plan) -> list[str]:
-        from rundiff.ablate.builtin import available
-        from rundiff.ablate.builtin.config import NO_EFFECT_ON_MATH
+        from rundiff.ablate.backends.builtin import available
+        from rundiff.ablate.backends.builtin.config import NO_EFFECT_ON_MATH
 
         missing = available()
         if missing:
@@ -76,7 +76,7 @@ class BuiltinBackend:
         return values
 
     def train_config(self, base: Run, variant: Variant, short: ShortRun):
-        from rundiff.ablate.builtin.config import TrainConfig
+        from rundiff.ablate.backends.builtin.config import TrainConfig
 
         params = {k: v for k, v in self.params(base, variant, short).items() if k not in FIXED or k == "output_name"}
         return TrainConfig.from_params(params, source=f"{base.name} + {variant.name}")
@@ -86,7 +86,7 @@ class BuiltinBackend:
         header = (f"rundiff ablate (builtin backend): {base.name} with {variant.name}\n"
                   "proxy-model dynamics, not image quality")
         (folder / CONFIG_TOML).write_text(dump_flat(self.params(base, variant, short), header), encoding="utf-8")
-        argv = (sys.executable, "-m", "rundiff.ablate.run_builtin", CONFIG_TOML, "--device", short.device)
+        argv = (sys.executable, "-m", "rundiff.ablate.backends.builtin.run", CONFIG_TOML, "--device", short.device)
         return Job(variant.name, argv, folder, {"PYTHONUNBUFFERED": "1"}, short.device)
 
     def parse_progress(self, line: str) -> Progress | None:

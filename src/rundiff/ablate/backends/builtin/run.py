@@ -1,4 +1,4 @@
-"""Child process of the builtin backend: `python -m rundiff.ablate.run_builtin config.toml`.
+"""Child process of the builtin backend: `python -m rundiff.ablate.backends.builtin.run config.toml`.
 
 Trains one variant into the current folder and prints one JSON progress line per update.
 """
@@ -15,12 +15,12 @@ from rundiff.errors import RundiffError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rundiff.ablate.run_builtin")
+    parser = argparse.ArgumentParser(prog="rundiff.ablate.backends.builtin.run")
     parser.add_argument("config")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
-    from rundiff.ablate.builtin import train
-    from rundiff.ablate.builtin.config import TrainConfig
+    from rundiff.ablate.backends.builtin import train
+    from rundiff.ablate.backends.builtin.config import TrainConfig
 
     try:
         params = tomllib.loads(Path(args.config).read_text(encoding="utf-8"))

@@ -35,14 +35,14 @@ from pathlib import Path
 from typing import Any
 
 from rundiff.ablate.backend import Progress, ShortRun
-from rundiff.ablate.executor import Job
-from rundiff.ablate.kohya_launch import (
+from rundiff.ablate.backends.kohya.launch import (
     BaseLaunch,
     VariantLaunch,
     build_variant,
     placement,
     read_base_launch,
 )
+from rundiff.ablate.executors import Job
 from rundiff.ablate.plan import Plan, Variant
 from rundiff.errors import RundiffError
 from rundiff.model import Run
@@ -141,7 +141,7 @@ class KohyaBackend:
         return Progress(int(match.group(1)), int(match.group(2)), float(loss.group(1)) if loss else None)
 
     def collect(self, folder: Path) -> list[str]:
-        from rundiff.ablate.kohya_collect import collect_variant
+        from rundiff.ablate.backends.kohya.collect import collect_variant
 
         return collect_variant(folder)
 

@@ -129,7 +129,7 @@ def _config_values(folder: Path, args: dict[str, Any]) -> dict[str, Any]:
 
 def initial_lr(group: str, args: dict[str, Any], first_logged: float, steps: int) -> float | None:
     """The LR step 1 ran with: the group's base LR times the schedule's multiplier before any step."""
-    from rundiff.ablate.kohya import int_or_float
+    from rundiff.ablate.backends.kohya.backend import int_or_float
     from rundiff.diagnose.schedule import SIMULATED_SCHEDULERS, lr_multiplier
 
     scheduler = str(args.get("lr_scheduler") or "constant").lower()
