@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from rundiff.ablate import kohya_args
-from rundiff.ablate.builtin.config import TrainConfig
+from rundiff.ablate.backends.kohya import args as kohya_args
+from rundiff.ablate.backends.builtin.config import TrainConfig
 from rundiff.errors import RundiffError
 from rundiff.ingest.launch import registry_list_args
 from rundiff.model import Fact, Provenance, SourceKind
@@ -67,7 +67,7 @@ def test_warmup_2_point_0_means_the_same_in_ingest_and_builtin_trainer():
 
 def test_kohya_backend_reads_the_warmup_with_the_same_reader():
     """Once a disagreement: the kohya backend read "2.0" as 2 steps, ingest as a ratio."""
-    from rundiff.ablate.kohya import int_or_float
+    from rundiff.ablate.backends.kohya.backend import int_or_float
 
     assert int_or_float("2.0") is None  # sd-scripts refuses it on the command line
     assert int_or_float(2.0) == 2.0 and int_or_float("0.1") == 0.1 and int_or_float("10%") == 0.1

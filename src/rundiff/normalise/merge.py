@@ -17,7 +17,7 @@ from typing import Any
 
 from rundiff.model import Cell, Conflict, Fact, Provenance, Run, SourceKind
 from rundiff.normalise.registry import Alias, Parameter, Registry, load_registry
-from rundiff.normalise.values import ValueProblem, coerce, is_none, kv_pairs, show, values_equal
+from rundiff.normalise.values import ValueProblem, coerce, is_none, kv_pairs, show, to_bool, values_equal
 
 #: Trainers whose defaults are sd-scripts' (the kohya_ss GUI launches sd-scripts).
 SD_SCRIPTS_TRAINERS = frozenset({"sd-scripts", "kohya_ss"})
@@ -78,8 +78,7 @@ def _apply(param: Parameter, alias: Alias, fact: Fact, registry: Registry,
     raw = fact.value
     note = fact.note
     if alias.sets_value:
-        truthy = raw is True or (isinstance(raw, str) and raw.strip().lower() in ("true", "1", "yes", ""))
-        if not truthy:
+        if not _flag_is_on(raw):
             return []
         raw = alias.value
         note = note or f"from the legacy flag --{alias.key}"
@@ -98,6 +97,16 @@ def _apply(param: Parameter, alias: Alias, fact: Fact, registry: Registry,
         value = param.none_means
         note = note or f"None means {param.none_means}"
     return [(param.name, value, note)]
+
+
+def _flag_is_on(raw: Any) -> bool:
+    """A legacy flag (``--use_8bit_adam``) is on when given bare, or true as the value reader reads it."""
+    if isinstance(raw, str) and not raw.strip():
+        return True
+    try:
+        return to_bool(raw)
+    except ValueProblem:
+        return False
 
 
 def _expand(param: Parameter, fact: Fact, registry: Registry,
