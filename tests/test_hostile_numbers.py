@@ -151,3 +151,15 @@ def test_c58_polynomial_with_a_negative_power_is_not_simulated_and_says_why(tmp_
                      "run/train.log": "step 100 lr=0.001 loss=0.1\nstep 99 lr=0.001 loss=0.1\n"})
     _, out = diagnose(tmp_path, "run")
     assert any("negative lr_scheduler_power" in n for n in json.loads(out)["runs"][0]["notes"])
+
+
+def test_repeats_that_differ_per_subset_do_not_break_the_dataset_rules(tmp_path):
+    """num_repeats [2, 10] (two subsets) stays a list in the cell; the rules judge the highest."""
+    for folder in ("img/10_a", "img/2_b"):
+        for i in range(3):
+            write(tmp_path, {f"run/{folder}/{i}.png": ""})
+    write(tmp_path, {"run/train.sh": "accelerate launch train_network.py --train_data_dir=img --network_dim 64 "
+                                     "--learning_rate 1e-4 --max_train_steps 100\n"})
+    _, out = diagnose(tmp_path, "run")
+    rules = {f["rule"] for f in json.loads(out)["findings"]}
+    assert "rank-too-high-for-dataset" in rules  # dim 64 for 6 images

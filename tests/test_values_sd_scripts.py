@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from rundiff.ablate.backends.kohya import args as kohya_args
 from rundiff.ablate.backends.builtin.config import TrainConfig
+from rundiff.ablate.backends.kohya import args as kohya_args
 from rundiff.errors import RundiffError
 from rundiff.ingest.launch import registry_list_args
 from rundiff.model import Fact, Provenance, SourceKind
