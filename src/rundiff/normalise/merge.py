@@ -57,6 +57,8 @@ def map_fact(fact: Fact, registry: Registry, warnings: list[str]) -> list[tuple[
         kind = "cli"
     hit = registry.lookup(kind, fact.key)
     if hit is None:
+        if registry.is_credential(fact.key) and fact.value not in (None, ""):
+            return [(fact.key, "***", "looks like a credential: its value is not shown")]
         return [(fact.key, _plain(fact.value), fact.note)]
     param, alias = hit
     return _apply(param, alias, fact, registry, warnings)
@@ -154,7 +156,9 @@ def resolve(run_name: str, found: list[Observation], registry: Registry) -> tupl
             first = min(winners.values(), key=lambda o: o.source)
             cells[name] = Cell(None, Provenance.UNKNOWN, first.source, str(first.value))
             continue
-        ranked = sorted(usable, key=lambda o: (-_STRENGTH.get(o.provenance, 0), o.source))
+        known = [o for o in usable if o.provenance is not Provenance.UNKNOWN]
+        # a value a script could not settle (an undecidable if) yields to any other source that knows it
+        ranked = sorted(known or usable, key=lambda o: (-_STRENGTH.get(o.provenance, 0), o.source))
         param = registry.get(name)
         path_like = param is not None and param.type == "path"
         strongest = ranked[0]
