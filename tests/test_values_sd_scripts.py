@@ -96,6 +96,23 @@ def test_a_typed_number_for_a_flag_is_read_by_its_truth():
     assert TrainConfig.from_params({"shuffle_caption": 2}).shuffle_caption is True
 
 
+def test_a_quoted_false_in_a_config_file_turns_the_flag_on():
+    """read_config_from_file does not convert: `cache_latents = "false"` is a non-empty string, so
+    `if args.cache_latents:` is true. rundiff shows the flag on, and warns."""
+    registry = load_registry()
+    warnings: list[str] = []
+    fact = Fact("cache_latents", "false", SourceKind.CONFIG_TOML, "config.toml", 4)
+    [(name, value, note)] = map_fact(fact, registry, warnings)
+    assert (name, value) == ("cache_latents", True) and "truth" in note
+    assert warnings and "config.toml:4 [cache_latents]" in warnings[0]
+    assert map_fact(Fact("cache_latents", "", SourceKind.CONFIG_TOML, "c.toml", 1), registry, [])[0][1] is False
+    quiet: list[str] = []
+    assert map_fact(Fact("cache_latents", "true", SourceKind.CONFIG_TOML, "c.toml", 1), registry, quiet)[0][1] is True
+    assert not quiet  # a quoted "true" means what it says: no warning
+    # the same text elsewhere (a GUI JSON, another trainer's YAML) is read as the word it is
+    assert map_fact(Fact("cache_latents", "false", SourceKind.GUI, "gui.json", 1), registry, [])[0][1] is False
+
+
 def test_text_for_a_flag_must_be_a_boolean_word():
     assert to_bool("True") is True and to_bool("off") is False
     with pytest.raises(ValueProblem):

@@ -160,7 +160,7 @@ def parse_script_args(script: str, args: Sequence[str], *, line: int | None = No
     if vocabulary is None:
         from rundiff.ingest.run_folder import _argument_vocabulary
 
-        vocabulary = {**_argument_vocabulary(), "list_args": DEFAULT_LIST_ARGS}
+        vocabulary = _argument_vocabulary()
     launch = Launch(script, script, line or 1, "python")
     launch.trainer_args = _parse(words, vocabulary["flag_args"], vocabulary["list_args"],
                                  vocabulary["known_args"], launch, script)

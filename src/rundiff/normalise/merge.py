@@ -84,6 +84,8 @@ def _apply(param: Parameter, alias: Alias, fact: Fact, registry: Registry,
             return []
         raw = alias.value
         note = note or f"from the legacy flag --{alias.key}"
+    if fact.kind is SourceKind.CONFIG_TOML and param.kind == "flag" and isinstance(raw, str):
+        return [_quoted_flag(param, fact, raw, warnings)]
     try:
         value = coerce(param, raw, argv=fact.kind is SourceKind.CLI and isinstance(raw, str))
         if alias.scale is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -99,6 +101,20 @@ def _apply(param: Parameter, alias: Alias, fact: Fact, registry: Registry,
         value = param.none_means
         note = note or f"None means {param.none_means}"
     return [(param.name, value, note)]
+
+
+def _quoted_flag(param: Parameter, fact: Fact, raw: str, warnings: list[str]) -> tuple[str, Any, str | None]:
+    """A flag written as a string in a --config_file: sd-scripts puts the value into its namespace unconverted
+    and tests it with ``if args.flag:``, so any non-empty string, "false" included, turns the flag on."""
+    on = bool(raw)
+    try:
+        meant: bool | None = to_bool(raw)
+    except ValueProblem:
+        meant = None
+    if meant is not on:
+        warnings.append(f"{fact.location} [{fact.key}]: the string {show(raw)} is {'on' if on else 'off'} for "
+                        "sd-scripts (it tests a config value's truth); write true or false without quotes")
+    return param.name, on, f"the string {show(raw)}: sd-scripts tests its truth"
 
 
 def _flag_is_on(raw: Any) -> bool:
