@@ -60,6 +60,8 @@ class RunFiles:
     logs: Any = None
     #: Files that failed to parse (their warning is in ``warnings``).
     failed_files: list[str] = field(default_factory=list)
+    #: Save series (epoch checkpoints ... final file), each in save order.
+    checkpoints: list[Any] = field(default_factory=list)
 
 
 def ingest_run(path: str | Path) -> RunFiles:
@@ -269,10 +271,9 @@ def _ingest_folder(run: RunFiles) -> None:
             used.add(f.resolve())
     weights = [f for f in files if f.suffix.lower() == ".safetensors"]
     finals, intermediate = final_checkpoints(weights)
-    if intermediate:
-        run.warnings.append(f"{len(intermediate)} intermediate checkpoint(s) skipped; read the last of each series")
     for f in intermediate:
         reasons[f] = "intermediate checkpoint: the last file of its series is read (the settings repeat)"
+    _read_checkpoint_series(run, weights)
     ordered = (
         [f for f in files if f.suffix.lower() in SCRIPT_SUFFIXES | MARKDOWN_SUFFIXES]
         + [f for f in files if f.suffix.lower() in {".toml", ".json"} | YAML_SUFFIXES]
@@ -323,6 +324,18 @@ def _ingest_folder(run: RunFiles) -> None:
     run.skipped = _group_skipped(run.skipped)
     _adopt_lone_dataset_configs(run)
     _add_dataset_folders(run, subset_dirs)
+
+
+def _read_checkpoint_series(run: RunFiles, weights: list[Path]) -> None:
+    """Epoch/step saves of one series: the run's progress, from their headers (ingest/checkpoints.py)."""
+    from rundiff.ingest.checkpoints import read_series, series_groups, series_source
+
+    for members in series_groups(weights):
+        series = read_series(members, run.warnings)
+        source = series_source(series)
+        if source is not None:
+            run.sources.append(source)
+            run.checkpoints.append(series)
 
 
 def _read_logs(run: RunFiles) -> None:
