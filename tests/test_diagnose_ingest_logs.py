@@ -185,3 +185,15 @@ def test_thresholds_from_the_project_config(tmp_path, monkeypatch):
     (run / "train.log").write_text("step 1 loss=0.3\n")
     result = RUNNER.invoke(app, ["diagnose", str(run)])
     assert result.exit_code == 2 and "no threshold 'nope'" in result.output
+
+
+def test_wandb_config_yaml_values_are_unwrapped(tmp_path):
+    files = tmp_path / "wandb" / "offline-run-20260101_101010-abc123" / "files"
+    files.mkdir(parents=True)
+    (files / "config.yaml").write_text("_wandb:\n  value:\n    cli_version: 0.31.0\nlearning_rate:\n  value: 0.0001\n"
+                                       "lr_scheduler:\n  value: cosine\nmax_train_steps:\n  value: 500\n")
+    run = rundiff.load_run(tmp_path)
+    lr = run.get("learning_rate")
+    assert lr.value == 1e-4 and lr.source == f"{files / 'config.yaml'}:5"
+    assert run.value("lr_scheduler") == "cosine" and run.value("max_train_steps") == 500
+    assert not any(k.startswith("_wandb") for k in run.cells)

@@ -164,6 +164,10 @@ def _ingest_yaml(path: Path) -> list[SourceFile]:
     data, node = trainer_config.load_yaml(path, text)
     if data is None:
         raise NotASource("empty YAML file")
+    from rundiff.ingest.wandb_run import ingest_wandb_config, is_wandb_config
+
+    if is_wandb_config(path) and isinstance(data, dict):
+        return [ingest_wandb_config(path, data, node)]
     if isinstance(data, dict) and "compute_environment" in data:  # accelerate's own config
         facts = [Fact(k, v, SourceKind.LAUNCHER, str(path), line)
                  for k, v, line in trainer_config.flatten(data, node)]
