@@ -112,6 +112,27 @@ def kohya_run(folder: Path, *, lr=1e-4, optimizer="AdamW8bit", scheduler="cosine
         (folder / "train_console.log").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def lora_series(folder: Path, ups: list[float], *, steps_per_epoch=100) -> None:
+    """sd-scripts epoch saves (out/mylora-00000N.safetensors ... out/mylora.safetensors) of a rank-4 LoRA."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    out = folder / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    total = steps_per_epoch * len(ups)
+    for epoch, up in enumerate(ups, start=1):
+        tensors = {}
+        for module in ("lora_unet_down_blocks_0_attentions_0_proj_in", "lora_te_text_model_encoder_layers_0_mlp_fc1"):
+            tensors[f"{module}.lora_down.weight"] = np.full((4, 64), 0.03, np.float32)
+            tensors[f"{module}.lora_up.weight"] = np.full((64, 4), up, np.float32)
+            tensors[f"{module}.alpha"] = np.array(4.0, np.float32)
+        name = "mylora.safetensors" if epoch == len(ups) else f"mylora-{epoch:06d}.safetensors"
+        save_file(tensors, str(out / name), metadata={
+            "ss_network_module": "networks.lora", "ss_network_dim": "4", "ss_network_alpha": "4.0",
+            "ss_learning_rate": "0.0001", "ss_epoch": str(epoch), "ss_steps": str(epoch * steps_per_epoch),
+            "ss_max_train_steps": str(total), "ss_num_epochs": str(len(ups))})
+
+
 def yaml_run(folder: Path, text: str, log: str | None = None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(text)
@@ -201,6 +222,10 @@ def cases() -> list[tuple[str, object, str | None]]:
                                                             "learning_rate: 1.0e-4\noptimizer_type: AdamW\n"
                                                             "max_train_steps: 300\nuse_ema: true\n"
                                                             "ema_decay: 0.9999\n"), "ema-too-slow"),
+        ("kohya epoch series, up weights 0 (--weights)", lambda f: (kohya_run(f, lr=1e-4, logs=("script",)),
+                                                                    lora_series(f, [0.0] * 5)), "lora-never-trained"),
+        ("kohya epoch series, norm stalls (--weights)", lambda f: lora_series(f, [0.01, 0.02, 0.0201, 0.0201, 0.0201]),
+         "weight-norm-stalled"),
         # healthy
         ("healthy kohya cosine", lambda f: kohya_run(f), None),
         ("healthy kohya warmup 50 linear", lambda f: kohya_run(f, warmup=50, scheduler="linear"), None),
@@ -215,6 +240,8 @@ def cases() -> list[tuple[str, object, str | None]]:
         ("healthy kohya batch 4, 5 epochs", lambda f: kohya_run(f, batch=4, epochs=5), None),
         ("healthy kohya sdxl script", lambda f: kohya_run(f, script_name="sdxl_train_network.py"), None),
         ("healthy custom loop", lambda f: custom_loop(f), None),
+        ("healthy kohya epoch series (--weights)", lambda f: (kohya_run(f), lora_series(f, [0.01, 0.014, 0.017, 0.02,
+                                                                                              0.022])), None),
         ("healthy SimpleTuner EMA 0.99", lambda f: simpletuner(f, ema_decay=0.99), None),
         ("healthy SimpleTuner no EMA", lambda f: simpletuner(f), None),
         ("healthy ai-toolkit bar", lambda f: ai_toolkit_log(f), None),
@@ -266,7 +293,7 @@ def main() -> int:
         except rundiff.RundiffError as err:
             rows.append((name, expected, None, [f"unreadable: {err}"], []))
             continue
-        result = diagnose_runs([run]).runs[0]
+        result = diagnose_runs([run], weights=True).runs[0]
         rules = [f.rule for f in result.findings]
         errors = [f.rule for f in result.findings if str(f.severity) == "error"]
         rows.append((name, expected, rules, errors, [n.rule for n in result.not_checked]))

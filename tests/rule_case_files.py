@@ -9,6 +9,9 @@ A case holds:
   linear warmup) or ``{noisy: [start, end, amplitude]}`` (a falling loss with deterministic noise);
 - ``text_series``: file -> {from, to, every, line, value}: a log written line by line, the
   ``line`` formatted with ``{i}`` (the step) and ``{v}`` (the value);
+- ``safetensors``: path -> {epoch, steps, up}: a tiny kohya LoRA (two modules) whose up weights
+  are ``up`` (0 = never trained), with sd-scripts' ``ss_epoch``/``ss_steps`` metadata;
+- ``read_weights``: diagnose as ``--weights`` does;
 - ``config``: threshold overrides as the project config file gives them ({rule id: {name: value}});
 - ``expect``: ``fires`` (bool), optionally ``severity``, ``evidence`` (a subset), ``message``
   (a substring), ``not_checked`` (the rule must list itself as not checked), ``based_on`` (names).
@@ -63,8 +66,26 @@ def write_case(case: dict[str, Any], folder: Path) -> Path:
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(spec.get("head", "") + "\n".join(lines) + "\n" + spec.get("tail", ""), encoding="utf-8")
+    for name, spec in (case.get("safetensors") or {}).items():
+        write_lora(folder / name, **spec)
     for name, tags in (case.get("tensorboard") or {}).items():
         from diagnose_factories import write_event_file
 
         write_event_file(folder / name, {tag: points(spec) for tag, spec in tags.items()})
     return folder
+
+
+def write_lora(path: Path, *, epoch: int, steps: int, up: float, max_steps: int | None = None) -> None:
+    """A kohya LoRA of two U-Net modules, as sd-scripts saves it (down, up, alpha + ss_* metadata)."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    tensors = {}
+    for module in ("lora_unet_down_blocks_0_attentions_0_proj_in", "lora_unet_up_blocks_1_attentions_0_proj_out"):
+        tensors[f"{module}.lora_down.weight"] = np.full((4, 32), 0.05, np.float32)
+        tensors[f"{module}.lora_up.weight"] = np.full((32, 4), up, np.float32)
+        tensors[f"{module}.alpha"] = np.array(4.0, np.float32)
+    metadata = {"ss_network_module": "networks.lora", "ss_network_dim": "4", "ss_network_alpha": "4.0",
+                "ss_epoch": str(epoch), "ss_steps": str(steps), "ss_max_train_steps": str(max_steps or steps)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata=metadata)

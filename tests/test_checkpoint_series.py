@@ -36,3 +36,20 @@ def test_a_series_that_stops_early_is_not_finished(tmp_path):
     _save(tmp_path / "mylora.safetensors", 2, 200)
     run = rundiff.load_run(tmp_path)
     assert run.value("run_finished") is False and run.value("last_saved_step") == 200
+
+
+def test_weights_flag_reads_the_series_tensor_by_tensor(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from rundiff.cli import app
+
+    for epoch in (1, 2, 3):
+        _save(tmp_path / f"mylora-{epoch:06d}.safetensors", epoch, 100 * epoch, max_steps=300, zero_up=True)
+    plain = json.loads(CliRunner().invoke(app, ["diagnose", str(tmp_path), "--format", "json"]).stdout)
+    assert "lora-never-trained" in {n["rule"] for n in plain["runs"][0]["not_checked"]}
+    result = CliRunner().invoke(app, ["diagnose", str(tmp_path), "--format", "json", "--weights"])
+    assert result.exit_code == 1
+    found = {f["rule"]: f for f in json.loads(result.stdout)["findings"]}
+    assert found["lora-never-trained"]["evidence"]["files_never_trained"] == 3

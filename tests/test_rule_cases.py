@@ -33,7 +33,7 @@ def test_rule_case(path, tmp_path):
     case = _load(path)
     run = rundiff.load_run(write_case(case, tmp_path / path.stem))
     selection = RuleSelection.of(thresholds=case.get("config") or {})
-    result = diagnose_runs([run], ignore=selection).runs[0]
+    result = diagnose_runs([run], ignore=selection, weights=bool(case.get("read_weights"))).runs[0]
     found = [f for f in result.findings if f.rule == rule_id]
     expect = case["expect"]
     not_checked = {n.rule: n.needs for n in result.not_checked}

@@ -29,6 +29,8 @@ class RunContext:
     schedule_inputs: tuple[str, ...] = ()
     #: How a parameter that is not a cell of the run got its value (e.g. total steps from the log).
     param_notes: Mapping[str, str] = field(default_factory=dict)
+    #: Weight statistics per saved file (``--weights``); None when the weights were not read.
+    weights: tuple[Any, ...] | None = None
 
     @property
     def name(self) -> str:
@@ -105,7 +107,7 @@ def _log_source_note(run: Run, name: str) -> str:
     return f" ({cell.source})" if cell.source else ""
 
 
-def build_context(run: Run, logs: RunLogs) -> RunContext:
+def build_context(run: Run, logs: RunLogs, weights: tuple[Any, ...] | None = None) -> RunContext:
     params, notes, param_notes = _params(run)
     plan = plan_steps(params)
     if plan.total_is_default:
@@ -129,4 +131,5 @@ def build_context(run: Run, logs: RunLogs) -> RunContext:
     if schedule is not None and main is not None:
         schedule_inputs = (main[0], *schedule_inputs)
     return RunContext(run=run, params=params, plan=plan, schedule=schedule, logs=logs, notes=tuple(notes),
-                      plan_inputs=plan_inputs, schedule_inputs=schedule_inputs, param_notes=param_notes)
+                      plan_inputs=plan_inputs, schedule_inputs=schedule_inputs, param_notes=param_notes,
+                      weights=weights)
