@@ -138,6 +138,18 @@ def print_summary(console: Console, context: dict[str, Any]) -> None:
                                         t(f["run"], "bold"), ": ", t(f["message"]), t(f" ({f['rule']})", "dim")))
 
 
+def print_metric(console: Console, metric: dict[str, Any]) -> None:
+    table = Table(title=t(f"Effect on {metric['name']}"), title_justify="left", title_style="bold")
+    for head in ("parameter", f"values (mean {metric['name']}, runs)", "effect", "spread", "ratio"):
+        table.add_column(t(head), justify="right" if head in ("effect", "spread", "ratio") else "left")
+    for e in metric["effects"]:
+        values = "; ".join(f"{g['text']}: {g['mean']} (n={g['n']})" for g in e["groups"])
+        table.add_row(t(e["name"]), t(values), t(e["effect"]), t(e["spread"]), t(e["ratio"]))
+    console.print(t(metric["sentence"], "dim"))
+    if metric["effects"]:
+        console.print(table)
+
+
 def comparison_console(console: Console, context: dict[str, Any]) -> None:
     """Everything the terminal report shows, printed on ``console``: summary, tables, the rest."""
     runs = context["runs"]
@@ -145,6 +157,9 @@ def comparison_console(console: Console, context: dict[str, Any]) -> None:
                                 f", {len(runs)} runs"))
     console.rule(Text("Summary", style="bold"), align="left")
     print_summary(console, context)
+    metric = context["extras"]["metric"]
+    if metric:
+        print_metric(console, metric)
     console.rule(Text("Parameters", style="bold"), align="left")
     if context["wide_layout"]:
         table = Table(title="Differing parameters, one row per run († per-run identifier)", show_lines=False)
