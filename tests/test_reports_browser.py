@@ -38,8 +38,8 @@ def check_first_screen(html: Path) -> dict:
         assert errors == [], errors
     assert box["summary"] is not None, "no #summary block"
     top, bottom, left, right = box["summary"]
-    assert 0 <= top and bottom <= VIEWPORT["height"], f"summary at {top}..{bottom}px, screen is 900px"
-    assert 0 <= left and right <= VIEWPORT["width"]
+    assert top >= 0 and bottom <= VIEWPORT["height"], f"summary at {top}..{bottom}px, screen is 900px"
+    assert left >= 0 and right <= VIEWPORT["width"]
     assert box["scrollWidth"] <= box["innerWidth"], "the page scrolls sideways"
     return box
 
