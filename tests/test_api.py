@@ -56,3 +56,13 @@ def test_ablate_refuses_a_report_file_name_as_its_sweep_folder(tmp_path):
     result = CliRunner().invoke(app, ["ablate", "--base", str(base), "--vary", "network_dim", "--values", "4",
                                       "-o", str(out), "--dry-run"])
     assert result.exit_code == 2 and "sweep folder" in result.stderr and not out.exists()
+
+
+def test_every_diagnose_output_lists_the_files_not_read(tmp_path):
+    run = write_run(tmp_path, "run", 8)
+    (run / "notes.xyz").write_text("not a training file")
+    diagnosis = api.diagnose([run])
+    data = json.loads(api.render(diagnosis, "json"))
+    assert any(k["path"].endswith("notes.xyz") for k in data["runs"][0]["skipped"])
+    assert "notes.xyz" in api.render(diagnosis, "md") and "notes.xyz" in api.render(diagnosis, "html")
+    assert "1 file(s) not read" in api.render(diagnosis, "text")
