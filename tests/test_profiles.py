@@ -85,6 +85,12 @@ def test_a_profile_with_an_unknown_converter_or_op_is_refused() -> None:
         ([{"path": "/x", "balancing": 1.0, "image": {}, "text": {}}], "concepts.json", "OneTrainer"),
         ({"_wandb": {"value": {}}, "rank": {"value": 4}}, "config.yaml", "wandb"),
         ({"LoRA_type": "Standard"}, "x.json", "kohya_ss"),
+        ({"noise_offset_type": "Original", "network_dim": 8}, "config_lora-20240101-000000.toml", "kohya_ss"),
+        (
+            {"pretrained_model_name_or_path": "x", "save_model_as": "safetensors"},
+            "config/autosave/1.toml",
+            "lora-scripts",
+        ),
     ],
 )
 def test_recognised_with_evidence(data: object, name: str, trainer: str) -> None:
