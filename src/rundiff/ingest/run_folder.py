@@ -100,8 +100,14 @@ def ingest_file(path: Path) -> list[SourceFile] | None:
         return ingest_script(path, **_argument_vocabulary())
     if suffix in MARKDOWN_SUFFIXES:
         from rundiff.ingest.markdown import ingest_markdown
+        from rundiff.ingest.markdown_configs import ingest_markdown_configs
 
-        return ingest_markdown(path, **_argument_vocabulary())
+        sources: list[SourceFile] = list(ingest_markdown(path, **_argument_vocabulary()))
+        configs, warnings = ingest_markdown_configs(path)
+        found = sources + configs
+        if found:
+            found[0].warnings.extend(warnings)
+        return found
     if suffix == ".ipynb":
         from rundiff.ingest.notebook import ingest_notebook
 
