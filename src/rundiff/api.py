@@ -196,9 +196,9 @@ def run_ablation(
     """Train the plan's variants into ``out_dir`` (the builtin trainer unless ``backend`` says) and return
     the sweep as read back from that folder (its report: ``render(sweep, fmt)``)."""
     from rundiff.ablate.backend import ShortRun
-    from rundiff.ablate.builtin_backend import BuiltinBackend
+    from rundiff.ablate.backends.builtin.backend import BuiltinBackend
     from rundiff.ablate.driver import run_ablation as _run
-    from rundiff.ablate.executor import LocalExecutor
+    from rundiff.ablate.executors.local import LocalExecutor
     from rundiff.ablate.sweep import load_sweep
 
     base_run = base if isinstance(base, Run) else load_run(base)
