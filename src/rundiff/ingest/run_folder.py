@@ -35,8 +35,9 @@ _JSON_SKIP = {"tokenizer.json", "tokenizer_config.json", "vocab.json", "special_
               "preprocessor_config.json", "added_tokens.json", "merges.txt",
               # rundiff's own outputs in an ablation sweep
               "variant.json", "plan.json", "command.json", "train_result.json", "report.json",
-              # W&B run files: logged values and the environment, read as logs (ingest/logs)
-              "wandb-summary.json", "wandb-metadata.json"}
+              # W&B logged values, read as a log (ingest/logs); wandb-metadata.json is read as the
+              # command line that started the run (ingest/profiled.py)
+              "wandb-summary.json"}
 #: Folders of a diffusers model (a base model stored in the run folder, not the run's settings).
 _MODEL_COMPONENT_DIRS = {"unet", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2",
                          "scheduler", "transformer", "feature_extractor", "safety_checker"}
@@ -101,8 +102,14 @@ def ingest_file(path: Path) -> list[SourceFile] | None:
         return ingest_script(path, **_argument_vocabulary())
     if suffix in MARKDOWN_SUFFIXES:
         from rundiff.ingest.markdown import ingest_markdown
+        from rundiff.ingest.markdown_configs import ingest_markdown_configs
 
-        return ingest_markdown(path, **_argument_vocabulary())
+        sources: list[SourceFile] = list(ingest_markdown(path, **_argument_vocabulary()))
+        configs, warnings = ingest_markdown_configs(path)
+        found = sources + configs
+        if found:
+            found[0].warnings.extend(warnings)
+        return found
     if suffix == ".ipynb":
         from rundiff.ingest.notebook import ingest_notebook
 
@@ -154,7 +161,7 @@ def _ingest_toml(path: Path, *, text: str | None = None, chain: str | None = Non
         if source is not None:
             return [source]
     sources = toml_config.ingest_toml(path, text=raw, chain=chain, display_path=display_path)
-    profile, evidence = recognise(data, shown, only=["lora-scripts", "musubi-tuner", "sd-scripts"])
+    profile, evidence = recognise(data, shown, only=["kohya_ss", "lora-scripts", "musubi-tuner", "sd-scripts"])
     for source in sources:
         if profile is not None:
             source.trainer = profile.trainer
