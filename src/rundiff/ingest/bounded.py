@@ -73,19 +73,24 @@ def _bounded_int(literal: str, path: Path | str, line: int | None = None) -> int
     return value
 
 
+def _json_int(literal: str) -> int | str:
+    """A JSON integer within 64 bits; a wider one stays the text written, never converted, so the value
+    reader makes it an unknown value with its reason while the rest of the file still counts."""
+    if len(literal.lstrip("-")) > MAX_INT_DIGITS:
+        return literal
+    value = int(literal)
+    return value if INT_MIN <= value <= INT_MAX else literal
+
+
 def load_json(text: str, path: Path | str) -> Any:
-    """``json.loads`` with nesting and integers bounded; NaN and Infinity literals refused."""
-    stripped = _JSON_STRING.sub('""', text)
-    _check_nesting(stripped, path, "JSON")
-    long_int = _LONG_INT.search(stripped)
-    if long_int:
-        _bounded_int(long_int.group(), path, stripped.count("\n", 0, long_int.start()) + 1)
+    """``json.loads`` with nesting bounded, integers past 64 bits kept as their text, NaN/Infinity refused."""
+    _check_nesting(_JSON_STRING.sub('""', text), path, "JSON")
 
     def constant(name: str) -> float:
         raise RundiffError(f"invalid JSON: {name} is not a JSON number", path)
 
     try:
-        return json.loads(text, parse_int=lambda s: _bounded_int(s, path), parse_constant=constant)
+        return json.loads(text, parse_int=_json_int, parse_constant=constant)
     except json.JSONDecodeError as err:
         raise RundiffError(f"invalid JSON: {err.msg}", path, line=err.lineno) from None
     except RecursionError:  # the pre-scan bounds nesting; this is the last line of defence
