@@ -135,6 +135,12 @@ def find_launch(command: Command, *, known_args: Collection[str] = (), flag_args
     return launch
 
 
+def parse_arguments(words: Sequence[Word], launch: Launch, owner: str, *, known_args: Collection[str] = (),
+                    flag_args: Collection[str] = (), list_args: Collection[str] = DEFAULT_LIST_ARGS) -> list[Arg]:
+    """Arguments as argparse reads them (abbreviations, flags, nargs lists); problems go to launch.warnings."""
+    return _parse(words, flag_args, list_args, known_args, launch, owner)
+
+
 def _parse(words: Sequence[Word], flags: Collection[str], lists: Collection[str], known: Collection[str],
            launch: Launch, owner: str) -> list[Arg]:
     args: list[Arg] = []
