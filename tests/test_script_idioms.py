@@ -220,3 +220,55 @@ def test_unknown_values_stay_unknown_in_the_run(tmp_path, name):
     if name == "gui_windows.bat":
         assert run.cells["network_alpha"].provenance is Provenance.UNKNOWN  # not sd-scripts' default
         assert any("line 17" in w for w in run.warnings)
+
+
+# -- launch forms: every script is read, or skipped with a reason ---------------------------------
+
+LAUNCH_FORMS = {
+    "module_launch.sh": "python -m accelerate.commands.launch --num_cpu_threads_per_process=2 train_network.py {a}\n",
+    "quoted_script.sh": 'accelerate launch --mixed_precision bf16 "./sdxl_train_network.py" {a}\n',
+    "python_u.sh": "python3 -u train_network.py {a}\n",
+    "unset_python.sh": "$PYTHON train_network.py {a}\n",
+    "venv_python.ps1": ".\\venv\\Scripts\\python.exe train_network.py {a}\r\n",
+    "call_operator.ps1": '$py = ".\\venv\\Scripts\\python.exe"\n& $py train_network.py {a}\n',
+    "call.bat": "call accelerate launch train_network.py {a}\r\n",
+    "start_wait.bat": "start /wait python train_network.py {a}\r\n",
+    "nohup.sh": "nohup accelerate launch train_network.py {a} > log.txt 2>&1 &\n",
+    "exec.sh": "exec accelerate launch train_network.py {a}\n",
+    "env_prefix_blank_continuation.sh": "CUDA_VISIBLE_DEVICES=0 accelerate launch train_network.py \\  \n  {a}\n",
+    "bom_crlf.ps1": "\ufeffaccelerate launch train_network.py {a}\r\n",
+    "caret_continuation.sh": "accelerate launch train_network.py ^\n  {a}\n",
+    "run.zsh": "accelerate launch train_network.py {a}\n",
+    "run.ksh": "accelerate launch train_network.py {a}\n",
+    "eval.sh": 'CMD="accelerate launch train_network.py"\nCMD="$CMD {a}"\neval "$CMD"\n',
+    "bash_c.sh": 'bash -c "accelerate launch train_network.py {a}"\n',
+    "musubi_module.sh": "accelerate launch -m musubi_tuner.wan_train_network {a}\n",
+    "unset_python.bat": '"%PYTHON%" train_network.py {a}\r\n',
+    "cmd_c.bat": 'cmd /c "accelerate launch train_network.py {a}"\r\n',
+    "torchrun.sh": "torchrun --nproc_per_node 2 train_network.py {a}\n",
+    "conda_run.sh": "conda run -n kohya accelerate launch train_network.py {a}\n",
+    "splat.ps1": '$a = @("--network_dim", "4", "--seed", "7")\naccelerate launch train_network.py @a\n',
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAUNCH_FORMS))
+def test_launch_forms_are_read(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(LAUNCH_FORMS[name].format(a="--network_dim 4 --seed 7").encode())
+    facts, _ = launch_facts(path)
+    assert facts["network_dim"].value == "4" and facts["seed"].value == "7"
+    assert facts["training_script"].value.endswith("train_network.py")
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("git pull\npip install -r requirements.txt\n", "no command in it runs a training script (it runs: git, pip)"),
+    ("python finetune/tag_images_by_wd14_tagger.py --batch_size 4 ./train\n", "not a training script"),
+    ("cp train_network.py backup/\n", "names train_network.py but not as a launch"),
+])
+def test_scripts_without_a_launch_are_skipped_with_a_reason(tmp_path, text, reason):
+    (tmp_path / "tool.sh").write_text(text)
+    (tmp_path / "train.sh").write_text("accelerate launch train_network.py --network_dim 4\n")
+    run = load_run(tmp_path)
+    [skipped] = [s for s in run.skipped if s.path.endswith("tool.sh")]
+    assert reason in skipped.reason
+    assert run.cells["network_dim"].value == 4  # the other script is still read

@@ -108,31 +108,47 @@ def find_launch(command: Command, *, known_args: Collection[str] = (), flag_args
                 list_args: Collection[str] = DEFAULT_LIST_ARGS) -> Launch | None:
     """The training launch in `command`, or None when it is not one."""
     words = command.words
-    pos = next((i for i, w in enumerate(words) if w.text.lower().endswith(".py") and w.text[:1] != "-"), None)
-    if pos is None:
+    pos, script = _script_word(words)
+    if pos is None or script is None:
         return None
-    script = basename(words[pos].text)
     if script not in TRAINERS and "train" not in script.lower():
         return None  # a tool (captioning, merging, resizing), not a training run
     head = [basename(w.text) for w in words[:pos]]
     start = next((i for i, h in enumerate(head) if _PYTHON.match(h) or _ACCELERATE.match(h)), None)
-    if start is None:
+    unknown_launcher = start is None and all(not h.strip() or h.startswith("-") for h in head)
+    if start is None and not unknown_launcher:
         return None
     launcher = "python"
     opts_from = None
-    if _ACCELERATE.match(head[start]):
+    if start is not None and _ACCELERATE.match(head[start]):
         launcher = "accelerate"
         opts_from = start + 2 if start + 1 < pos and head[start + 1] == "launch" else start + 1
-    else:
+    elif start is not None:
         for i in range(start + 1, pos - 1):
             if head[i] == "-m" and head[i + 1].startswith("accelerate"):
                 launcher, opts_from = "accelerate", i + 2
                 break
     launch = Launch(script, words[pos].text, command.line, launcher, unresolved=list(command.unresolved))
+    if unknown_launcher:
+        what = ", ".join(f"${v}" if not v.startswith("$") else v for v, _ in command.unresolved[:2]) or "nothing"
+        launch.warnings.append(f"line {command.line}: the program that runs {script} is not known (it expands "
+                               f"from {what}); read as a Python launch")
     if opts_from is not None:
         launch.launcher_args = _parse(words[opts_from:pos], ACCELERATE_FLAGS, (), (), launch, "accelerate")
     launch.trainer_args = _parse(words[pos + 1:], flag_args, list_args, known_args, launch, script)
     return launch
+
+
+def _script_word(words: Sequence[Word]) -> tuple[int | None, str | None]:
+    """Index and basename of the training script: the first `*.py` word, else `-m package.module`."""
+    pos = next((i for i, w in enumerate(words) if w.text.lower().endswith(".py") and w.text[:1] != "-"), None)
+    if pos is not None:
+        return pos, basename(words[pos].text)
+    for i, w in enumerate(words[:-1]):
+        module = words[i + 1].text
+        if w.text in ("-m", "--module") and not module.startswith(("accelerate", "torch.")) and module[:1] != "-":
+            return i + 1, module.rsplit(".", 1)[-1] + ".py"
+    return None, None
 
 
 def parse_arguments(words: Sequence[Word], launch: Launch, owner: str, *, known_args: Collection[str] = (),

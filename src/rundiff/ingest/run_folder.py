@@ -19,10 +19,11 @@ import yaml
 from rundiff.errors import RundiffError
 from rundiff.ingest import dataset_folder, kohya_gui, toml_config, trainer_config
 from rundiff.ingest.safetensors_file import final_checkpoints, ingest_safetensors
+from rundiff.ingest.shell import SCRIPT_SUFFIXES as _SHELL_SUFFIXES
 from rundiff.ingest.textfile import read_text
 from rundiff.model import Fact, Skipped, SourceFile, SourceKind
 
-SCRIPT_SUFFIXES = frozenset({".sh", ".bash", ".bat", ".cmd", ".ps1"})
+SCRIPT_SUFFIXES = _SHELL_SUFFIXES
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 YAML_SUFFIXES = frozenset({".yaml", ".yml"})
 PICKLE_SUFFIXES = frozenset({".ckpt", ".pt", ".pth", ".bin"})
@@ -80,9 +81,12 @@ def ingest_file(path: Path) -> list[SourceFile] | None:
     """The sources one file contributes; None when rundiff does not read this kind of file."""
     suffix = path.suffix.lower()
     if suffix in SCRIPT_SUFFIXES:
-        from rundiff.ingest.script import ingest_script
+        from rundiff.ingest.script import ingest_script, no_launch_reason
 
-        return ingest_script(path, **_argument_vocabulary())
+        launches = ingest_script(path, **_argument_vocabulary())
+        if not launches:
+            raise NotASource(no_launch_reason(path))
+        return launches
     if suffix in MARKDOWN_SUFFIXES:
         from rundiff.ingest.markdown import ingest_markdown
 

@@ -83,11 +83,17 @@ class ShellScript:
     commands: list[Command]
     virtual_files: dict[str, VirtualFile]
     variables: dict[str, Value]
+    #: How the text was read where that differs from the shell's own rules ("line N: ..."), for warnings.
+    notes: list[str] = field(default_factory=list)
 
 
 def dialect_for(path: str | Path) -> str:
     suffix = Path(path).suffix.lower()
     return {".bat": "cmd", ".cmd": "cmd", ".ps1": "powershell", ".psm1": "powershell"}.get(suffix, "posix")
+
+
+#: File suffixes read as launch scripts (zsh, ksh and dash scripts use the POSIX syntax launch scripts need).
+SCRIPT_SUFFIXES = frozenset({".sh", ".bash", ".zsh", ".ksh", ".dash", ".bat", ".cmd", ".ps1", ".psm1"})
 
 
 def read_script(text: str, dialect: str = "posix", first_line: int = 1, script_dir: str | None = None) -> ShellScript:
@@ -98,6 +104,9 @@ def read_script(text: str, dialect: str = "posix", first_line: int = 1, script_d
     if dialect not in DIALECTS:
         raise ValueError(f"unknown shell dialect {dialect!r}")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    notes: list[str] = []
+    if dialect == "posix":
+        text = _lenient_continuations(text, first_line, notes)
     lexer = {"posix": PosixLexer, "cmd": CmdLexer, "powershell": PowerShellLexer}[dialect](text, first_line)
     variables: dict[str, Value] = {}
     if dialect == "powershell":
@@ -110,7 +119,33 @@ def read_script(text: str, dialect: str = "posix", first_line: int = 1, script_d
         arith_bits=32 if dialect == "cmd" else 64,
         arith_power=dialect != "cmd",
     )
-    return _Reader(expander, dialect).run(lexer.lex())
+    script = _Reader(expander, dialect).run(lexer.lex())
+    script.notes[:0] = notes
+    return script
+
+
+_TRAILING_BLANKS = re.compile(r"\\[ \t]+\n")
+_CARET_END = re.compile(r"[ \t]\^[ \t]*\n")
+
+
+def _lenient_continuations(text: str, first_line: int, notes: list[str]) -> str:
+    """Continuations people write that bash itself would not join, read as the author meant them.
+
+    `\\` followed by blanks (bash: an escaped blank, and the command ends), and a `.sh` written with
+    cmd's `^` at line ends (copied from Windows instructions). Each is named in a note.
+    """
+    def line_of(pos: int) -> int:
+        return first_line + text.count("\n", 0, pos)
+
+    for m in list(_TRAILING_BLANKS.finditer(text))[:3]:
+        notes.append(f"{line_of(m.start())}: blanks after the line-continuation backslash (bash would end the "
+                     "command here); read as a continuation")
+    text = _TRAILING_BLANKS.sub("\\\n", text)
+    if _CARET_END.search(text) and not re.search(r"\\\n", text):
+        notes.append(f"{line_of(_CARET_END.search(text).start())}: lines end in cmd's `^`; read as line "  # type: ignore[union-attr]
+                     "continuations, as the author meant them (bash would not join them)")
+        text = _CARET_END.sub(" \\\n", text)
+    return text
 
 
 class _Reader:
@@ -121,6 +156,8 @@ class _Reader:
         self.files: dict[str, VirtualFile] = {}
         self.flow = Flow()
         self.line = 0
+        self.notes: list[str] = []
+        self.depth = 0  # nesting of `eval` / `bash -c` strings read as commands
         expander.on_assign = self._note_assign
 
     def run(self, raw_commands: list[RawCommand]) -> ShellScript:
@@ -128,7 +165,7 @@ class _Reader:
             self.x.unresolved = []
             self.line = raw.line
             self._command(raw)
-        return ShellScript(self.commands, self.files, self.x.variables)
+        return ShellScript(self.commands, self.files, self.x.variables, self.notes)
 
     def _note_assign(self, key: str, old: Value | None, new: Value) -> None:
         """Remember what an undecidable `if` assigns, so its alternatives can be named at its end."""
@@ -257,8 +294,25 @@ class _Reader:
                 self.x.variables.pop(self.x.key(w.text), None)
         for heredoc in raw.heredocs:
             self._heredoc(raw, heredoc.body, heredoc.line, final)
+        inner = _inner_command(final)
+        if inner is not None and self.depth < 3:
+            self._read_inner(*inner)
+            return
         if final:
             self.commands.append(Command(final, final[0].line, env, list(self.x.unresolved)))
+
+    def _read_inner(self, text: str, dialect: str, line: int) -> None:
+        """`eval "$CMD"`, `bash -c "..."`, `cmd /c "..."`: the string is a command line; read it, never run it."""
+        lexer = {"posix": PosixLexer, "cmd": CmdLexer, "powershell": PowerShellLexer}[dialect](text, line)
+        unresolved = list(self.x.unresolved)
+        self.depth += 1
+        try:
+            for raw in lexer.lex():
+                raw.line = line
+                self.x.unresolved = list(unresolved)
+                self._command(raw)
+        finally:
+            self.depth -= 1
 
     def _test(self, words: list[RawWord]) -> bool | None:
         before = len(self.x.unresolved)
@@ -335,6 +389,29 @@ class _Reader:
             items.extend([""] * (i + 1 - len(items)))
             items[i] = items[i] + text if append else text
             self.x.assign(name, items)
+
+
+_SHELLS = {"sh": "posix", "bash": "posix", "zsh": "posix", "ksh": "posix", "dash": "posix", "cmd": "cmd",
+           "cmd.exe": "cmd", "powershell": "powershell", "powershell.exe": "powershell", "pwsh": "powershell",
+           "pwsh.exe": "powershell"}
+
+
+def _inner_command(final: list[Word]) -> tuple[str, str, int] | None:
+    """(text, dialect, line) when the command runs a string as a command line (eval, `bash -c`, ...)."""
+    texts = [w.text for w in final]
+    if not texts:
+        return None
+    head = Path(texts[0].replace("\\", "/")).name.lower()
+    if head == "eval" and len(texts) > 1:
+        return " ".join(texts[1:]), "posix", final[0].line
+    dialect = _SHELLS.get(head)
+    if dialect is None:
+        return None
+    flags = {"posix": ("-c",), "cmd": ("/c", "/k", "/C", "/K"), "powershell": ("-command", "-c")}[dialect]
+    for i, t in enumerate(texts[1:-1], start=1):
+        if t.lower() in flags or t in flags:
+            return " ".join(texts[i + 1:]) if dialect != "posix" else texts[i + 1], dialect, final[0].line
+    return None
 
 
 def _common_words(text: str, others: list[str]) -> int:
