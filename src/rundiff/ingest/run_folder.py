@@ -223,14 +223,37 @@ def _walk(root: Path) -> tuple[list[Path], list[Path], list[Skipped]]:
     return files, subsets, skipped
 
 
+def _inside_run(files: list[Path], root: Path, skipped: list[Skipped]) -> list[Path]:
+    """Files whose real location is inside the run folder: a link out of it (to ~/.kaggle, /etc) is
+    not the run's, and reading it could put someone's secrets into a report."""
+    real_root = root.resolve()
+    kept = []
+    for f in files:
+        try:
+            real = f.resolve()
+        except (OSError, RuntimeError):
+            skipped.append(Skipped(str(f), "a link that cannot be followed (not read)"))
+            continue
+        if real != real_root and real_root not in real.parents:
+            skipped.append(Skipped(str(f), "links outside the run folder (not read)"))
+            continue
+        kept.append(f)
+    return kept
+
+
 def _ingest_folder(run: RunFiles) -> None:
     files, subset_dirs, skipped_dirs = _walk(run.path)
     run.skipped.extend(skipped_dirs)
+    files = _inside_run(files, run.path, run.skipped)
     reasons: dict[Path, str] = {}
     used: set[Path] = set()
     for f in files:
         if f.name in RUN_FILE_NAMES:
-            data = read_run_file(f)
+            try:
+                data = read_run_file(f)
+            except RundiffError as err:  # a bad label file costs the label, not the run
+                run.warnings.append(f"{err} (outcome and name not read)")
+                continue
             run.outcome = str(data["outcome"]).lower() if data.get("outcome") else None
             if data.get("name"):
                 run.name = str(data["name"])

@@ -53,6 +53,8 @@ def map_fact(fact: Fact, registry: Registry, warnings: list[str]) -> list[tuple[
         kind = "cli"
     hit = registry.lookup(kind, fact.key)
     if hit is None:
+        if registry.is_credential(fact.key) and fact.value not in (None, ""):
+            return [(fact.key, "***", "looks like a credential: its value is not shown")]
         return [(fact.key, _plain(fact.value), fact.note)]
     param, alias = hit
     return _apply(param, alias, fact, registry, warnings)
