@@ -272,3 +272,64 @@ def test_scripts_without_a_launch_are_skipped_with_a_reason(tmp_path, text, reas
     [skipped] = [s for s in run.skipped if s.path.endswith("tool.sh")]
     assert reason in skipped.reason
     assert run.cells["network_dim"].value == 4  # the other script is still read
+
+
+# -- bash and-or lists and case -----------------------------------------------------------------
+
+
+def test_and_or_lists_run_only_when_their_test_allows():
+    s = read_script(textwrap.dedent("""
+        LOWRAM=1
+        V2=0
+        ARGS=()
+        [ "$LOWRAM" = 1 ] && ARGS+=(--lowram)
+        [[ $V2 == 1 ]] && ARGS+=(--v2) || ARGS+=(--clip_skip=2)
+        [ -f vae.safetensors ] && ARGS+=(--vae=vae.safetensors)
+        if [ "$LOWRAM" = 1 ] && [ "$V2" = 1 ]; then ARGS+=(--both); fi
+        if [ "$LOWRAM" = 1 ] || [ "$V2" = 1 ]; then ARGS+=(--either); fi
+        run "${ARGS[@]}"
+        """))
+    words = s.commands[-1].texts
+    assert words[:3] == ["run", "--lowram", "--clip_skip=2"]
+    assert "--v2" not in words and "--both" not in words and words[-1] == "--either"
+    [vae] = [w for w in words if w.startswith("--vae")]
+    assert "cannot be decided" in vae.cond  # a file test: given only maybe
+
+
+def test_case_picks_the_matching_pattern(tmp_path):
+    path = tmp_path / "case.sh"
+    text = textwrap.dedent("""
+        model_type="sdxl"
+        case "$model_type" in
+          sd1.5|sd15) script=train_network.py; extra="--clip_skip=2" ;;
+          "sdxl")
+            script=sdxl_train_network.py
+            extra="--no_half_vae"
+            ;;
+          flux*) script=flux_train_network.py ;;
+          *) script=unknown.py ;;
+        esac
+        accelerate launch $script $extra --network_dim 8
+        """)
+    path.write_text(text)
+    v = values(launch_facts(path)[0])
+    assert v["training_script"] == "sdxl_train_network.py" and v["no_half_vae"] is True and "clip_skip" not in v
+    path.write_text(text.replace('model_type="sdxl"', 'model_type="flux-dev"'))
+    v = values(launch_facts(path)[0])
+    assert v["training_script"] == "flux_train_network.py" and "no_half_vae" not in v
+    path.write_text(text.replace('model_type="sdxl"', 'model_type="sd15"'))
+    assert values(launch_facts(path)[0])["clip_skip"] == "2"
+
+
+def test_case_on_an_unset_variable_reports_alternatives(tmp_path):
+    path = tmp_path / "case_env.sh"
+    path.write_text(textwrap.dedent("""
+        case "$MODEL" in
+          xl) DIM=32 ;;
+          *) DIM=16 ;;
+        esac
+        accelerate launch train_network.py --network_dim $DIM --seed 3
+        """))
+    facts, warnings = launch_facts(path)
+    assert facts["seed"].value == "3"
+    assert facts["network_dim"].provenance is Provenance.UNKNOWN and "'32' or '16'" in facts["network_dim"].note

@@ -128,7 +128,10 @@ def _source(launch: Launch, shell: ShellScript, path: Path, fmt: str) -> LaunchS
         if name in ("config_file", "dataset_config") and isinstance(arg.value, str) and arg.value:
             _reference(source, shell, path, arg.value, add_toml=name == "config_file")
     source.warnings.extend(f"{where}:{w.removeprefix('line ')}" for w in launch.warnings)
-    for variable, line in launch.unresolved:
+    explained = " ".join(a.cond for a in launch.trainer_args + launch.launcher_args if a.cond)
+    for variable, line in dict.fromkeys(launch.unresolved):
+        if f"from {_describe(variable)}" in explained or f", {_describe(variable)}" in explained:
+            continue  # the argument it went into is already reported as unknown, naming it
         source.warnings.append(f"{where}:{line}: {_describe(variable)} is not set in this script; "
                                "it was read as empty")
     return source
