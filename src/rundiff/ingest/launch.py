@@ -10,8 +10,10 @@ nargs='*' lists) are passed in by the caller, since the parameter registry owns 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import PureWindowsPath
 
 from rundiff.ingest.shell import Command, Word
@@ -197,13 +199,29 @@ def _is_option(text: str) -> bool:
     return text.startswith("-") and len(text) > 1 and not _NUMBER.match(text)
 
 
+@cache
+def _sorted_names(known: frozenset[str]) -> tuple[str, ...]:
+    return tuple(sorted({*known, *LEGACY_ARGS}))
+
+
+def _with_prefix(prefix: str, names: tuple[str, ...]) -> set[str]:
+    """The names starting with `prefix`, by binary search (an argument list can be long)."""
+    start = bisect_left(names, prefix)
+    out = set()
+    for name in names[start:]:
+        if not name.startswith(prefix):
+            break
+        out.add(name)
+    return out
+
+
 def _resolve(written: str, known: Collection[str], launch: Launch, line: int) -> tuple[str, str | None]:
     """argparse's allow_abbrev: an exact name, else a unique prefix of a known name."""
     if written in LEGACY_ARGS:
         return LEGACY_ARGS[written], f"written as the legacy --{written}"
     if not known or written in known:
         return written, None
-    candidates = {n for n in (*known, *LEGACY_ARGS) if n.startswith(written)}
+    candidates = _with_prefix(written, _sorted_names(frozenset(known)))
     targets = {LEGACY_ARGS.get(n, n) for n in candidates}
     if len(targets) == 1:
         full = targets.pop()

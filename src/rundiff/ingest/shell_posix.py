@@ -21,11 +21,15 @@ from rundiff.ingest.shell_words import (
     Part,
     RawCommand,
     RawWord,
+    ShellLimitError,
 )
 
 _META = set(" \t\n;&|<>()")
 _ASSIGN_HEAD = re.compile(r"^([A-Za-z_]\w*)(\+?)=$")
 _NAME = re.compile(r"[A-Za-z_]\w*")
+_PLAIN_RUN = re.compile(r"[^\s;&|<>()\\'\"$`]+")
+#: The most words one command may have; real launch lines have a few hundred at most.
+MAX_COMMAND_WORDS = 20_000
 _FD = re.compile(r"(\d{1,9})[<>]")
 _REDIRECT = re.compile(r"&>>|&>|<<<|<<-|<<|>>|>&|<&|>\||<>|<|>")
 _PARAM_OPS = (":-", ":=", ":+", ":?", "##", "%%", "^^", ",,", "//", "-", "=", "+", "?", "#", "%", "^", ",", "/", ":")
@@ -84,6 +88,8 @@ class PosixLexer(Cursor):
                 if not self.cur.words:
                     self.cur.line = self.line
                 self.cur.words.append(self._word())
+                if len(self.cur.words) > MAX_COMMAND_WORDS:
+                    raise ShellLimitError(f"line {self.cur.line}: a command of more than {MAX_COMMAND_WORDS} words")
                 self._case_words()
         self._end_command()
         return self.commands
@@ -214,7 +220,8 @@ class PosixLexer(Cursor):
                     flush()
                     parts.append(expansion)
             else:
-                buf.append(self._advance())
+                m = _PLAIN_RUN.match(self.s, self.i)  # a run of ordinary characters in one step
+                buf.append(self._advance(m.end() - self.i if m else 1))
         flush()
         return RawWord(tuple(parts), start_line)
 
