@@ -18,6 +18,7 @@ import yaml
 
 from rundiff.errors import RundiffError
 from rundiff.ingest import dataset_folder, kohya_gui, toml_config, trainer_config
+from rundiff.ingest.logs.discover import classify_log
 from rundiff.ingest.safetensors_file import final_checkpoints, ingest_safetensors
 from rundiff.ingest.shell import SCRIPT_SUFFIXES as _SHELL_SUFFIXES
 from rundiff.ingest.textfile import read_text
@@ -26,6 +27,7 @@ from rundiff.model import Fact, Skipped, SourceFile, SourceKind
 SCRIPT_SUFFIXES = _SHELL_SUFFIXES
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 YAML_SUFFIXES = frozenset({".yaml", ".yml"})
+ENV_SUFFIXES = frozenset({".env"})
 PICKLE_SUFFIXES = frozenset({".ckpt", ".pt", ".pth", ".bin"})
 RUN_FILE_NAMES = frozenset({"rundiff.yaml", "rundiff.yml"})
 #: JSON files that are never training configs (tokenizers, model configs, caches, indexes).
@@ -33,7 +35,9 @@ _JSON_SKIP = {"tokenizer.json", "tokenizer_config.json", "vocab.json", "special_
               "model_index.json", "metadata_cache.json", "train_state.json", "scheduler_config.json",
               "preprocessor_config.json", "added_tokens.json", "merges.txt",
               # rundiff's own outputs in an ablation sweep
-              "variant.json", "plan.json", "command.json", "train_result.json", "report.json"}
+              "variant.json", "plan.json", "command.json", "train_result.json", "report.json",
+              # W&B run files: logged values and the environment, read as logs (ingest/logs)
+              "wandb-summary.json", "wandb-metadata.json"}
 #: Folders of a diffusers model (a base model stored in the run folder, not the run's settings).
 _MODEL_COMPONENT_DIRS = {"unet", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2",
                          "scheduler", "transformer", "feature_extractor", "safety_checker"}
@@ -51,8 +55,13 @@ class RunFiles:
     sources: list[SourceFile] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     log_files: list[Path] = field(default_factory=list)
+    log_kinds: list[str] = field(default_factory=list)
     outcome: str | None = None
     skipped: list[Skipped] = field(default_factory=list)
+    #: What the logs hold (series of points), read once here; None when the run has no logs.
+    logs: Any = None
+    #: Files that failed to parse (their warning is in ``warnings``).
+    failed_files: list[str] = field(default_factory=list)
 
 
 def ingest_run(path: str | Path) -> RunFiles:
@@ -67,6 +76,11 @@ def ingest_run(path: str | Path) -> RunFiles:
         except NotASource as why:
             files.skipped.append(Skipped(str(root), str(why)))
             sources = []
+        kind = classify_log(root) if sources is None else None
+        if kind is not None:  # a log on its own is a run too
+            files.log_files, files.log_kinds = [root], [kind]
+            _read_logs(files)
+            return files
         if sources is None:
             raise RundiffError("unknown format: not a launch script, config, Markdown note or .safetensors", root)
         files.sources.extend(sources)
@@ -91,10 +105,24 @@ def ingest_file(path: Path) -> list[SourceFile] | None:
         from rundiff.ingest.markdown import ingest_markdown
 
         return ingest_markdown(path, **_argument_vocabulary())
+    if suffix == ".ipynb":
+        from rundiff.ingest.notebook import ingest_notebook
+
+        sources = ingest_notebook(path, **_argument_vocabulary())
+        if not sources:
+            raise NotASource("notebook without a training launch in its shell commands")
+        return sources
     if suffix == ".toml":
-        return toml_config.ingest_toml(path)
+        return _ingest_toml(path)
     if suffix == ".json":
         return _ingest_json(path)
+    if suffix in ENV_SUFFIXES:
+        from rundiff.ingest.env_file import ingest_env
+
+        sources = ingest_env(path)
+        if not sources:
+            raise NotASource("environment file with no variables of a trainer rundiff knows")
+        return sources
     if suffix in YAML_SUFFIXES:
         return _ingest_yaml(path)
     if suffix == ".safetensors":
@@ -114,18 +142,80 @@ def _argument_vocabulary() -> dict[str, frozenset[str]]:
     return {"known_args": frozenset(registry.cli_names()), "flag_args": frozenset(registry.flag_names())}
 
 
+def _ingest_toml(path: Path, *, text: str | None = None, chain: str | None = None,
+                 display_path: str | None = None) -> list[SourceFile]:
+    """A TOML read by its trainer's profile (SimpleTuner config.toml), else as sd-scripts reads it,
+    with the evidence that names the trainer (lora-scripts autosave, musubi-tuner dataset TOML)."""
+    from rundiff.ingest.profiled import field_profiles, read_with_profile
+    from rundiff.normalise.profile import recognise
+
+    data, raw = toml_config.parse_toml(path, text)
+    shown = display_path or str(path)
+    profile, _evidence = recognise(data, shown, only=field_profiles())
+    if profile is not None and profile.vocabulary != "sd-scripts":
+        source = read_with_profile(path, data, _toml_lines(raw), "toml", chain=chain, shown=shown)
+        if source is not None:
+            return [source]
+    sources = toml_config.ingest_toml(path, text=raw, chain=chain, display_path=display_path)
+    profile, evidence = recognise(data, shown, only=["lora-scripts", "musubi-tuner", "sd-scripts"])
+    for source in sources:
+        if profile is not None:
+            source.trainer = profile.trainer
+            source.evidence = list(evidence)
+    return sources
+
+
+def _toml_lines(text: str) -> dict[str, int]:
+    return {(f"{section}.{key}" if section else key): line
+            for (section, key), line in toml_config.key_lines(text).items()}
+
+
+def _json_key_lines(text: str) -> dict[str, int]:
+    lines: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.lstrip()
+        if stripped.startswith('"'):
+            lines.setdefault(stripped[1:].split('"', 1)[0], number)
+    return lines
+
+
+_WANDB_NOT_SETTINGS = {"wandb-summary.json": "W&B summary: the last value of each metric (no settings)",
+                       "wandb-events.jsonl": "W&B system metrics (no settings)"}
+
+
 def _ingest_json(path: Path) -> list[SourceFile]:
     if path.name in _JSON_SKIP or path.name.endswith(".index.json"):
         raise NotASource("a model, tokenizer, cache or rundiff output file (not training settings)")
+    if path.name in _WANDB_NOT_SETTINGS:
+        raise NotASource(_WANDB_NOT_SETTINGS[path.name])
     text = read_text(path, limit=MAX_JSON_BYTES)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise RundiffError(f"invalid JSON: {err.msg}", path, line=err.lineno) from None
+    from rundiff.ingest.profiled import read_wandb_metadata, read_with_profile
+
+    if path.name == "wandb-metadata.json" and isinstance(data, dict):
+        source = read_wandb_metadata(path, data, _json_key_lines(text))
+        if source is None:
+            raise NotASource("W&B run metadata without a program and its arguments")
+        return [source]
+    if isinstance(data, list):
+        source = read_with_profile(path, data, _json_key_lines(text), "json")
+        if source is None:
+            raise RundiffError("expected a JSON object of settings (a list no trainer profile recognises)", path)
+        return [source]
     if not isinstance(data, dict):
         raise RundiffError("expected a JSON object of settings", path)
     if kohya_gui.looks_like_gui_config(data):
-        return [kohya_gui.ingest_gui_json(path, data, text)]
+        source = kohya_gui.ingest_gui_json(path, data, text)
+        from rundiff.normalise.profile import recognise
+
+        source.evidence = recognise(data, str(path), only=["kohya_ss"])[1] or ["kohya_ss GUI keys"]
+        return [source]
+    profiled = read_with_profile(path, data, _json_key_lines(text), "json")
+    if profiled is not None:
+        return [profiled]
     if isinstance(data.get("datasets"), list):
         return [toml_config.ingest_dataset_json(path, data)]
     source = trainer_config.ingest_trainer_config(path, data, None, "json-config")
@@ -157,6 +247,9 @@ def _ingest_yaml(path: Path) -> list[SourceFile]:
         facts = [Fact(k, v, SourceKind.LAUNCHER, str(path), line)
                  for k, v, line in trainer_config.flatten(data, node)]
         return [SourceFile(str(path), "accelerate-config", facts=facts, chain=f"{path}#accelerate")]
+    profiled = trainer_config.ingest_document(path, data, trainer_config.yaml_lines(data, node), "yaml")
+    if profiled is not None:
+        return [profiled]
     return [trainer_config.ingest_trainer_config(path, data, node, "yaml-config")]
 
 
@@ -265,8 +358,8 @@ def _ingest_folder(run: RunFiles) -> None:
     for f in intermediate:
         reasons[f] = "intermediate checkpoint: the last file of its series is read (the settings repeat)"
     ordered = (
-        [f for f in files if f.suffix.lower() in SCRIPT_SUFFIXES | MARKDOWN_SUFFIXES]
-        + [f for f in files if f.suffix.lower() in {".toml", ".json"} | YAML_SUFFIXES]
+        [f for f in files if f.suffix.lower() in SCRIPT_SUFFIXES | MARKDOWN_SUFFIXES | {".ipynb"}]
+        + [f for f in files if f.suffix.lower() in {".toml", ".json"} | YAML_SUFFIXES | ENV_SUFFIXES]
         + finals
     )
     consumed: set[Path] = set()
@@ -280,6 +373,7 @@ def _ingest_folder(run: RunFiles) -> None:
             continue
         except RundiffError as err:
             run.warnings.append(str(err))
+            run.failed_files.append(str(f))
             reasons[f] = f"not read: {err}"
             continue
         if not sources:
@@ -294,10 +388,20 @@ def _ingest_folder(run: RunFiles) -> None:
         if suffix in PICKLE_SUFFIXES:
             run.warnings.append(f"{f}: not read (pickle-based weights are never unpickled)")
             reasons[f] = "pickle-based file: never unpickled"
-        elif f.name.startswith("events.out.tfevents") or suffix in (".log", ".csv") or (
-                suffix == ".txt" and not _is_prompt_file(f)):
-            run.log_files.append(f)
-            reasons.setdefault(f, "training log: read by `rundiff diagnose`, not by compare")
+        elif f.name in _NOT_LOGS:
+            reasons[f] = _NOT_LOGS[f.name]
+        elif f.resolve() not in used and not (suffix == ".txt" and _is_prompt_file(f)):
+            kind = classify_log(f)
+            if kind is not None:
+                run.log_files.append(f)
+                run.log_kinds.append(kind)
+    _read_logs(run)
+    unreadable = set(run.logs.unreadable) if run.logs is not None else set()
+    for f in run.log_files:
+        if str(f) in unreadable:
+            reasons[f] = "training log that could not be read (see the warnings)"
+        else:
+            used.add(f.resolve())
     for f in files:
         if f.resolve() in used:
             continue
@@ -305,6 +409,24 @@ def _ingest_folder(run: RunFiles) -> None:
     run.skipped = _group_skipped(run.skipped)
     _adopt_lone_dataset_configs(run)
     _add_dataset_folders(run, subset_dirs)
+
+
+def _read_logs(run: RunFiles) -> None:
+    """Read the run's logs once; what they reveal joins the run as inferred facts (ingest/logs/facts.py)."""
+    if not run.log_files:
+        return
+    from rundiff.ingest.logs import read_logs
+    from rundiff.ingest.logs.facts import log_sources
+
+    run.logs = read_logs(list(zip(run.log_files, run.log_kinds, strict=True)))
+    run.warnings.extend(run.logs.warnings)
+    kinds = {str(f): kind for f, kind in zip(run.log_files, run.log_kinds, strict=True)}
+    run.sources.extend(log_sources(run.logs, str(run.path), kinds))
+
+
+#: Text files that look like logs by their suffix but hold no training record.
+_NOT_LOGS = {"requirements.txt": "package list (no training settings)",
+             "LICENSE.txt": "licence text", "license.txt": "licence text"}
 
 
 def _no_settings_reason(path: Path) -> str:
@@ -320,8 +442,10 @@ def _unread_reason(path: Path) -> str:
         return "image or video (sample output or data, not settings)"
     if suffix == ".txt" and _is_prompt_file(path):
         return "sample prompt file (prompts are not training settings)"
-    if suffix in (".py", ".ipynb"):
+    if suffix == ".py":
         return "program source (never executed or interpreted)"
+    if suffix == ".wandb":
+        return "W&B binary record log (not decoded; files/config.yaml and wandb-metadata.json are read)"
     return f"not a format rundiff reads ({suffix or 'no extension'})"
 
 
@@ -341,21 +465,28 @@ def _group_skipped(skipped: list[Skipped]) -> list[Skipped]:
 
 
 def _adopt_lone_dataset_configs(run: RunFiles) -> None:
-    """A dataset TOML no launch references joins the run's only launch, if it has exactly one.
+    """A dataset file no launch references joins the run's only launch, if it has exactly one.
 
     A folder holding `config.toml` and `dataset.toml` side by side was trained with both, so the
-    dataset TOML's values beat the training config's, as sd-scripts applies them.
+    dataset TOML's values beat the training config's, as sd-scripts applies them; the same holds for
+    another trainer's dataset file (SimpleTuner multidatabackend.json, OneTrainer concepts.json)
+    beside that trainer's config.
     """
-    launches = {s.chain for s in run.sources if s.format in _LAUNCH_FORMATS}
+    launches = {(s.chain, s.trainer if s.format in _PROFILE_FORMATS else None) for s in run.sources
+                if s.format in _LAUNCH_FORMATS | _PROFILE_FORMATS}
     if len(launches) != 1:
         return
-    chain = launches.pop()
+    chain, trainer = launches.pop()
     for source in run.sources:
-        if source.format == "kohya-dataset-toml" and source.chain != chain and source.chain.endswith("#dataset"):
+        if source.chain == chain or not (source.chain or "").endswith("#dataset"):
+            continue
+        if source.format == "kohya-dataset-toml" or (source.format == "dataset-config" and source.trainer == trainer):
             source.chain = chain
 
 
-_LAUNCH_FORMATS = frozenset({"kohya-script", "markdown-command", "kohya-config-toml", "kohya-gui-json"})
+_LAUNCH_FORMATS = frozenset({"kohya-script", "markdown-command", "notebook-command", "kohya-config-toml",
+                             "kohya-gui-json"})
+_PROFILE_FORMATS = frozenset({"trainer-config", "wandb-config"})
 
 
 def _is_prompt_file(path: Path) -> bool:
@@ -382,16 +513,19 @@ def _follow(run: RunFiles, source: SourceFile, base: Path, *, strict: bool) -> s
                 except NotASource:
                     continue
             else:
-                more = toml_config.ingest_toml(ref, text=virtual, chain=source.chain,
-                                               display_path=str(ref) if virtual is None else
-                                               f"{source.path} (heredoc {ref.name})")
+                more = _ingest_toml(ref, text=virtual, chain=source.chain,
+                                    display_path=str(ref) if virtual is None else
+                                    f"{source.path} (heredoc {ref.name})")
         except RundiffError as err:
             if strict:
                 raise
             run.warnings.append(str(err))
+            run.failed_files.append(str(ref))
             continue
         for extra in more:
             extra.chain = source.chain
+            # read on its own earlier in the walk: it belongs to this launch, not beside it
+            run.sources[:] = [s for s in run.sources if not (s.path == extra.path and s.chain != source.chain)]
             run.sources.append(extra)
             consumed.add(ref.resolve())
             consumed |= _follow(run, extra, ref.parent, strict=strict)

@@ -134,6 +134,9 @@ def _source(launch: Launch, shell: ShellScript, path: Path, fmt: str) -> LaunchS
             continue  # the argument it went into is already reported as unknown, naming it
         source.warnings.append(f"{where}:{line}: {_describe(variable)} is not set in this script; "
                                "it was read as empty")
+    from rundiff.ingest.profiled import apply_launch_profile  # the trainer's profile, by script name
+
+    apply_launch_profile(source, launch, path)
     return source
 
 
