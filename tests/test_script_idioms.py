@@ -333,3 +333,17 @@ def test_case_on_an_unset_variable_reports_alternatives(tmp_path):
     facts, warnings = launch_facts(path)
     assert facts["seed"].value == "3"
     assert facts["network_dim"].provenance is Provenance.UNKNOWN and "'32' or '16'" in facts["network_dim"].note
+
+
+def test_powershell_isnullorempty_and_array_copy():
+    s = read_script(textwrap.dedent("""
+        $reg = ""
+        $name = "x"
+        $a = [System.Collections.ArrayList]::new()
+        if (![string]::IsNullOrEmpty($reg)) { [void]$a.Add("--reg") }
+        if (-not [string]::IsNullOrWhiteSpace($name)) { [void]$a.Add("--name=$name") }
+        $b = $a
+        $b += "--z"
+        run @b
+        """), "powershell")
+    assert s.commands[-1].texts == ["run", "--name=x", "--z"]

@@ -39,6 +39,7 @@ from rundiff.ingest.shell_words import (
     Param,
     RawCommand,
     RawWord,
+    ShellLimitError,
     Value,
     cond_of,
 )
@@ -47,6 +48,8 @@ DIALECTS = ("posix", "cmd", "powershell")
 _RESERVED = frozenset({"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "{", "}", "function"})
 _SKIPPED_HEADS = frozenset({"for", "select"})
 _DECLARERS = frozenset({"export", "declare", "typeset", "local", "readonly"})
+#: The most commands one script may hold (time bound; launch scripts have a few hundred).
+MAX_COMMANDS = 50_000
 _ASSIGN = re.compile(r"^([A-Za-z_]\w*)(?:\[([^\]]*)\])?(\+?)=")
 
 
@@ -163,6 +166,7 @@ class _Reader:
         self.flow = Flow()
         self.line = 0
         self.notes: list[str] = []
+        self.assigned: list[str] = []  # keys assigned by the current assignment (see _assign_tainted)
         self.depth = 0  # nesting of `eval` / `bash -c` strings read as commands
         self.pending_test: list | None = None  # [keyword, value, text, line] of an `if` waiting for `then`
         self.case_subjects: list[str | None] = []
@@ -171,6 +175,8 @@ class _Reader:
         expander.on_assign = self._note_assign
 
     def run(self, raw_commands: list[RawCommand]) -> ShellScript:
+        if len(raw_commands) > MAX_COMMANDS:
+            raise ShellLimitError(f"more than {MAX_COMMANDS} commands; real launch scripts have a few hundred")
         for raw in raw_commands:
             self.x.unresolved = []
             self.line = raw.line
@@ -179,6 +185,7 @@ class _Reader:
 
     def _note_assign(self, key: str, old: Value | None, new: Value) -> None:
         """Remember what an undecidable `if` assigns, so its alternatives can be named at its end."""
+        self.assigned.append(key)
         for frame in self.flow.frames:
             if frame.current is None and isinstance(new, str) and not isinstance(old, list):
                 frame.before.setdefault(key, None if old is None else str(old))
@@ -324,14 +331,15 @@ class _Reader:
     def _assign_tainted(self, do, line: int) -> None:
         """Run one assignment; a value built from something never run or not worked out is tagged."""
         before = len(self.x.unresolved)
-        keys_before = dict(self.x.variables)
+        self.assigned = []
         do()
         missing = list(dict.fromkeys(what for what, _ in self.x.unresolved[before:]))
         if not missing:
             return
         shown = ", ".join(what if what.startswith("$") else f"${what}" for what in missing)
-        for key, value in self.x.variables.items():
-            if isinstance(value, str) and keys_before.get(key) is not value:
+        for key in dict.fromkeys(self.assigned):
+            value = self.x.variables.get(key)
+            if isinstance(value, str):
                 why = (
                     f"built from ${key}, set at line {line} from {shown}, which this script does not set "
                     "or rundiff does not run"
@@ -439,6 +447,13 @@ class _Reader:
         if assign.arith:
             result = self.x.arith(text, assign.value.line if assign.value else 0)
             text = "" if result is None else str(result)
+        source = assign.value.parts if assign.value is not None else ()
+        if assign.ps_type is not None and len(source) == 1 and isinstance(source[0], Param):
+            other = self.x.lookup(source[0].name)
+            if isinstance(other, list):  # `$b = $a` copies an array in PowerShell
+                self.x.types[self.x.key(assign.name)] = "list"
+                self.x.assign(assign.name, list(other), append=assign.append)
+                return
         if assign.append and assign.ps_type is not None and isinstance(current, list):
             self.x.assign(assign.name, [text], append=True)  # PowerShell `$list += "x"` adds an element
             return
