@@ -405,7 +405,7 @@ def _additional_parameters(
     They come after the GUI's own settings (the GUI's TOML) and so win; they are added last to this
     source, where a later fact for the same parameter overrides an earlier one.
     """
-    from rundiff.ingest.launch import Launch, parse_arguments
+    from rundiff.ingest.launch import ACCELERATE_FLAGS, Launch, parse_arguments
     from rundiff.ingest.run_folder import _argument_vocabulary
     from rundiff.ingest.shell import Word
 
@@ -419,7 +419,8 @@ def _additional_parameters(
         line = lines.get(key)
         words = [Word(w, line or 0) for w in text.replace('"', "").split()]
         launch = Launch("", "", line or 0, "gui")
-        vocabulary = _argument_vocabulary() if kind is SourceKind.CLI else {}
+        vocabulary = (_argument_vocabulary() if kind is SourceKind.CLI
+                      else {"flag_args": ACCELERATE_FLAGS, "list_args": frozenset()})
         args = parse_arguments(words, launch, owner, **vocabulary)
         before = {f.key: f for f in facts}
         for arg in args:
