@@ -139,6 +139,7 @@ class _Settings:
     noise_type: str
     lora_type: str | None
     checkboxes: frozenset[str]  # "sdxl", "flux1", "sd3", "hunyuan_image", "anima", "lumina"
+    lora_written: str = ""  # LoRA_type as the file writes it, for messages
 
     def on(self, *names: str) -> bool:
         return bool(self.checkboxes & set(names))
@@ -220,7 +221,7 @@ _GATES: tuple[_Gate, ...] = (
     _Gate(
         frozenset({"conv_dim", "conv_alpha"}),
         lambda s: s.lora_type in _CONV_TYPES,
-        lambda s: f"LoRA_type {s.lora_type or 'unset'} has no conv layers, so the GUI does not pass it",
+        lambda s: f"LoRA_type {s.lora_written or 'unset'!r} has no conv layers, so the GUI does not pass it",
     ),
     _Gate(
         frozenset({"sdxl_no_half_vae", "sdxl_cache_text_encoder_outputs"}),
@@ -365,7 +366,7 @@ def ingest_gui_json(path: Path, data: dict[str, Any], text: str) -> SourceFile:
             note="unet_lr 0 with a text encoder LR means text-encoder-only in the GUI",
         )
 
-    settings = _Settings(str(data.get("noise_offset_type") or "Original").lower(), lora_type, checked)
+    settings = _Settings(str(data.get("noise_offset_type") or "Original").lower(), lora_type, checked, lora_type_raw)
     held_back: dict[str, list[str]] = {}
     for key, value in data.items():
         if key in _GUI_ONLY or key.startswith("__"):
