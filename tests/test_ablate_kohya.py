@@ -144,11 +144,12 @@ def test_rewrite_for_network_dim_gives_the_exact_command_and_files(tmp_path):
         FAKE_ACCELERATE, "launch", "--num_cpu_threads_per_process=2", str(STANDIN.absolute() / "train_network.py"),
         "--config_file=train.toml", "--dataset_config=dataset.toml", "--network_module=networks.lora",
         "--network_dim=8", "--network_alpha=16", "--learning_rate=1e-4", "--lr_scheduler=cosine",
-        "--lr_warmup_steps=2", f"--sample_prompts={base / 'prompts.txt'}", "--sample_every_n_steps=10",
+        "--lr_warmup_steps=1", f"--sample_prompts={base / 'prompts.txt'}", "--sample_every_n_steps=10",
         "--output_dir=output", "--output_name=mylora", "--logging_dir=logs", "--max_train_steps=10", "--seed=0",
     ]
     assert job.cwd == folder
-    assert job.env["HF_HUB_OFFLINE"] == "1" and job.env["CUDA_VISIBLE_DEVICES"] == ""
+    assert "HF_HUB_OFFLINE" not in job.env and job.env["CUDA_VISIBLE_DEVICES"] == ""  # the base's export: not applied
+    assert kohya.base_env(base_run) == {"HF_HUB_OFFLINE": "1"}  # ... but shown
     command = json.loads((folder / "command.json").read_text())
     assert command == {"argv": list(job.argv), "cwd": ".", "env": job.env}
     # the --config_file copy: sections kept, what the short run sets removed (CLI beats it anyway)
@@ -247,7 +248,7 @@ def test_num_repeats_on_a_folder_method_base_gets_a_generated_dataset_config(tmp
 def test_constant_scheduler_with_warmup_is_refused_before_anything_runs(tmp_path):
     base_run = rundiff.load_run(make_base(tmp_path, scheduler="constant", warmup="0"))
     plan = plan_ablation(base_run, ["lr_warmup_steps"], values=["0", "5"], steps=10)
-    with pytest.raises(RundiffError, match=r"lr_warmup_steps=5: lr_scheduler constant with lr_warmup_steps 5"):
+    with pytest.raises(RundiffError, match=r"lr_warmup_steps=5: lr_scheduler constant with lr_warmup_steps 1 cannot"):
         backend().check(base_run, plan)
     # the stand-in fails the way the real trainer does (ValueError, exit 1, no logs, no LoRA)
     folder = tmp_path / "direct"
@@ -327,10 +328,13 @@ def test_crashing_variant_is_recorded_with_its_stderr_and_the_sweep_goes_on(tmp_
 
 def test_logged_lr_is_one_step_ahead_of_the_applied_lr_which_matches_the_simulation(tmp_path):
     base_run = rundiff.load_run(make_base(tmp_path))
-    plan = plan_ablation(base_run, ["lr_warmup_steps"], values=["3"], steps=10)
-    warnings = train(backend(), base_run, plan, tmp_path / "sweep", ["lr_warmup_steps=3"])
-    assert warnings == {"lr_warmup_steps=3": []}
-    rows = read_csv(tmp_path / "sweep" / "lr_warmup_steps=3" / "metrics.csv")
+    # --horizon compressed: 48 warmup steps of the base's 160 become 3 of the short run's 10
+    plan = plan_ablation(base_run, ["lr_warmup_steps"], values=["48"], steps=10)
+    schedule = next(v for v in plan.variants if v.name == "lr_warmup_steps=48").schedule
+    assert (schedule["base_total_steps"], schedule["warmup_steps"]) == (160, 3)
+    warnings = train(backend(), base_run, plan, tmp_path / "sweep", ["lr_warmup_steps=48"])
+    assert warnings == {"lr_warmup_steps=48": []}
+    rows = read_csv(tmp_path / "sweep" / "lr_warmup_steps=48" / "metrics.csv")
     assert list(rows[0]) == ["step", "epoch", "loss", "loss_avg", "lr/textencoder", "lr/unet",
                              "lr_applied/textencoder", "lr_applied/unet", "wall_time_s", "dw", "dw_rel"]
     assert [int(r["step"]) for r in rows] == list(range(1, 11))
@@ -433,7 +437,7 @@ def test_validation_losses_go_to_validation_csv(tmp_path):
 
 
 def test_a_run_that_finds_no_images_exits_0_but_is_recorded_as_failed(tmp_path):
-    base = make_base(tmp_path)
+    base = make_base(tmp_path, warmup="0")  # with no images the base's total steps, so its warmup fraction, are unknown
     for image in (base / "dataset" / "10_sks").glob("*.png"):
         image.unlink()
     base_run = rundiff.load_run(base)

@@ -33,6 +33,15 @@ class Alias:
 
 
 @dataclass(frozen=True)
+class Override:
+    """Another setting that, when set, takes this parameter's place (registry: ``overridden_by``)."""
+
+    params: tuple[str, ...]  # shadowed when every one of these is set in the run
+    why: str
+    effective: str = ""  # what to vary instead
+
+
+@dataclass(frozen=True)
 class Parameter:
     name: str
     category: str
@@ -47,6 +56,7 @@ class Parameter:
     ladder: tuple[Any, ...] = ()
     secret: bool = False
     aliases: dict[str, tuple[Alias, ...]] = field(default_factory=dict)
+    overridden_by: tuple[Override, ...] = ()
 
     @property
     def has_default(self) -> bool:
@@ -151,6 +161,8 @@ def build_registry(data: dict[str, Any]) -> Registry:
             ladder=tuple(spec.get("ladder") or ()),
             secret=bool(spec.get("secret", False)),
             aliases=aliases,
+            overridden_by=tuple(Override(tuple(o["params"]), o["why"], o.get("effective", ""))
+                                for o in spec.get("overridden_by") or ()),
         )
         params[name] = param
         for kind, alias_list in aliases.items():

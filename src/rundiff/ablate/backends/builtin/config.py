@@ -180,6 +180,8 @@ class TrainConfig:
     lr_scheduler_min_lr_ratio: float | None = _knob(None, _opt(_to_float))
     max_train_steps: int = _knob(1600, _to_int)
     max_train_epochs: int | None = _knob(None, _opt(_to_int))
+    #: rundiff's own (ablate --horizon prefix): build the scheduler for this many steps, train max_train_steps.
+    lr_schedule_steps: int | None = _knob(None, _opt(_to_int))
     train_batch_size: int = _knob(1, _to_int)
     gradient_accumulation_steps: int = _knob(1, _to_int)
     max_grad_norm: float = _knob(1.0, lambda v: 0.0 if _none(v) else _to_float(v))
