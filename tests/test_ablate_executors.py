@@ -171,6 +171,33 @@ def test_ray_engine_on_a_real_single_node_cluster_with_logical_gpus(base, tmp_pa
 
 
 @pytest.mark.slow
+def test_builtin_trainer_runs_on_a_ray_worker_and_its_results_come_back(tmp_path, ray_cluster):
+    pytest.importorskip("torch", reason="the builtin trainer needs the ablate extra")
+    from rundiff.ablate.backends.builtin.backend import BuiltinBackend
+    from rundiff.ablate.executors.ray import RayExecutor
+    from rundiff.ablate.report import write_report
+    from rundiff.ablate.sweep import load_sweep
+
+    run = tmp_path / "base"
+    run.mkdir()
+    (run / "train.sh").write_text("accelerate launch train_network.py --network_module=networks.lora --network_dim=4 "
+                                  "--network_alpha=2 --learning_rate=1e-3 --lr_scheduler=cosine --lr_warmup_steps=10 "
+                                  "--max_train_steps=100 --resolution=64\n")
+    base = rundiff.load_run(run)
+    plan = plan_ablation(base, ["network_dim"], values=["2"], steps=2)
+    out = tmp_path / "sweep"
+    result = run_ablation(base, plan, BuiltinBackend(), out, short=ShortRun(2), executor=RayExecutor(gpus_per_job=1))
+    assert [r.status for r in result.records] == ["done", "done"], [r.stderr_tail for r in result.records]
+    for record in result.records:
+        folder = out / record.name
+        assert (folder / "lora.safetensors").is_file() and len((folder / "metrics.csv").read_text().splitlines()) == 3
+    write_report(load_sweep(out))
+    report = json.loads((out / "report.json").read_text())
+    assert report["executor"]["name"] == "ray" and report["horizon"] == "compressed"
+    assert "warmup 1 steps" in report["schedules"][0]  # 10 of 100, squeezed into 2 steps: rounds up to 1
+
+
+@pytest.mark.slow
 def test_slurm_engine_through_submitit_local_executor(base, tmp_path):
     pytest.importorskip("submitit", reason="the Slurm engine needs submitit (pip install 'rundiff[slurm]')")
     from rundiff.ablate.executors.slurm import SlurmExecutor
