@@ -118,8 +118,16 @@ def test_a_knob_the_base_overrides_is_refused_naming_what_takes_effect(tmp_path)
     unet_only = _run(tmp_path, "--learning_rate=1e-4 --unet_lr=2e-4 --network_train_unet_only", "o")
     with pytest.raises(RundiffError, match="only the U-Net trains"):
         plan_ablation(unet_only, ["learning_rate"], values=["5e-5", "2e-4"])
-    with pytest.raises(RundiffError, match="text encoder is not trained"):
+    with pytest.raises(RundiffError, match="text_encoder_lr has no effect: network_train_unet_only is"):
         plan_ablation(unet_only, ["text_encoder_lr"], values=["5e-5", "2e-4"])
+
+
+def test_a_knob_inactive_in_the_base_run_is_refused(tmp_path):
+    base = _run(tmp_path, "--lr_scheduler=cosine --learning_rate=1e-4", "c")
+    with pytest.raises(RundiffError, match="lr_scheduler_num_cycles has no effect: lr_scheduler is cosine"):
+        plan_ablation(base, ["lr_scheduler_num_cycles"], values=["1", "3"])
+    restarts = _run(tmp_path, "--lr_scheduler=cosine_with_restarts --learning_rate=1e-4", "r")
+    assert len(plan_ablation(restarts, ["lr_scheduler_num_cycles"], values=["1", "3"]).variants) >= 2
 
 
 @pytest.mark.parametrize(("name", "value"), [

@@ -43,7 +43,7 @@ def test_every_format_is_written_and_deterministic(tmp_path, two_runs, suffix):
         data = json.loads(text)
         row = next(p for p in data["parameters"] if p["name"] == "network_dim")
         assert row["values"]["B"] == {"value": 32, "provenance": "explicit", "source": row["values"]["B"]["source"],
-                                      "note": None, "confirmed_by": [], "change": "changed"}
+                                      "note": None, "confirmed_by": [], "change": "changed", "inactive": None}
     if suffix == ".csv":
         header = text.splitlines()[0]
         assert header.startswith("parameter,category,impact,status,A,B")
@@ -92,11 +92,10 @@ def test_many_runs_turn_tables_to_one_row_per_run(tmp_path):
     assert "### r07" not in text  # no per-run change lists in a sweep: the table says it
 
 
-@pytest.mark.parametrize("case", ["missing", "malformed", "unknown", "empty"])
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, two_runs, case):
+def _bad_input(tmp_path, case):
     if case == "missing":
-        bad = tmp_path / "nope"
-    elif case == "malformed":
+        return tmp_path / "nope"
+    if case == "malformed":
         bad = tmp_path / "bad.toml"
         bad.write_text("network_dim = = 3\n")
     elif case == "unknown":
@@ -105,8 +104,15 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, two_runs, cas
     else:
         bad = tmp_path / "empty_run"
         bad.mkdir()
+    return bad
+
+
+@pytest.mark.parametrize("case", ["missing", "malformed", "unknown", "empty"])
+def test_bad_input_alone_is_one_line_exit_2_and_writes_nothing(tmp_path, two_runs, case):
+    bad = _bad_input(tmp_path, case)
     out = tmp_path / "report.html"
-    result = runner.invoke(app, ["compare", str(two_runs[0]), str(bad), "-o", str(out)])
+    runs = [str(two_runs[0]), str(bad)] if case == "missing" else [str(bad)]
+    result = runner.invoke(app, ["compare", *runs, "-o", str(out)])
     assert result.exit_code == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("rundiff: error: ") and str(bad.name) in lines[0]
@@ -114,6 +120,19 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, two_runs, cas
     assert not out.exists()
     if case == "malformed":
         assert "bad.toml:1" in lines[0]
+
+
+@pytest.mark.parametrize("case", ["malformed", "unknown", "empty"])
+def test_one_unreadable_run_is_left_out_with_a_warning_and_the_others_compared(tmp_path, two_runs, case):
+    bad = _bad_input(tmp_path, case)
+    out = tmp_path / "report.json"
+    result = runner.invoke(app, ["compare", *map(str, two_runs), str(bad), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert [r["name"] for r in data["runs"]] == ["A", "B"]
+    assert len(data["left_out"]) == 1 and bad.name in data["left_out"][0]
+    text = runner.invoke(app, ["compare", *map(str, two_runs), str(bad)]).stdout
+    assert "left out" in text and bad.name in text
 
 
 def test_one_bad_file_in_a_run_folder_is_a_warning(tmp_path):

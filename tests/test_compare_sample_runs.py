@@ -16,7 +16,6 @@ SEED_CHANGES = {
     "mixed_precision": "changed",
     "train_batch_size": "changed",
     "multires_noise_iterations": "removed",
-    "multires_noise_discount": "removed",
     "adaptive_noise_scale": "removed",
     "shuffle_caption": "removed",
     "keep_tokens": "removed",
@@ -46,6 +45,21 @@ def test_every_change_the_seed_lists_is_found(report):
     for name, change in SEED_CHANGES.items():
         assert found[name]["values"]["SDXL_Current"]["change"] == change, name
         assert found[name]["status"] == "differs", name
+
+
+def test_a_discount_without_multires_iterations_is_inactive_not_a_removal(report):
+    row = params(report)["multires_noise_discount"]
+    sdxl = row["values"]["SDXL_Current"]
+    assert sdxl["change"] == "inactive" and "multires_noise_iterations" in sdxl["inactive"]
+    assert row["values"]["SD15_PERFECT"]["inactive"] is None
+    assert row["status"] == "inactive"
+    assert "multires_noise_discount" not in [s["name"] for s in report["suspects"]]
+
+
+def test_a_default_equal_to_the_baseline_value_is_not_a_removal(report):
+    row = params(report)["bucket_reso_steps"]  # 64 written in SD15_PERFECT, 64 by default in SDXL_Current
+    assert row["values"]["SDXL_Current"]["change"] == "same"
+    assert row["status"] == "partial"  # the baby's value is unknown
 
 
 def test_what_the_seed_says_stayed_the_same_is_the_same(report):
@@ -85,11 +99,13 @@ def test_json_contract(report):
     assert report["runs"][0]["outcome"] == "good" and report["runs"][2]["outcome"] == "bad"
     for p in report["parameters"]:
         assert {"name", "category", "impact", "status", "values"} <= set(p)
-        assert p["status"] in ("same", "differs", "partial")
+        assert p["status"] in ("same", "differs", "partial", "unknown", "inactive")
+        assert isinstance(p["replicate"], bool)
         assert p["impact"] in ("high", "medium", "low")
         for cell in p["values"].values():
             assert {"value", "provenance", "source", "change"} <= set(cell)
-            assert cell["change"] in ("same", "changed", "added", "removed", "unknown")
+            assert cell["change"] in ("same", "changed", "added", "removed", "unknown", "inactive")
+            assert cell["inactive"] is None or isinstance(cell["inactive"], str)
             assert cell["value"] is None or isinstance(cell["value"], (int, float, str, bool, list))
     explicit = params(report)["network_dim"]["values"]["SD15_PERFECT"]
     assert explicit["provenance"] == "explicit"

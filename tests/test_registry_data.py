@@ -31,7 +31,7 @@ ALIAS_KINDS = {"cli", "config_toml", "dataset_toml", "gui", "trainer_config", "m
                "optimizer_args", "lr_scheduler_args"}
 EXPAND_KINDS = {"network_args", "optimizer_args", "lr_scheduler_args"}
 ENTRY_FIELDS = {"category", "impact", "type", "choices", "default", "none_means", "expand", "derived",
-                "aliases", "rationale", "ladder", "secret", "overridden_by"}
+                "aliases", "rationale", "ladder", "secret", "active_when", "replicate", "overridden_by"}
 #: Kinds whose keys default to the canonical name: an explicit alias there must not shadow another parameter.
 IMPLICIT_CANONICAL_KINDS = {"cli", "config_toml"}
 
@@ -201,7 +201,7 @@ def test_registry_has_no_duplicate_keys_anywhere():
 
 
 def test_top_level_blocks(registry: dict):
-    assert set(registry) == {"categories", "impacts", "metadata_ignore", "parameters"}
+    assert set(registry) == {"categories", "impacts", "metadata_ignore", "parameters", "credential_keys"}
     assert set(registry["categories"]) == CATEGORIES
     assert all(isinstance(label, str) and label for label in registry["categories"].values())
     assert registry["impacts"] == IMPACTS
@@ -251,7 +251,7 @@ def test_overridden_by_names_real_parameters_with_a_reason(params: dict):
             if not isinstance(rule.get("why"), str) or len(rule["why"]) < 10:
                 problems.append(f"{name}: overridden_by needs a one-line why")
     assert not problems, "\n".join(problems)
-    assert seen >= 5
+    assert seen >= 4
     lr_rules = [tuple(r["params"]) for r in params["learning_rate"]["overridden_by"]]
     assert ("unet_lr", "text_encoder_lr") in lr_rules
 
@@ -533,3 +533,16 @@ def test_bookkeeping_is_never_high_impact(params: dict):
         if name.startswith(("log_", "logging_", "sample_", "huggingface_", "metadata_", "wandb_", "console_",
                             "save_every", "save_last", "validate_")):
             assert entry["category"] in {"other", "duration"} and entry["impact"] == "low", name
+
+
+def test_active_when_names_real_parameters_and_well_formed_conditions(params: dict):
+    problems = []
+    for name, entry in params.items():
+        for other, condition in (entry.get("active_when") or {}).items():
+            if other not in params:
+                problems.append(f"{name}: active_when names unknown parameter {other!r}")
+            if condition != "set" and not isinstance(condition, list):
+                problems.append(f"{name}: active_when.{other} must be 'set' or a list of values")
+        if "replicate" in entry and entry["replicate"] is not True:
+            problems.append(f"{name}: replicate is true or absent")
+    assert not problems, "\n".join(problems)

@@ -64,6 +64,8 @@ class SourceFile:
     path: str
     format: str  # e.g. "kohya-script", "kohya-config-toml", "kohya-gui-json", "safetensors"
     trainer: str | None = None  # e.g. "sd-scripts", "kohya_ss", "ai-toolkit", None when unknown
+    #: Why `trainer` was recognised: file names, distinctive keys, script names (shown in the JSON).
+    evidence: list[str] = field(default_factory=list)
     facts: list[Fact] = field(default_factory=list)
     references: list[Path] = field(default_factory=list)  # configs this file points at
     warnings: list[str] = field(default_factory=list)
@@ -107,6 +109,17 @@ class Conflict:
     chosen: Any = None
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A file (or folder) of a run folder that is not a source of the run, and why.
+
+    Nothing in a run folder is passed over silently: every file is a source or one of these.
+    """
+
+    path: str
+    reason: str
+
+
 @dataclass
 class Run:
     """A training run: its files, and the normalised parameters they prove."""
@@ -120,6 +133,10 @@ class Run:
     trainer: str | None = None
     outcome: str | None = None  # "good" | "bad" | None
     log_files: list[str] = field(default_factory=list)
+    #: Files and folders of the run folder that are not sources, each with its reason.
+    skipped: list[Skipped] = field(default_factory=list)
+    #: What identified `trainer` ("config.yaml: top keys job/config.process (ai-toolkit)", ...).
+    trainer_evidence: list[str] = field(default_factory=list)
 
     def get(self, name: str) -> Cell:
         return self.cells.get(name, UNKNOWN)

@@ -132,19 +132,22 @@ def describe_schedule(schedule: dict[str, Any]) -> str:
         return "unknown"
 
 
-def check_shadowed(name: str, base_values: dict[str, Any], registry: Registry) -> None:
-    """Refuse varying ``name`` when settings of the base run override it (registry: ``overridden_by``)."""
+def check_shadowed(name: str, base: Run, base_values: dict[str, Any], registry: Registry) -> None:
+    """Refuse varying ``name`` when the base run's other settings make it change nothing: a rule of the
+    registry's ``overridden_by`` holds (learning_rate under unet_lr and text_encoder_lr), or its
+    ``active_when`` condition fails (lr_scheduler_num_cycles under a cosine scheduler)."""
+    from rundiff.comparison.activity import inactive_because, is_set
+
     param = registry.get(name)
     for rule in (param.overridden_by if param is not None else ()):
-        if all(_is_set(base_values.get(other)) for other in rule.params):
+        if all(is_set(base_values.get(other)) for other in rule.params):
             setting = " and ".join(f"{other}={_label(base_values[other])}" for other in rule.params)
             effective = rule.effective or " / ".join(rule.params)
             raise RundiffError(f"{name} is overridden in the base run by {setting}: {rule.why}; every variant "
                                f"would train the same; vary {effective} instead", key=name)
-
-
-def _is_set(value: Any) -> bool:
-    return value is not None and value is not False and value != ""
+    reason = inactive_because(param, base)
+    if reason is not None:
+        raise RundiffError(f"{name} has {reason} in the base run; every variant would train the same", key=name)
 
 
 def plan_ablation(base: Run, vary: list[str], *, values: list[str] | None = None, like: list[Run] | None = None,
@@ -164,7 +167,7 @@ def plan_ablation(base: Run, vary: list[str], *, values: list[str] | None = None
     notes: list[str] = []
     levels: dict[str, list[Any]] = {}
     for name in names:
-        check_shadowed(name, base_values, registry)
+        check_shadowed(name, base, base_values, registry)
         if values is not None:
             found = [parse_value(name, v, registry) for v in values]
             for value in found:

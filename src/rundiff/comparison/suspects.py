@@ -4,6 +4,10 @@ For each differing parameter: how many bad runs hold a value no good run holds (
 many hold a good run's value (contradicting), how many are unknown. The score is the parameter's
 impact weight times the separating share of the bad runs, halved when the good runs disagree among
 themselves. Unknown cells count as not separating, so missing evidence never promotes a suspect.
+
+Never suspects: per-run identifiers (registry `replicate`: seed, output names and paths), values
+that have no effect in their run (registry `active_when`), rows whose known values agree. A reason
+names at most a few runs, so a sweep of hundreds of runs still reads in one line.
 """
 
 from __future__ import annotations
@@ -23,6 +27,21 @@ def _show(value: Any) -> str:
     return format_value(value)
 
 
+#: Runs named in one suspect's reason; the rest are counted ("and 197 more").
+REASON_RUNS = 3
+#: Longest value text in a reason.
+REASON_VALUE_CHARS = 60
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= REASON_VALUE_CHARS else text[: REASON_VALUE_CHARS - 1] + "…"
+
+
+def _some(items: list[str], sep: str = ", ") -> str:
+    shown = sep.join(_clip(i) for i in items[:REASON_RUNS])
+    return shown + (f"{sep}and {len(items) - REASON_RUNS} more" if len(items) > REASON_RUNS else "")
+
+
 def rank_suspects(comparison: Comparison, registry: Registry) -> list[Suspect]:
     from rundiff.comparison.table import Suspect
 
@@ -32,17 +51,18 @@ def rank_suspects(comparison: Comparison, registry: Registry) -> list[Suspect]:
         return []
     suspects: list[Suspect] = []
     for row in comparison.rows:
-        if row.status == "same":
+        if row.status != "differs" or row.replicate:
             continue
         path_like = (param := registry.get(row.name)) is not None and param.type == "path"
-        good_values = [row.entries[r.name].cell.value for r in good if row.entries[r.name].cell.known]
+        good_values = [row.entries[r.name].cell.value for r in good
+                       if row.entries[r.name].cell.known and row.entries[r.name].inactive is None]
         if not good_values:
             continue
         good_agree = all(values_equal(good_values[0], v, path_like=path_like) for v in good_values[1:])
         separating, contradicting, unknown = [], [], []
         for run in bad:
             cell = row.entries[run.name].cell
-            if not cell.known:
+            if not cell.known or row.entries[run.name].inactive is not None:
                 unknown.append(run.name)
             elif any(values_equal(cell.value, v, path_like=path_like) for v in good_values):
                 contradicting.append(run.name)
@@ -54,12 +74,12 @@ def rank_suspects(comparison: Comparison, registry: Registry) -> list[Suspect]:
         share = len(separating) / len(bad)
         score = round(weight * share * (1.0 if good_agree else 0.5), 4)
         good_text = _show(good_values[0]) if good_agree else "/".join(sorted({_show(v) for v in good_values}))
-        reason = f"{len(separating)} of {len(bad)} bad runs differ from the good value {good_text} " \
-                 f"({'; '.join(separating)})"
+        reason = f"{len(separating)} of {len(bad)} bad runs differ from the good value {_clip(good_text)} " \
+                 f"({_some(separating, '; ')})"
         if contradicting:
-            reason += f"; same as good in {', '.join(contradicting)}"
+            reason += f"; same as good in {_some(contradicting)}"
         if unknown:
-            reason += f"; unknown in {', '.join(unknown)}"
+            reason += f"; unknown or without effect in {_some(unknown)}"
         if not good_agree:
             reason += "; the good runs disagree among themselves"
         suspects.append(Suspect(row.name, score, reason, row.category, row.impact))

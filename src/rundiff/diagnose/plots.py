@@ -9,6 +9,7 @@ from pathlib import Path
 from rundiff.diagnose.context import RunContext
 from rundiff.diagnose.ema import ema_new_fraction
 from rundiff.diagnose.findings import Diagnosis, RunDiagnosis
+from rundiff.report.safe import plot_text
 
 #: Most points drawn for one simulated curve.
 MAX_CURVE_POINTS = 2000
@@ -58,10 +59,10 @@ def lr_plot(ctx: RunContext) -> bytes | None:
     for i, (name, pts) in enumerate(sorted(logged.items())):
         pts.sort()
         if len(pts) > 200:  # dense per-step logs read better as a line under the simulation
-            ax.plot([x for x, _ in pts], [v for _, v in pts], lw=3, alpha=0.45, label=f"logged {name}")
+            ax.plot([x for x, _ in pts], [v for _, v in pts], lw=3, alpha=0.45, label=f"logged {plot_text(name)}")
         else:
             ax.scatter([x for x, _ in pts], [v for _, v in pts], s=16, marker=markers[i % len(markers)],
-                       zorder=3, label=f"logged {name}")
+                       zorder=3, label=f"logged {plot_text(name)}")
     if schedule is not None and schedule.total_updates:
         xs = _updates(schedule.total_updates)
         ax.plot(xs, [schedule.lr(k) for k in xs], color="#111827", lw=1.4, ls="--", zorder=4,
@@ -74,7 +75,7 @@ def lr_plot(ctx: RunContext) -> bytes | None:
             ax.axvline(epoch * spe, color="#e5e7eb", lw=0.8, zorder=0)
     ax.set_xlabel("optimizer update" + (f" (epoch = {spe} updates)" if spe else ""))
     ax.set_ylabel("learning rate")
-    ax.set_title(f"{ctx.name}: learning rate")
+    ax.set_title(f"{plot_text(ctx.name)}: learning rate")
     ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
     ax.legend(fontsize=8, loc="best")
     return _png(fig)
@@ -96,10 +97,10 @@ def loss_plot(ctx: RunContext) -> bytes | None:
              "loss/validation/step": dict(color="#f59e0b", lw=1.0)}
     for name, pts in series.items():
         pts.sort()
-        ax.plot([x for x, _ in pts], [v for _, v in pts], label=name, **style[name])
+        ax.plot([x for x, _ in pts], [v for _, v in pts], label=plot_text(name), **style[name])
     ax.set_xlabel("optimizer update" if spe or any(n != "loss/epoch" for n in series) else "epoch")
     ax.set_ylabel("loss")
-    ax.set_title(f"{ctx.name}: loss")
+    ax.set_title(f"{plot_text(ctx.name)}: loss")
     ax.legend(fontsize=8, loc="best")
     return _png(fig)
 
@@ -123,7 +124,7 @@ def ema_plot(ctx: RunContext) -> bytes | None:
     ax.set_ylim(0, 100)
     ax.set_xlabel("optimizer update")
     ax.set_ylabel("% of EMA from this run")
-    ax.set_title(f"{ctx.name}: EMA mix, 1 - decay^n")
+    ax.set_title(f"{plot_text(ctx.name)}: EMA mix, 1 - decay^n")
     ax.legend(fontsize=8, loc="best")
     return _png(fig)
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from rundiff.diagnose.findings import Diagnosis, Severity
@@ -13,12 +11,6 @@ from rundiff.diagnose.rules import RULES_BY_ID
 
 FORMATS = ("text", "json", "md", "html")
 _TEMPLATES = {"text": "diagnose.txt.j2", "md": "diagnose.md.j2", "html": "diagnose.html.j2"}
-
-
-def templates_dir() -> Path:
-    """templates/ of the installed package, or of the source checkout."""
-    installed = Path(str(resources.files("rundiff"))) / "templates"
-    return installed if installed.is_dir() else Path(__file__).resolve().parents[3] / "templates"
 
 
 def report_context(diagnosis: Diagnosis, plots: dict[str, dict[str, bytes]] | None = None) -> dict[str, Any]:
@@ -41,16 +33,6 @@ def render(diagnosis: Diagnosis, fmt: str, plots: dict[str, dict[str, bytes]] | 
     """The report in one of FORMATS."""
     if fmt == "json":
         return json.dumps(diagnosis.to_json(), indent=2, ensure_ascii=False) + "\n"
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+    from rundiff.report.templates import render as render_template
 
-    env = Environment(loader=FileSystemLoader(str(templates_dir())), undefined=StrictUndefined,
-                      autoescape=select_autoescape(["html", "html.j2"]), trim_blocks=True, lstrip_blocks=True,
-                      keep_trailing_newline=True)
-    env.filters["num"] = _number
-    return env.get_template(_TEMPLATES[fmt]).render(**report_context(diagnosis, plots))
-
-
-def _number(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    return str(value) if isinstance(value, int) else f"{value:.7g}"
+    return render_template(_TEMPLATES[fmt], report_context(diagnosis, plots))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import PureWindowsPath
 
 from rundiff.ingest.shell import Command, Word
+from rundiff.ingest.shell_words import cond_of
 
 #: sd-scripts arguments declared with nargs="*": they swallow every following non-option word.
 DEFAULT_LIST_ARGS = frozenset({"network_args", "optimizer_args", "lr_scheduler_args", "text_encoder_lr",
@@ -64,6 +65,9 @@ class Arg:
     line: int
     written: str
     note: str | None = None
+    #: Why the value is not known for sure (an undecidable `if`, a value built from a command that is
+    #: never run); the argument then stands as unknown, with this reason.
+    cond: str | None = None
 
 
 @dataclass
@@ -144,24 +148,26 @@ def _parse(words: Sequence[Word], flags: Collection[str], lists: Collection[str]
             continue
         written, eq, value = word.text.lstrip("-").partition("=")
         name, note = _resolve(written, known, launch, word.line)
+        cond = cond_of(word.text)
         if name in lists:
             items = [value] if eq else []
             while not eq and i < len(words) and not _is_option(words[i].text):
                 items.append(words[i].text)
+                cond = cond or cond_of(words[i].text)
                 i += 1
-            args.append(Arg(name, items, word.line, word.text, note))
+            args.append(Arg(name, items, word.line, word.text, note, cond))
         elif name in flags:
             if eq:
                 launch.warnings.append(f"line {word.line}: flag --{name} given a value {value!r}; "
                                        "it takes none")
-            args.append(Arg(name, True, word.line, word.text, note))
+            args.append(Arg(name, True, word.line, word.text, note, cond))
         elif eq:
-            args.append(Arg(name, value, word.line, word.text, note))
+            args.append(Arg(name, value, word.line, word.text, note, cond))
         elif i < len(words) and not _is_option(words[i].text):
-            args.append(Arg(name, words[i].text, word.line, word.text, note))
+            args.append(Arg(name, words[i].text, word.line, word.text, note, cond or cond_of(words[i].text)))
             i += 1
         else:
-            args.append(Arg(name, True, word.line, word.text, note))
+            args.append(Arg(name, True, word.line, word.text, note, cond))
     return args
 
 

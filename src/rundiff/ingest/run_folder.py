@@ -20,7 +20,7 @@ from rundiff.errors import RundiffError
 from rundiff.ingest import dataset_folder, kohya_gui, toml_config, trainer_config
 from rundiff.ingest.safetensors_file import final_checkpoints, ingest_safetensors
 from rundiff.ingest.textfile import read_text
-from rundiff.model import Fact, SourceFile, SourceKind
+from rundiff.model import Fact, Skipped, SourceFile, SourceKind
 
 SCRIPT_SUFFIXES = frozenset({".sh", ".bash", ".bat", ".cmd", ".ps1"})
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
@@ -51,6 +51,7 @@ class RunFiles:
     warnings: list[str] = field(default_factory=list)
     log_files: list[Path] = field(default_factory=list)
     outcome: str | None = None
+    skipped: list[Skipped] = field(default_factory=list)
 
 
 def ingest_run(path: str | Path) -> RunFiles:
@@ -60,7 +61,11 @@ def ingest_run(path: str | Path) -> RunFiles:
     name = root.name if root.is_dir() else root.stem
     files = RunFiles(root, name)
     if root.is_file():
-        sources = ingest_file(root)
+        try:
+            sources = ingest_file(root)
+        except NotASource as why:
+            files.skipped.append(Skipped(str(root), str(why)))
+            sources = []
         if sources is None:
             raise RundiffError("unknown format: not a launch script, config, Markdown note or .safetensors", root)
         files.sources.extend(sources)
@@ -107,7 +112,7 @@ def _argument_vocabulary() -> dict[str, frozenset[str]]:
 
 def _ingest_json(path: Path) -> list[SourceFile]:
     if path.name in _JSON_SKIP or path.name.endswith(".index.json"):
-        return []
+        raise NotASource("a model, tokenizer, cache or rundiff output file (not training settings)")
     text = read_text(path, limit=MAX_JSON_BYTES)
     try:
         data = json.loads(text)
@@ -143,7 +148,7 @@ def _ingest_yaml(path: Path) -> list[SourceFile]:
     text = read_text(path)
     data, node = trainer_config.load_yaml(path, text)
     if data is None:
-        return []
+        raise NotASource("empty YAML file")
     if isinstance(data, dict) and "compute_environment" in data:  # accelerate's own config
         facts = [Fact(k, v, SourceKind.LAUNCHER, str(path), line)
                  for k, v, line in trainer_config.flatten(data, node)]
@@ -167,44 +172,94 @@ def read_run_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def _walk(root: Path) -> tuple[list[Path], list[Path]]:
-    """(files, dataset subset folders) under root, bounded in depth and count."""
+#: Hidden files that are a trainer's record of the run (ai-toolkit's UI writes `.job_config.json`).
+_HIDDEN_SOURCES = frozenset({".job_config.json"})
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".avif", ".jxl", ".mp4", ".webm"})
+#: When one folder holds more skipped files than this for one reason, they are listed as one entry.
+GROUP_AFTER = 5
+
+
+class NotASource(Exception):
+    """A file rundiff recognises and deliberately does not read as settings (the reason says why)."""
+
+
+def _walk(root: Path) -> tuple[list[Path], list[Path], list[Skipped]]:
+    """(files, dataset subset folders, folders not entered) under root, bounded in depth and count."""
     files: list[Path] = []
     subsets: list[Path] = []
+    skipped: list[Skipped] = []
     for current, dirs, names in os.walk(root):
         here = Path(current)
         depth = len(here.relative_to(root).parts)
         kept = []
         for d in sorted(dirs):
             child = here / d
-            if d.startswith(".") or d == "__pycache__" or d in _MODEL_COMPONENT_DIRS:
+            if d.startswith(".") or d == "__pycache__":
+                skipped.append(Skipped(f"{child}/", "hidden or cache folder (not entered)"))
+                continue
+            if d in _MODEL_COMPONENT_DIRS:
+                skipped.append(Skipped(f"{child}/", "a diffusers model component folder (a base model, not "
+                                                    "the run's settings)"))
                 continue
             if dataset_folder.is_subset_folder(child):
                 subsets.append(child)
                 continue
             if depth + 1 <= MAX_DEPTH:
                 kept.append(d)
+            else:
+                skipped.append(Skipped(f"{child}/", f"deeper than {MAX_DEPTH} folders below the run (not entered)"))
         dirs[:] = kept
         for n in sorted(names):
-            if not n.startswith("."):
-                files.append(here / n)
-                if len(files) > MAX_FILES:
-                    raise RundiffError(f"more than {MAX_FILES} files: is this really one run folder?", root)
-    return files, subsets
+            if n.startswith(".") and n not in _HIDDEN_SOURCES:
+                skipped.append(Skipped(str(here / n), "hidden file"))
+                continue
+            files.append(here / n)
+            if len(files) > MAX_FILES:
+                raise RundiffError(f"more than {MAX_FILES} files: is this really one run folder?", root)
+    return files, subsets, skipped
+
+
+def _inside_run(files: list[Path], root: Path, skipped: list[Skipped]) -> list[Path]:
+    """Files whose real location is inside the run folder: a link out of it (to ~/.kaggle, /etc) is
+    not the run's, and reading it could put someone's secrets into a report."""
+    real_root = root.resolve()
+    kept = []
+    for f in files:
+        try:
+            real = f.resolve()
+        except (OSError, RuntimeError):
+            skipped.append(Skipped(str(f), "a link that cannot be followed (not read)"))
+            continue
+        if real != real_root and real_root not in real.parents:
+            skipped.append(Skipped(str(f), "links outside the run folder (not read)"))
+            continue
+        kept.append(f)
+    return kept
 
 
 def _ingest_folder(run: RunFiles) -> None:
-    files, subset_dirs = _walk(run.path)
+    files, subset_dirs, skipped_dirs = _walk(run.path)
+    run.skipped.extend(skipped_dirs)
+    files = _inside_run(files, run.path, run.skipped)
+    reasons: dict[Path, str] = {}
+    used: set[Path] = set()
     for f in files:
         if f.name in RUN_FILE_NAMES:
-            data = read_run_file(f)
+            try:
+                data = read_run_file(f)
+            except RundiffError as err:  # a bad label file costs the label, not the run
+                run.warnings.append(f"{err} (outcome and name not read)")
+                continue
             run.outcome = str(data["outcome"]).lower() if data.get("outcome") else None
             if data.get("name"):
                 run.name = str(data["name"])
+            used.add(f.resolve())
     weights = [f for f in files if f.suffix.lower() == ".safetensors"]
-    finals, skipped = final_checkpoints(weights)
-    if skipped:
-        run.warnings.append(f"{len(skipped)} intermediate checkpoint(s) skipped; read the last of each series")
+    finals, intermediate = final_checkpoints(weights)
+    if intermediate:
+        run.warnings.append(f"{len(intermediate)} intermediate checkpoint(s) skipped; read the last of each series")
+    for f in intermediate:
+        reasons[f] = "intermediate checkpoint: the last file of its series is read (the settings repeat)"
     ordered = (
         [f for f in files if f.suffix.lower() in SCRIPT_SUFFIXES | MARKDOWN_SUFFIXES]
         + [f for f in files if f.suffix.lower() in {".toml", ".json"} | YAML_SUFFIXES]
@@ -216,21 +271,69 @@ def _ingest_folder(run: RunFiles) -> None:
             continue
         try:
             sources = ingest_file(f)
+        except NotASource as why:
+            reasons[f] = str(why)
+            continue
         except RundiffError as err:
             run.warnings.append(str(err))
+            reasons[f] = f"not read: {err}"
             continue
+        if not sources:
+            reasons[f] = _no_settings_reason(f)
         for source in sources or []:
             run.sources.append(source)
+            used.add(f.resolve())
             consumed |= _follow(run, source, f.parent, strict=False)
+    used |= consumed
     for f in files:
         suffix = f.suffix.lower()
         if suffix in PICKLE_SUFFIXES:
             run.warnings.append(f"{f}: not read (pickle-based weights are never unpickled)")
+            reasons[f] = "pickle-based file: never unpickled"
         elif f.name.startswith("events.out.tfevents") or suffix in (".log", ".csv") or (
                 suffix == ".txt" and not _is_prompt_file(f)):
             run.log_files.append(f)
+            reasons.setdefault(f, "training log: read by `rundiff diagnose`, not by compare")
+    for f in files:
+        if f.resolve() in used:
+            continue
+        run.skipped.append(Skipped(str(f), reasons.get(f) or _unread_reason(f)))
+    run.skipped = _group_skipped(run.skipped)
     _adopt_lone_dataset_configs(run)
     _add_dataset_folders(run, subset_dirs)
+
+
+def _no_settings_reason(path: Path) -> str:
+    if path.suffix.lower() == ".toml":
+        return "the kohya_ss GUI's own UI settings (not a run's training config)"
+    return "no training settings found in it"
+
+
+def _unread_reason(path: Path) -> str:
+    """Why a file that no ingest module claims is not read."""
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return "image or video (sample output or data, not settings)"
+    if suffix == ".txt" and _is_prompt_file(path):
+        return "sample prompt file (prompts are not training settings)"
+    if suffix in (".py", ".ipynb"):
+        return "program source (never executed or interpreted)"
+    return f"not a format rundiff reads ({suffix or 'no extension'})"
+
+
+def _group_skipped(skipped: list[Skipped]) -> list[Skipped]:
+    """Many files of one folder skipped for one reason (sample images) become one folder entry."""
+    groups: dict[tuple[str, str], list[Skipped]] = {}
+    for item in skipped:
+        folder = str(Path(item.path).parent) if not item.path.endswith("/") else item.path
+        groups.setdefault((folder, item.reason), []).append(item)
+    out: list[Skipped] = []
+    for (folder, reason), items in groups.items():
+        if len(items) > GROUP_AFTER and not items[0].path.endswith("/"):
+            out.append(Skipped(f"{folder}/", f"{len(items)} files: {reason}"))
+        else:
+            out.extend(items)
+    return out
 
 
 def _adopt_lone_dataset_configs(run: RunFiles) -> None:
@@ -270,7 +373,10 @@ def _follow(run: RunFiles, source: SourceFile, base: Path, *, strict: bool) -> s
             continue
         try:
             if ref.suffix.lower() == ".json" and virtual is None:
-                more = _ingest_json(ref)
+                try:
+                    more = _ingest_json(ref)
+                except NotASource:
+                    continue
             else:
                 more = toml_config.ingest_toml(ref, text=virtual, chain=source.chain,
                                                display_path=str(ref) if virtual is None else

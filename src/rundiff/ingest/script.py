@@ -96,6 +96,13 @@ def _source(launch: Launch, shell: ShellScript, path: Path, fmt: str) -> LaunchS
                                    f"{seen[arg.name]}); the later value wins, as in argparse")
         seen[arg.name] = arg.line
     for name, arg in launch.last_values().items():
+        if arg.cond:
+            shown = arg.value if not isinstance(arg.value, list) else " ".join(arg.value)
+            source.warnings.append(f"{where}:{arg.line}: --{name}: {arg.cond}; its value is unknown "
+                                   f"(read as {shown!r})")
+            facts.append(Fact(name, None, SourceKind.CLI, where, arg.line, Provenance.UNKNOWN,
+                              f"{arg.cond} (read as {shown!r})"))
+            continue
         facts.append(Fact(name, arg.value, SourceKind.CLI, where, arg.line, note=arg.note))
         if name in ("config_file", "dataset_config") and isinstance(arg.value, str) and arg.value:
             _reference(source, shell, path, arg.value, add_toml=name == "config_file")

@@ -22,19 +22,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from rundiff.ingest.shell_cmd import CMD_SILENT, CmdLexer
-from rundiff.ingest.shell_flow import Flow, evaluate
+from rundiff.ingest.shell_cmd import CMD_SILENT, CmdLexer, cmd_condition
+from rundiff.ingest.shell_flow import Flow, alternatives, evaluate
 from rundiff.ingest.shell_posix import PosixLexer
 from rundiff.ingest.shell_powershell import PowerShellLexer
+from rundiff.ingest.shell_pscond import ps_condition
 from rundiff.ingest.shell_words import (
     MAX_ARRAY_INDEX,
     ArrayLit,
     Assign,
+    CmdSub,
+    CondStr,
     Expander,
     Lit,
+    Param,
     RawCommand,
     RawWord,
     Value,
+    cond_of,
 )
 
 DIALECTS = ("posix", "cmd", "powershell")
@@ -115,20 +120,69 @@ class _Reader:
         self.commands: list[Command] = []
         self.files: dict[str, VirtualFile] = {}
         self.flow = Flow()
+        self.line = 0
+        expander.on_assign = self._note_assign
 
     def run(self, raw_commands: list[RawCommand]) -> ShellScript:
         for raw in raw_commands:
             self.x.unresolved = []
+            self.line = raw.line
             self._command(raw)
         return ShellScript(self.commands, self.files, self.x.variables)
 
+    def _note_assign(self, key: str, old: Value | None, new: Value) -> None:
+        """Remember what an undecidable `if` assigns, so its alternatives can be named at its end."""
+        for frame in self.flow.frames:
+            if frame.current is None and isinstance(new, str) and not isinstance(old, list):
+                frame.before.setdefault(key, None if old is None else str(old))
+                frame.values.setdefault(key, {})[frame.branch] = str(new)
+
+    def _close_if(self) -> None:
+        frame = self.flow.close()
+        if frame is None:
+            return
+        for key, options in alternatives(frame).items():
+            current = self.x.variables.get(key)
+            if isinstance(current, list):
+                continue
+            text = str(current or "")
+            extra = [o for o in options if o is not None and o != text]
+            certain = _common_words(text, extra) if None not in options else 0
+            if certain:  # `set X=%X% --flag` under an undecidable if: only the added words are in doubt
+                shown = " or ".join(
+                    repr(o[certain:].strip()) if o[certain:].strip() else "nothing" for o in options if o is not None
+                )
+            else:
+                shown = " or ".join("unset" if o is None else repr(o) for o in options)
+            verb = "ends in" if certain else "is"
+            where = f"the if at line {frame.line} ({frame.text})"
+            cond = f"${key} {verb} {shown} depending on {where}, which cannot be decided"
+            self.x.variables[key] = CondStr(text, cond, certain)
+
+    def _flow(self, kind: str, test: bool | None, text: str, line: int) -> None:
+        if kind == "if":
+            self.flow.open_if(test, line, text)
+            self.flow.then()
+        elif kind == "elif":
+            self.flow.elif_(test)
+            self.flow.then()
+        elif kind == "else":
+            self.flow.else_()
+        elif kind == "fi":
+            self._close_if()
+
     def _command(self, raw: RawCommand) -> None:
         words = list(raw.words)
+        if raw.flow is not None:
+            kind, text = raw.flow
+            test = self._dialect_test(text, raw.line) if kind in ("if", "elif") and self.flow.active else None
+            self._flow(kind, test, text, raw.line)
+            return
         if self.dialect == "posix":
             while words and words[0].literal in _RESERVED and not words[0].quoted:
                 keyword = words.pop(0).literal
                 if keyword == "if":
-                    self.flow.open_if(self._test(words))
+                    self.flow.open_if(self._test(words), raw.line, " ".join(_written(w) for w in words))
                     return
                 if keyword == "elif":
                     self.flow.elif_(self._test(words))
@@ -140,19 +194,53 @@ class _Reader:
                 elif keyword == "else":
                     self.flow.else_()
                 elif keyword == "fi":
-                    self.flow.close()
+                    self._close_if()
             if words and words[0].literal in _SKIPPED_HEADS:
                 return
         if not self.flow.active:
             return
+        self.x.cond = self.flow.condition()
+        try:
+            self._simple(raw, words)
+        finally:
+            self.x.cond = None
+
+    def _dialect_test(self, text: str, line: int) -> bool | None:
+        before = len(self.x.unresolved)
+        if self.dialect == "powershell":
+            result = ps_condition(text, self.x)
+        elif self.dialect == "cmd":
+            result = cmd_condition(text, self.x, line)
+        else:
+            result = None
+        return None if len(self.x.unresolved) > before else result
+
+    def _assign_tainted(self, do, line: int) -> None:
+        """Run one assignment; a value built from something never run or not worked out is tagged."""
+        before = len(self.x.unresolved)
+        keys_before = dict(self.x.variables)
+        do()
+        missing = list(dict.fromkeys(what for what, _ in self.x.unresolved[before:]))
+        if not missing:
+            return
+        shown = ", ".join(what if what.startswith("$") else f"${what}" for what in missing)
+        for key, value in self.x.variables.items():
+            if isinstance(value, str) and keys_before.get(key) is not value:
+                why = (
+                    f"built from ${key}, set at line {line} from {shown}, which this script does not set "
+                    "or rundiff does not run"
+                )
+                self.x.variables[key] = CondStr(value, why)
+
+    def _simple(self, raw: RawCommand, words: list[RawWord]) -> None:
         for assign in raw.assigns:
-            self._lexer_assign(assign)
+            self._assign_tainted(lambda a=assign: self._lexer_assign(a), raw.line)
         prefix: list[RawWord] = []
         while words and _is_assignment(words[0]):
             prefix.append(words.pop(0))
         if not words:
             for w in prefix:
-                self._assign_word(w)
+                self._assign_tainted(lambda w=w: self._assign_word(w), w.line)
         env = {}
         if words:
             for w in prefix:
@@ -163,7 +251,7 @@ class _Reader:
         if head in _DECLARERS:
             for w in words[1:]:
                 if _is_assignment(w):
-                    self._assign_word(w)
+                    self._assign_tainted(lambda w=w: self._assign_word(w), w.line)
         elif head == "unset":
             for w in final[1:]:
                 self.x.variables.pop(self.x.key(w.text), None)
@@ -174,9 +262,15 @@ class _Reader:
 
     def _test(self, words: list[RawWord]) -> bool | None:
         before = len(self.x.unresolved)
-        texts = [t for w in words for t in self.x.fields(w)]
-        if len(self.x.unresolved) > before:
-            return None  # an unset variable: the environment may set it
+        double = (
+            bool(words)
+            and words[0].literal == "[["
+            or (len(words) > 1 and words[0].literal == "!" and words[1].literal == "[[")
+        )
+        # inside [[ ]] nothing is word-split: `[[ $x ]]` with an empty $x is one empty word
+        texts = [self.x.string(w) for w in words] if double else [t for w in words for t in self.x.fields(w)]
+        if len(self.x.unresolved) > before or any(cond_of(t) for t in texts):
+            return None  # an unset variable (the environment may set it) or an undecided value
         return evaluate(texts)
 
     def _heredoc(self, raw: RawCommand, body: RawWord, line: int, final: list[Word]) -> None:
@@ -201,6 +295,11 @@ class _Reader:
         self.files[target] = VirtualFile(target, text, line, unresolved)
 
     def _lexer_assign(self, assign: Assign) -> None:
+        current = self.x.lookup(assign.name)
+        if assign.ps_type is not None:
+            self.x.types[self.x.key(assign.name)] = (
+                "list" if assign.append and isinstance(current, list) else assign.ps_type
+            )
         if assign.items is not None:
             values = [t for w in assign.items for t in self.x.fields(w)]
             self.x.assign(assign.name, values, append=assign.append)
@@ -209,6 +308,9 @@ class _Reader:
         if assign.arith:
             result = self.x.arith(text, assign.value.line if assign.value else 0)
             text = "" if result is None else str(result)
+        if assign.append and assign.ps_type is not None and isinstance(current, list):
+            self.x.assign(assign.name, [text], append=True)  # PowerShell `$list += "x"` adds an element
+            return
         self.x.assign(assign.name, text, append=assign.append)
 
     def _assign_word(self, word: RawWord) -> None:
@@ -233,6 +335,40 @@ class _Reader:
             items.extend([""] * (i + 1 - len(items)))
             items[i] = items[i] + text if append else text
             self.x.assign(name, items)
+
+
+def _common_words(text: str, others: list[str]) -> int:
+    """Length of the leading whole words `text` shares with every other alternative."""
+    end = 0
+    for other in others:
+        n = 0
+        for a, b in zip(text, other, strict=False):
+            if a != b:
+                break
+            n += 1
+        if n < min(len(text), len(other)) or (n < max(len(text), len(other))):
+            longer = text if len(text) > len(other) else other
+            while n > 0 and not (n <= len(longer) and (n == len(longer) or longer[n] in " \t")):
+                n -= 1
+            if n > 0 and n < len(longer) and longer[n] not in " \t":
+                n = 0
+        end = n if end == 0 else min(end, n)
+    return end
+
+
+def _written(word: RawWord) -> str:
+    """A word roughly as the script wrote it (for warnings)."""
+    out = []
+    for p in word.parts:
+        if isinstance(p, Lit):
+            out.append(p.text)
+        elif isinstance(p, Param):
+            out.append(f"${p.name}")
+        elif isinstance(p, CmdSub):
+            out.append(f"$({p.text})")
+        else:
+            out.append("$((...))")
+    return "".join(out)
 
 
 def _is_assignment(word: RawWord) -> bool:

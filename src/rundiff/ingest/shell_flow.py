@@ -10,7 +10,7 @@ read once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rundiff.ingest.shell_glob import matches
 
@@ -30,6 +30,13 @@ class _Frame:
     pending: bool | None  # the test of the latest if/elif, applied at `then`
     current: bool | None = False  # the branch being read: True, False, or None (undecided: read it)
     taken: bool | None = False  # whether an earlier branch ran (None: maybe)
+    line: int = 0  # the `if` line, for warnings
+    text: str = ""  # the test as written, for warnings
+    branch: int = 0  # 0 for the `if` branch, then one more per elif/else
+    has_else: bool = False
+    #: Scalars assigned in undecided branches: name -> {branch: value}, and their value before the if.
+    values: dict[str, dict[int, str]] = field(default_factory=dict)
+    before: dict[str, str | None] = field(default_factory=dict)
 
 
 class Flow:
@@ -40,15 +47,27 @@ class Flow:
     def active(self) -> bool:
         return all(f.current is not False for f in self.frames)
 
-    def open_if(self, test: bool | None) -> None:
+    def condition(self) -> str | None:
+        """Why what is read now may not have happened: the innermost undecidable `if`, or None."""
+        for f in reversed(self.frames):
+            if f.current is None:
+                which = "the first branch" if f.branch == 0 else ("the else branch" if f.has_else else "an elif branch")
+                return f"given only in {which} of the if at line {f.line} ({f.text}), which cannot be decided"
+        return None
+
+    def undecided_frame(self) -> _Frame | None:
+        return next((f for f in reversed(self.frames) if f.current is None), None)
+
+    def open_if(self, test: bool | None, line: int = 0, text: str = "") -> None:
         active = self.active
-        self.frames.append(_Frame(active, test if active else False))
+        self.frames.append(_Frame(active, test if active else False, line=line, text=_short(text)))
 
     def elif_(self, test: bool | None) -> None:
         if not self.frames:
             return
         f = self.frames[-1]
         f.current = False
+        f.branch += 1
         if f.taken is True or test is False:
             f.pending = False
         else:
@@ -65,12 +84,13 @@ class Flow:
         if not self.frames:
             return
         f = self.frames[-1]
+        f.branch += 1
+        f.has_else = True
         f.current = {True: False, False: True, None: None}[f.taken] if f.parent_active else False
         self._note_taken(f)
 
-    def close(self) -> None:
-        if self.frames:
-            self.frames.pop()
+    def close(self) -> _Frame | None:
+        return self.frames.pop() if self.frames else None
 
     @staticmethod
     def _note_taken(f: _Frame) -> None:
@@ -78,6 +98,25 @@ class Flow:
             f.taken = True
         elif f.current is None and f.taken is False:
             f.taken = None
+
+
+def alternatives(frame: _Frame) -> dict[str, list[str | None]]:
+    """For each scalar an undecided `if` assigned: every value it may hold after the `fi`."""
+    out: dict[str, list[str | None]] = {}
+    for key, by_branch in frame.values.items():
+        options: list[str | None] = list(dict.fromkeys(by_branch.values()))
+        if not (frame.has_else and len(by_branch) == frame.branch + 1):
+            before = frame.before.get(key)
+            if before not in options:
+                options.append(before)
+        if len(options) > 1:
+            out[key] = options
+    return out
+
+
+def _short(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def evaluate(words: list[str]) -> bool | None:
@@ -100,6 +139,8 @@ def evaluate(words: list[str]) -> bool | None:
 
 
 def _test(args: list[str], double: bool) -> bool | None:
+    if not args:
+        return False  # `[ ]`, or `[ $x ]` with an empty $x
     if len(args) == 1:
         return args[0] != ""
     if len(args) == 2 and args[0] in ("-n", "-z"):

@@ -28,8 +28,7 @@ _ASSIGN_HEAD = re.compile(r"^([A-Za-z_]\w*)(\+?)=$")
 _NAME = re.compile(r"[A-Za-z_]\w*")
 _FD = re.compile(r"(\d{1,9})[<>]")
 _REDIRECT = re.compile(r"&>>|&>|<<<|<<-|<<|>>|>&|<&|>\||<>|<|>")
-_PARAM_OPS = (":-", ":=", ":+", ":?", "##", "%%", "^^", ",,", "//", "-", "=", "+", "?", "#", "%", "^", ",",
-              "/", ":")
+_PARAM_OPS = (":-", ":=", ":+", ":?", "##", "%%", "^^", ",,", "//", "-", "=", "+", "?", "#", "%", "^", ",", "/", ":")
 
 
 class PosixLexer(Cursor):
@@ -103,7 +102,7 @@ class PosixLexer(Cursor):
             while self.i < len(self.s):
                 end = self.s.find("\n", self.i)
                 end = len(self.s) if end < 0 else end
-                text = self.s[self.i:end]
+                text = self.s[self.i : end]
                 self._advance(end - self.i + (1 if end < len(self.s) else 0))
                 if strip_tabs:
                     text = text.lstrip("\t")
@@ -149,7 +148,7 @@ class PosixLexer(Cursor):
                 flush()
                 end = self.s.find("'", self.i + 1)
                 end = len(self.s) if end < 0 else end
-                parts.append(Lit(self.s[self.i + 1:end], quoted=True))
+                parts.append(Lit(self.s[self.i + 1 : end], quoted=True))
                 self._advance(end + 1 - self.i)
             elif c == "$" and self._peek(1) == "'":
                 flush()
@@ -271,20 +270,20 @@ def _dollar(lx: PosixLexer | _DoubleQuoted, quoted: bool) -> Part | None:
         end = s.find("`", i + 1)
         end = len(s) if end < 0 else end
         lx._advance(end + 1 - i)
-        return CmdSub(s[i + 1:end])
+        return CmdSub(s[i + 1 : end])
     nxt = s[i + 1] if i + 1 < len(s) else ""
     if s.startswith("$((", i):
         end = _matching(s, i + 3, "(", ")")
-        inner = s[i + 3:end]
+        inner = s[i + 3 : end]
         lx._advance(end + 2 - i)
         return Arith(RawWord(tuple(_DoubleQuoted(inner, line, heredoc=True).parts()), line), split)
     if nxt == "(":
         end = _matching(s, i + 2, "(", ")")
         lx._advance(end + 1 - i)
-        return CmdSub(s[i + 2:end])
+        return CmdSub(s[i + 2 : end])
     if nxt == "{":
         end = _matching(s, i + 2, "{", "}")
-        inner = s[i + 2:end]
+        inner = s[i + 2 : end]
         lx._advance(end + 1 - i)
         return _braced(inner, line, split)
     m = _NAME.match(s, i + 1)
@@ -304,11 +303,11 @@ def _braced(inner: str, line: int, split: str) -> Part:
     if not m:
         return Lit("${" + inner + "}", quoted=True)
     name, index = m.group(1), m.group(2)
-    rest = body[m.end():]
+    rest = body[m.end() :]
     op = next((o for o in _PARAM_OPS if rest.startswith(o)), None) if rest else None
     arg = None
     if op is not None:
-        arg_text = rest[len(op):]
+        arg_text = rest[len(op) :]
         arg = RawWord(tuple(_arg_parts(arg_text, line)), line)
     return Param(name, split, index=index, op=op, arg=arg, length=length)
 

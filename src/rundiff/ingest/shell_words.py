@@ -8,6 +8,7 @@ it expands to nothing and is recorded as unresolved, like an unknown variable.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rundiff.ingest.shell_arith import MAX_STEPS, ArithError, ArithParser
@@ -83,6 +84,32 @@ class RawWord:
 Value = str | list[str]
 
 
+class CondStr(str):
+    """A value that exists only under an `if` rundiff could not decide; `cond` says which and why.
+
+    A str subclass so every caller keeps treating it as text; `Expander.fields` carries the tag
+    to the final words built from it, and the launch parser turns a tagged argument into an
+    unknown value with this note instead of silently taking one branch.
+    """
+
+    cond: str
+    certain: int  # leading characters (whole words) that are the same under every alternative
+
+    def __new__(cls, text: str, cond: str, certain: int = 0) -> CondStr:
+        obj = super().__new__(cls, text)
+        obj.cond = cond
+        obj.certain = certain
+        return obj
+
+
+def cond_of(value: object) -> str | None:
+    return getattr(value, "cond", None)
+
+
+def tagged(text: str, cond: str | None) -> str:
+    return CondStr(text, cond) if cond else text
+
+
 #: The most characters one variable or one final word may hold; `x="$x$x"` repeated would otherwise
 #: grow without bound. Real launch scripts hold paths and option lists: a few hundred characters.
 MAX_VALUE_CHARS = 100_000
@@ -126,6 +153,12 @@ class Expander:
     arith_bits: int = 64  # bash: signed 64-bit; cmd's set /a: signed 32-bit
     arith_power: bool = True  # cmd's set /a has no `**`
     expanded: int = 0  # characters produced by expansions so far (see MAX_EXPANDED_CHARS)
+    #: Set by the reader while it reads a branch of an undecidable `if`: tags what is assigned there.
+    cond: str | None = None
+    #: PowerShell values are typed: "int", "bool", "str" or "list" per variable (truthiness differs).
+    types: dict[str, str] = field(default_factory=dict)
+    #: Called as on_assign(key, old, new) after every assignment (the reader tracks undecided ifs).
+    on_assign: Callable[[str, Value | None, Value], None] | None = None
 
     def key(self, name: str) -> str:
         return name.lower() if self.fold_case else name
@@ -135,38 +168,49 @@ class Expander:
 
     def assign(self, name: str, value: Value, append: bool = False) -> None:
         key = self.key(name)
+        if self.cond and isinstance(value, list):
+            value = [tagged(v, cond_of(v) or self.cond) for v in value]
         if append:
             old = self.variables.get(key)
             if isinstance(value, list):
                 base = [] if old is None else ([old] if isinstance(old, str) else list(old))
                 value = base + value
             elif isinstance(old, list):
-                value = old[:-1] + [(old[-1] if old else "") + value]
+                last = old[-1] if old else ""
+                value = old[:-1] + [tagged(last + value, cond_of(last) or cond_of(value) or self.cond)]
             else:
-                value = (old or "") + value
+                value = tagged((old or "") + value, cond_of(old) or cond_of(value))
+        if self.cond and isinstance(value, str):
+            value = tagged(value, cond_of(value) or self.cond)
         size = len(value) if isinstance(value, str) else sum(len(v) + 1 for v in value)
         if size > MAX_VALUE_CHARS:
             raise ShellLimitError(f"variable {name} grows past {MAX_VALUE_CHARS} characters")
+        old_value = self.variables.get(key)
         self.variables[key] = value
+        if self.on_assign is not None:
+            self.on_assign(key, old_value, value)
 
     # -- words ---------------------------------------------------------------------------------
 
     def fields(self, word: RawWord) -> list[str]:
-        """The final words `word` becomes (0, 1 or several)."""
+        """The final words `word` becomes (0, 1 or several); a word built from a conditional value
+        is a `CondStr` carrying that condition."""
         out: list[str] = []
         cur: str | None = None
+        cur_cond: str | None = None
 
         def push(text: str) -> None:
-            nonlocal cur
+            nonlocal cur, cur_cond
             cur = (cur or "") + text
+            cur_cond = cur_cond or cond_of(text)
             if len(cur) > MAX_VALUE_CHARS:
                 raise ShellLimitError(f"line {word.line}: a word grows past {MAX_VALUE_CHARS} characters")
 
         def close() -> None:
-            nonlocal cur
+            nonlocal cur, cur_cond
             if cur is not None:
-                out.append(cur)
-            cur = None
+                out.append(tagged(cur, cur_cond))
+            cur, cur_cond = None, None
 
         for part in word.parts:
             if isinstance(part, Lit):
@@ -190,31 +234,36 @@ class Expander:
                         close()
                     push(v)
                 continue
-            text = " ".join(values)
-            if not text:
-                continue
-            if text[0] in IFS:
-                close()
-            pieces = text.split()
-            for i, piece in enumerate(pieces):
-                if i:
+            for k, text in enumerate(values):  # word splitting, element by element (keeps tags)
+                if k:
                     close()
-                push(piece)
-            if text[-1] in IFS:
-                close()
+                if not text:
+                    continue
+                cond = cond_of(text)
+                certain = getattr(text, "certain", 0)
+                if text[0] in IFS:
+                    close()
+                for i, m in enumerate(re.finditer(r"\S+", text)):
+                    if i:
+                        close()
+                    push(tagged(m.group(0), None if m.end() <= certain else cond))
+                if text[-1] in IFS:
+                    close()
         close()
         return out
 
     def string(self, word: RawWord) -> str:
         """Expansion without word splitting (assignments, here-documents, defaults)."""
         out = []
+        cond = None
         for part in word.parts:
             if isinstance(part, Lit):
                 out.append(part.text)
             else:
                 values, _ = self._part_values(part, word.line)
+                cond = cond or next((c for v in values if (c := cond_of(v))), None)
                 out.append(" ".join(values))
-        text = "".join(out)
+        text = tagged("".join(out), cond)
         if len(text) > MAX_VALUE_CHARS:
             raise ShellLimitError(f"line {word.line}: a value grows past {MAX_VALUE_CHARS} characters")
         return text
@@ -374,7 +423,8 @@ class Assign:
     value: RawWord | None = None
     items: tuple[RawWord, ...] | None = None  # an array value
     arith: bool = False  # cmd `set /a`
-    append: bool = False  # PowerShell `+=`
+    append: bool = False  # PowerShell `+=`, `.Add()`
+    ps_type: str | None = None  # PowerShell: "int", "bool", "str" or "list" (see Expander.types)
 
 
 @dataclass
@@ -392,10 +442,13 @@ class RawCommand:
     redirects: list[tuple[str, RawWord]] = field(default_factory=list)
     heredocs: list[Heredoc] = field(default_factory=list)
     assigns: list[Assign] = field(default_factory=list)
+    #: Control flow a lexer recognised by its own syntax (cmd `if`, PowerShell `if (...) {`):
+    #: ("if" | "elif", condition text) / ("else", "") / ("fi", ""), evaluated by the reader.
+    flow: tuple[str, str] | None = None
 
     @property
     def empty(self) -> bool:
-        return not (self.words or self.redirects or self.heredocs or self.assigns)
+        return not (self.words or self.redirects or self.heredocs or self.assigns or self.flow)
 
 
 _SCRIPT_REF = r"\$(?:0|\{?BASH_SOURCE(?:\[0\])?\}?)"

@@ -53,6 +53,8 @@ def map_fact(fact: Fact, registry: Registry, warnings: list[str]) -> list[tuple[
         kind = "cli"
     hit = registry.lookup(kind, fact.key)
     if hit is None:
+        if registry.is_credential(fact.key) and fact.value not in (None, ""):
+            return [(fact.key, "***", "looks like a credential: its value is not shown")]
         return [(fact.key, _plain(fact.value), fact.note)]
     param, alias = hit
     return _apply(param, alias, fact, registry, warnings)
@@ -152,7 +154,9 @@ def resolve(run_name: str, found: list[Observation], registry: Registry) -> tupl
             current = winners.get(obs.chain)
             if current is None or obs.precedence >= current.precedence:
                 winners[obs.chain] = obs
-        ranked = sorted(winners.values(), key=lambda o: (-_STRENGTH.get(o.provenance, 0), o.source))
+        known = [o for o in winners.values() if o.provenance is not Provenance.UNKNOWN]
+        # a value a script could not settle (an undecidable if) yields to any other source that knows it
+        ranked = sorted(known or winners.values(), key=lambda o: (-_STRENGTH.get(o.provenance, 0), o.source))
         param = registry.get(name)
         path_like = param is not None and param.type == "path"
         strongest = ranked[0]
@@ -188,6 +192,19 @@ def choose_trainer(run_files: Any) -> str | None:
     return ranked[0][1] if ranked else None
 
 
+def trainer_evidence(run_files: Any, trainer: str | None) -> list[str]:
+    """What named the trainer: each source of that trainer, with the evidence its ingest found."""
+    if trainer is None:
+        return []
+    found: list[str] = []
+    for source in run_files.sources:
+        if source.trainer != trainer:
+            continue
+        reasons = source.evidence or [f"read as {source.format}"]
+        found.extend(f"{source.path}: {reason}" for reason in reasons)
+    return found
+
+
 def normalise_run(run_files: Any, registry: Registry | None = None) -> Run:
     """Run cells from ingested files: map, resolve, default, derive."""
     from rundiff.normalise.derived import add_derived
@@ -200,7 +217,8 @@ def normalise_run(run_files: Any, registry: Registry | None = None) -> Run:
     add_derived(cells, registry)
     run = Run(name=run_files.name, path=str(run_files.path), sources=list(run_files.sources), cells=cells,
               conflicts=conflicts, warnings=list(run_files.warnings) + warnings, trainer=trainer,
-              outcome=run_files.outcome, log_files=[str(p) for p in run_files.log_files])
+              outcome=run_files.outcome, log_files=[str(p) for p in run_files.log_files],
+              skipped=list(getattr(run_files, "skipped", [])), trainer_evidence=trainer_evidence(run_files, trainer))
     for source in run_files.sources:
         run.warnings.extend(source.warnings)
     return run

@@ -57,6 +57,10 @@ class Parameter:
     secret: bool = False
     aliases: dict[str, tuple[Alias, ...]] = field(default_factory=dict)
     overridden_by: tuple[Override, ...] = ()
+    #: Conditions on the run's other parameters for this one to take effect ({name: "set" | [values]}).
+    active_when: dict[str, Any] = field(default_factory=dict)
+    #: A per-run identifier (seed, output name, output path): runs differ in it by design.
+    replicate: bool = False
 
     @property
     def has_default(self) -> bool:
@@ -71,6 +75,13 @@ class Registry:
     metadata_ignore: frozenset[str]
     # (kind, key) -> (parameter name, alias)
     _index: dict[tuple[str, str], tuple[str, Alias]]
+    #: Key names (last dotted segment) of unmapped keys whose values are credentials, never shown.
+    credential_keys: frozenset[str] = frozenset()
+    credential_suffixes: tuple[str, ...] = ()
+
+    def is_credential(self, key: str) -> bool:
+        last = key.rsplit(".", 1)[-1].lower().replace("-", "_")
+        return last in self.credential_keys or last.endswith(self.credential_suffixes)
 
     def get(self, name: str) -> Parameter | None:
         return self.parameters.get(name)
@@ -163,12 +174,17 @@ def build_registry(data: dict[str, Any]) -> Registry:
             aliases=aliases,
             overridden_by=tuple(Override(tuple(o["params"]), o["why"], o.get("effective", ""))
                                 for o in spec.get("overridden_by") or ()),
+            active_when=dict(spec.get("active_when") or {}),
+            replicate=bool(spec.get("replicate", False)),
         )
         params[name] = param
         for kind, alias_list in aliases.items():
             for alias in alias_list:
                 index.setdefault((kind, alias.key), (name, alias))
-    return Registry(categories, impacts, params, frozenset(data.get("metadata_ignore") or ()), index)
+    credentials = data.get("credential_keys") or {}
+    return Registry(categories, impacts, params, frozenset(data.get("metadata_ignore") or ()), index,
+                    credential_keys=frozenset(credentials.get("names") or ()),
+                    credential_suffixes=tuple(credentials.get("suffixes") or ()))
 
 
 @cache

@@ -1,52 +1,60 @@
-"""Reports: a plain context dict rendered by Jinja templates (Markdown, HTML), JSON, CSV, terminal."""
+"""Reports: one render layer for every command's result and every format.
+
+A result (a Comparison, a Diagnosis, a LoRA inspection, a Sweep) becomes a plain context dict; the
+Jinja templates (Markdown, HTML, text) render it; JSON and CSV come from the same data. Writing a
+report (atomically) and choosing its format from the options live in `report.output`.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from rundiff.comparison.table import Comparison
 from rundiff.errors import RundiffError
+from rundiff.report.output import write_atomic
 
-FORMATS = ("md", "html", "json", "csv")
-_SUFFIX_FORMATS = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".json": "json", ".csv": "csv"}
-
-
-def format_for(output: Path | None, fmt: str | None) -> str:
-    """An explicit --format wins; else the output file's suffix; else the terminal."""
-    if fmt:
-        if fmt not in FORMATS + ("terminal", "text"):
-            raise RundiffError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
-        return "terminal" if fmt == "text" else fmt
-    if output is not None:
-        found = _SUFFIX_FORMATS.get(output.suffix.lower())
-        if found is None:
-            raise RundiffError(f"cannot tell the report format from the suffix {output.suffix!r}; "
-                               f"use --format", output)
-        return found
-    return "terminal"
+__all__ = ["render", "render_comparison", "write_atomic"]
 
 
-def render_comparison(comparison: Comparison, fmt: str, *, show_all: bool = False,
-                      diagnosis: list[dict[str, Any]] | None = None) -> str:
-    from rundiff.report.context import comparison_context
+def render_comparison(comparison: Any, fmt: str, *, show_all: bool = False, width: int | None = None) -> str:
+    """A Comparison as text, md, html, json or csv."""
     from rundiff.report.data import render_csv, render_json
-    from rundiff.report.templates import render
 
     if fmt == "json":
-        return render_json(comparison, diagnosis)
+        return render_json(comparison, comparison.diagnosis)
     if fmt == "csv":
         return render_csv(comparison)
-    context = comparison_context(comparison, show_all=show_all, diagnosis=diagnosis)
-    return render(f"compare.{fmt}.j2", context)
+    from rundiff.report.context import comparison_context
+
+    context = comparison_context(comparison, show_all=show_all)
+    if fmt == "text":
+        from rundiff.report.terminal import comparison_text
+
+        return comparison_text(context, width=width)
+    from rundiff.report.templates import render as render_template
+
+    return render_template(f"compare.{fmt}.j2", context)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write all or nothing: a failed report never leaves half a file behind."""
-    tmp = path.with_name(f".{path.name}.rundiff-tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise RundiffError(f"cannot write the report: {err.strerror or err}", path) from None
+def render(result: Any, fmt: str, **options: Any) -> str:
+    """Any command's result in ``fmt``; the type of ``result`` picks the report."""
+    kind = type(result).__name__
+    if kind == "Comparison":
+        return render_comparison(result, fmt, **options)
+    if kind == "Diagnosis":
+        from rundiff.diagnose.render import render as render_diagnosis
+
+        return render_diagnosis(result, fmt, **options)
+    if kind == "Sweep":
+        from rundiff.ablate.report import render_sweep
+
+        return render_sweep(result, fmt, **options)
+    if kind == "LoraInfo":
+        from rundiff.infer.render import render_info
+
+        if fmt == "json":
+            import json
+
+            return json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n"
+        if fmt == "text":
+            return render_info(result) + "\n"
+    raise RundiffError(f"cannot render {kind} as {fmt}")

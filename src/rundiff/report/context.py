@@ -41,8 +41,8 @@ def _row_context(row: Row, runs: list[str]) -> dict[str, Any]:
     }
 
 
-def comparison_context(comparison: Comparison, *, show_all: bool = False,
-                       diagnosis: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def comparison_context(comparison: Comparison, *, show_all: bool = False) -> dict[str, Any]:
+    diagnosis = comparison.diagnosis
     registry = comparison.registry
     assert registry is not None
     runs = comparison.run_names()
@@ -108,6 +108,8 @@ def comparison_context(comparison: Comparison, *, show_all: bool = False,
             "trainer": r.trainer or "unknown",
             "sources": [{"path": s.path, "format": s.format} for s in r.sources],
             "warnings": list(r.warnings),
+            "trainer_evidence": list(r.trainer_evidence),
+            "skipped": [{"path": k.path, "reason": k.reason} for k in r.skipped],
         } for r in comparison.runs],
         "summary": summary,
         "total_changes": sum(s["count"] for s in summary),
@@ -118,9 +120,10 @@ def comparison_context(comparison: Comparison, *, show_all: bool = False,
         "suspects": [{"name": s.name, "score": s.score, "reason": s.reason, "impact": s.impact,
                       "category": registry.categories.get(s.category, s.category)} for s in comparison.suspects],
         "conflicts": [{"run": c.run, "name": c.name,
-                       "values": [{"text": format_value(v), "provenance": p, "source": src} for v, p, src in c.values]}
+                       "claims": [{"text": format_value(v), "provenance": p, "source": src} for v, p, src in c.values]}
                       for c in comparison.conflicts],
         "diagnosis": diagnosis or [],
+        "left_out": list(comparison.left_out),
         "has_outcomes": any(r.outcome for r in comparison.runs),
     }
 

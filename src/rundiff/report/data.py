@@ -1,10 +1,14 @@
 """The machine-readable reports: the JSON contract and CSV.
 
-JSON contract (other tools read it; keep it stable):
-    {"runs": [{"name", "path", "outcome", "trainer", "sources"}], "baseline": name,
-     "parameters": [{"name", "category", "impact", "status",
-                     "values": {run: {"value", "provenance", "source", "change"}}}],
-     "conflicts": [...], "suspects": [{"name", "score", "reason"}]}
+JSON contract (other tools read it; keep it stable, extend only):
+    {"runs": [{"name", "path", "outcome", "trainer", "trainer_evidence", "sources", "warnings",
+               "skipped": [{"path", "reason"}]}], "baseline": name,
+     "parameters": [{"name", "category", "impact", "status", "replicate",
+                     "values": {run: {"value", "provenance", "source", "note", "confirmed_by", "change",
+                                      "inactive"}}}],
+     "conflicts": [...], "suspects": [{"name", "score", "reason"}], "findings"?: [...], "left_out"?: [...]}
+status: same | differs | partial | unknown | inactive; change: same | changed | added | removed |
+unknown | inactive; inactive: why the value has no effect in that run, or null.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 
 from rundiff import __version__
 from rundiff.comparison.table import Comparison
+from rundiff.report.safe import csv_cell
 from rundiff.report.values import format_value
 
 
@@ -41,8 +46,10 @@ def comparison_json(comparison: Comparison, diagnosis: list[dict[str, Any]] | No
             "path": run.path,
             "outcome": run.outcome,
             "trainer": run.trainer,
+            "trainer_evidence": list(run.trainer_evidence),
             "sources": [{"path": s.path, "format": s.format} for s in run.sources],
             "warnings": list(run.warnings),
+            "skipped": [{"path": k.path, "reason": k.reason} for k in run.skipped],
         } for run in comparison.runs],
         "baseline": comparison.baseline,
         "parameters": [{
@@ -50,6 +57,7 @@ def comparison_json(comparison: Comparison, diagnosis: list[dict[str, Any]] | No
             "category": registry.categories.get(row.category, row.category),
             "impact": row.impact,
             "status": row.status,
+            "replicate": row.replicate,
             "values": {run: {
                 "value": json_value(entry.cell.value),
                 "provenance": entry.cell.provenance.value,
@@ -57,6 +65,7 @@ def comparison_json(comparison: Comparison, diagnosis: list[dict[str, Any]] | No
                 "note": entry.cell.note,
                 "confirmed_by": list(entry.cell.confirmed_by),
                 "change": entry.change,
+                "inactive": entry.inactive,
             } for run, entry in row.entries.items()},
         } for row in comparison.rows],
         "conflicts": [{
@@ -69,6 +78,8 @@ def comparison_json(comparison: Comparison, diagnosis: list[dict[str, Any]] | No
     }
     if diagnosis is not None:
         data["findings"] = diagnosis
+    if comparison.left_out:
+        data["left_out"] = list(comparison.left_out)
     return data
 
 
@@ -90,10 +101,11 @@ def render_csv(comparison: Comparison) -> str:
     names = comparison.run_names()
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["parameter", "category", "impact", "status", *names, *[f"{n} provenance" for n in names]])
+    writer.writerow([csv_cell(h) for h in
+                     ["parameter", "category", "impact", "status", *names, *[f"{n} provenance" for n in names]]])
     for row in comparison.rows:
         values = [format_value(row.entries[n].cell.value) if row.entries[n].cell.known else "" for n in names]
         provenances = [row.entries[n].cell.provenance.value for n in names]
-        writer.writerow([row.name, registry.categories.get(row.category, row.category), row.impact, row.status,
-                         *values, *provenances])
+        writer.writerow([csv_cell(v) for v in [row.name, registry.categories.get(row.category, row.category),
+                                               row.impact, row.status, *values, *provenances]])
     return out.getvalue()

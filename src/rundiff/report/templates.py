@@ -1,12 +1,22 @@
-"""Find and render the Jinja templates (shipped inside the wheel as rundiff/templates)."""
+"""Find and render the Jinja templates (shipped inside the wheel as rundiff/templates).
+
+One environment per output language, chosen by the template's name (`*.html.j2`, `*.md.j2`,
+`*.txt.j2`); each escapes every `{{ value }}` for its language, so text from files cannot become
+HTML, Markdown markup or terminal escape codes whatever a template author forgets. A template that
+means to emit markup builds it from `Markup` (the `verbatim` filter inside a code fence).
+"""
 
 from __future__ import annotations
 
+import math
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
+
+from rundiff.report.safe import markdown_text, markdown_verbatim, plain_text
 
 
 def templates_dir() -> Path:
@@ -17,24 +27,49 @@ def templates_dir() -> Path:
     return Path(__file__).resolve().parents[3] / "templates"
 
 
+def _text_finalize(value: Any) -> Markup:
+    return value if isinstance(value, Markup) else Markup(plain_text(value))
+
+
+def number(value: Any) -> str:
+    """A number as reports print it: ints as they are, floats to 7 significant digits."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return str(value) if isinstance(value, int) else f"{value:.7g}"
+
+
 @cache
-def environment() -> jinja2.Environment:
+def environment(language: str = "html") -> jinja2.Environment:
+    """The environment for `html`, `md` or `txt` templates."""
+    # Autoescape is on for all three: it keeps macro output (Markup) from being escaped twice; for
+    # Markdown and text, `finalize` does the escaping and returns Markup, which HTML escaping leaves be.
+    options: dict[str, Any] = {"autoescape": True}
+    if language == "md":
+        options["finalize"] = markdown_text
+    elif language != "html":
+        options["finalize"] = _text_finalize
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False),
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
+        **options,
     )
-    env.filters["md"] = markdown_cell
+    env.filters["md"] = markdown_text
+    env.filters["verbatim"] = markdown_verbatim
+    env.filters["num"] = number
+    env.filters["plain"] = plain_text
     return env
 
 
 def markdown_cell(value: Any) -> str:
-    """Text safe inside a Markdown table cell (pipes and newlines would break the table)."""
-    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
+    """Text safe inside a Markdown table cell (kept for callers outside the templates)."""
+    return str(markdown_text(value))
 
 
 def render(template: str, context: dict[str, Any]) -> str:
-    return environment().get_template(template).render(**context)
+    language = template.rsplit(".", 2)[-2] if template.endswith(".j2") else "html"
+    return environment(language).get_template(template).render(**context)

@@ -1,0 +1,82 @@
+"""Text from files made harmless for each output: terminal, Markdown, CSV (HTML is Jinja's autoescape).
+
+Everything a report shows that came from a run (values, folder and file names, messages quoting
+them) passes through one of these on its way out; the templates and the terminal renderer apply
+them, so a context builder never has to remember.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from markupsafe import Markup
+
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+#: ANSI escape sequences (CSI, OSC, and two-byte ESC forms), removed whole so no parameters leak.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+#: C0 and C1 control characters, DEL, and bidi/zero-width controls that reorder or hide text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+#: Lone surrogates (from non-UTF-8 file names decoded with surrogateescape) cannot be encoded.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def plain_text(value: Any, *, keep_newlines: bool = False) -> str:
+    """A terminal-safe string: no escape sequences, no control characters, encodable as UTF-8.
+
+    A byte that is not UTF-8 (a file name such as ``run\\xff``) shows as U+FFFD.
+    """
+    text = value if isinstance(value, str) else str(value)
+    text = _SURROGATE.sub("\ufffd", text)
+    text = _ANSI.sub("", text)
+    if keep_newlines:
+        text = text.replace("\r\n", "\n").replace("\t", "    ")
+        return "\n".join(_CONTROL.sub("", line) for line in text.split("\n"))
+    return _CONTROL.sub("", text.replace("\t", " ").replace("\r\n", " ").replace("\n", " "))
+
+
+#: Markdown punctuation that can start markup anywhere; each is backslash-escaped (CommonMark allows it).
+_MD_PUNCT = re.compile(r"([\\`*\[\]|~])")
+#: An underscore is emphasis only at a word's edge (GFM ignores intraword ones: network_dim stays readable).
+_MD_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+
+
+def markdown_text(value: Any) -> Markup:
+    """Text that renders as itself in Markdown (GitHub, CommonMark), also inside a table cell.
+
+    `<`, `>` and `&` become entities so no raw HTML passes through; other markup characters are
+    backslash-escaped; newlines become spaces (a newline would end a table row or a heading).
+    """
+    if isinstance(value, Markup):
+        return value
+    text = plain_text(value)
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MD_PUNCT.sub(r"\\\1", text)
+    text = _MD_UNDERSCORE.sub(r"\\_", text)
+    if text[:1] in ("-", "=", "+", "#") and not _NUMBER.fullmatch(text):
+        text = "\\" + text  # would start a list, a setext heading or a heading at a line start
+    elif ordered := re.match(r"\d+(?=[.)]\s)", text):
+        text = text[: ordered.end()] + "\\" + text[ordered.end() :]  # "1. x" would start a numbered list
+    return Markup(text)
+
+
+def markdown_verbatim(value: Any) -> Markup:
+    """Text for inside a fenced code block: only control characters go (the fence is chosen longer
+    than any run of backticks in the text by the caller)."""
+    return Markup(plain_text(value, keep_newlines=True))
+
+
+def csv_cell(value: Any) -> str:
+    """A spreadsheet-safe CSV cell: text starting with = + - @ (or a tab/CR) gets a leading quote.
+
+    Plain numbers such as -0.5 stay as they are; they are not formulas in any spreadsheet.
+    """
+    text = plain_text(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def plot_text(value: Any) -> str:
+    """A label for matplotlib: plain text, and `$` escaped so a name is never parsed as mathtext."""
+    return plain_text(value).replace("\\", "\\\\").replace("$", r"\$")
