@@ -280,8 +280,8 @@ def test_missing_training_script_and_unknown_arguments_are_refused(tmp_path, mon
     assert not elsewhere.installed(base_run) and backend().installed(base_run)
     with pytest.raises(RundiffError, match=r"train_network.py is not in .*sd-scripts"):
         elsewhere.check(base_run, plan)
-    with pytest.raises(RundiffError, match="ema_decay is not an argument of sd-scripts' train_network.py"):
-        backend().check(base_run, plan_ablation(base_run, ["ema_decay"], values=["0.99", "0.999"], steps=10))
+    with pytest.raises(RundiffError, match="logit_mean is not an argument of sd-scripts' train_network.py"):
+        backend().check(base_run, plan_ablation(base_run, ["logit_mean"], values=["0.0", "0.5"], steps=10))
     monkeypatch.delenv("KOHYA_SD_SCRIPTS", raising=False)
     with pytest.raises(RundiffError, match="set --kohya-dir or KOHYA_SD_SCRIPTS"):
         KohyaBackend(None)
@@ -336,15 +336,16 @@ def test_logged_lr_is_one_step_ahead_of_the_applied_lr_which_matches_the_simulat
     assert warnings == {"lr_warmup_steps=48": []}
     rows = read_csv(tmp_path / "sweep" / "lr_warmup_steps=48" / "metrics.csv")
     assert list(rows[0]) == ["step", "epoch", "loss", "loss_avg", "lr/textencoder", "lr/unet",
-                             "lr_applied/textencoder", "lr_applied/unet", "wall_time_s", "dw", "dw_rel"]
+                             "lr_logged/textencoder", "lr_logged/unet", "wall_time_s", "dw", "dw_rel"]
     assert [int(r["step"]) for r in rows] == list(range(1, 11))
     schedule = LRSchedule("cosine", 1e-4, StepPlan(total_steps=10, warmup_steps=3))
     for n, row in enumerate(rows, start=1):
-        assert float(row["lr_applied/unet"]) == pytest.approx(schedule.lr(n - 1), rel=1e-6, abs=1e-12)
-        assert float(row["lr/unet"]) == pytest.approx(schedule.lr(n), rel=1e-6, abs=1e-12)
+        # lr/<group> is the LR the step ran with (as the builtin backend writes it); lr_logged/ is kohya's
+        assert float(row["lr/unet"]) == pytest.approx(schedule.lr(n - 1), rel=1e-6, abs=1e-12)
+        assert float(row["lr_logged/unet"]) == pytest.approx(schedule.lr(n), rel=1e-6, abs=1e-12)
         if n < 10:
-            assert rows[n]["lr_applied/unet"] == row["lr/unet"]
-    assert float(rows[0]["lr_applied/unet"]) == 0.0 and float(rows[0]["lr/unet"]) == pytest.approx(1e-4 / 3)
+            assert rows[n]["lr/unet"] == row["lr_logged/unet"]
+    assert float(rows[0]["lr/unet"]) == 0.0 and float(rows[0]["lr_logged/unet"]) == pytest.approx(1e-4 / 3)
     assert rows[-1]["dw"] and float(rows[-1]["dw"]) > 0 and all(not r["dw"] for r in rows[:-1])
     assert all(r["dw_rel"] == "" for r in rows)
     walls = [float(r["wall_time_s"]) for r in rows]
@@ -365,9 +366,10 @@ def test_collect_reads_the_real_trainers_events(tmp_path):
     (folder / "stdout.log").write_text("  num batches per epoch / 1epochのバッチ数: 80\n")
     assert collect_variant(folder) == []
     rows = read_csv(folder / "metrics.csv")
-    assert "lr/group1" not in rows[0] and {"lr/textencoder", "lr/unet"} <= set(rows[0])
-    logged = [float(r["lr/unet"]) for r in rows]
-    applied = [float(r["lr_applied/unet"]) for r in rows]
+    assert "lr/group1" not in rows[0] and "lr_logged/group1" not in rows[0]
+    assert {"lr/textencoder", "lr/unet", "lr_logged/unet"} <= set(rows[0])
+    logged = [float(r["lr_logged/unet"]) for r in rows]
+    applied = [float(r["lr/unet"]) for r in rows]
     assert logged[:5] == pytest.approx([2e-05, 4e-05, 6e-05, 8e-05, 1e-04], rel=1e-6)
     assert applied == pytest.approx([0.0, *logged[:-1]], rel=1e-6)
     schedule = LRSchedule("cosine", 1e-4, StepPlan(total_steps=10, warmup_steps=5))

@@ -72,8 +72,27 @@ def dry_run_commands(base: Run, plan: Plan, backend: Backend, out_dir: Path, sho
             job = backend.prepare(base, variant, Path(scratch) / variant.name, short)
             added = " ".join(f"{k}={shlex.quote(v.replace(scratch, str(out_dir)))}" for k, v in job.env.items())
             command = " ".join(shlex.quote(a) for a in job.argv).replace(scratch, str(out_dir))
-            lines.append(f"# {plain(variant.name)}  (in {out_dir / variant.name})\n"
-                         + (f"env {added} " if added else "") + command)
+            lines.append(f"# {plain(variant.name)}  (in {out_dir / variant.name})")
+            lines.extend(_written_files(Path(scratch) / variant.name, scratch, out_dir))
+            lines.append((f"env {added} " if added else "") + command)
+    return lines
+
+
+#: Files a dry run does not print: the command itself, shown below them.
+_SAME_AS_COMMAND = ("train.sh", "command.json")
+
+
+def _written_files(folder: Path, scratch: str, out_dir: Path) -> list[str]:
+    """The text files the backend wrote for a variant (its config, dataset copies), as comment lines."""
+    lines = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name not in _SAME_AS_COMMAND):
+        try:
+            text = path.read_text(encoding="utf-8")[:20000]
+        except (OSError, UnicodeDecodeError):
+            continue
+        lines.append(f"#   {path.relative_to(folder)}:")
+        lines.extend(f"#     {plain(line.replace(scratch, str(out_dir)))}" for line in text.splitlines()
+                     if line.strip() and not line.startswith("#"))
     return lines
 
 

@@ -222,7 +222,8 @@ def loss_plot(factor: str, groups: _Groups, steps_total: int, proxy: bool) -> by
 
 
 def lr_plot(factor: str, groups: _Groups, proxy: bool) -> bytes | None:
-    """Applied LR per group (lr_applied/* when logged, else lr/*), of each value's first seed.
+    """Applied LR per group (lr/*: the LR each step ran with, for every backend; lr_applied/* in older sweeps),
+    of each value's first seed.
 
     Values whose schedules are identical (the factor does not touch the LR) share one line, so that
     lines drawn on top of each other do not hide which values they stand for.
