@@ -93,7 +93,7 @@ def write_healthy_kohya_logs(folder: Path) -> int:
         f"  total optimization steps / 学習ステップ数: {total}",
     ]
     bar = "".join(f"\rsteps: {100 * s // total:3d}%|#         | {s}/{total} [00:10<01:00,  3.00it/s, "
-                  f"avr_loss={0.12 - 0.025 * s / total:.3g}]" for s in range(1, total + 1, 97))
+                  f"avr_loss={0.12 - 0.025 * s / total:.3g}]" for s in [*range(1, total + 1, 97), total])
     console += ["", "epoch 1/10", "", bar, "saving checkpoint: out/bespoke_punks_SD15_PERFECT.safetensors"]
     (folder / "train_console.log").write_text("\n".join(console) + "\n", encoding="utf-8")
     return total

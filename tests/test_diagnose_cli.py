@@ -41,7 +41,8 @@ def test_json_findings_and_exit_1_on_errors():
     payload = json.loads(result.stdout)
     rules = {f["rule"] for f in payload["findings"]}
     assert {"lr-zero-at-start", "params-not-moving", "val-loss-constant", "loss-not-finite"} <= rules
-    assert all(set(f) == {"rule", "severity", "run", "message", "evidence", "fix"} for f in payload["findings"])
+    keys = {"rule", "severity", "run", "message", "evidence", "fix", "based_on"}
+    assert all(set(f) == keys for f in payload["findings"])
 
 
 def test_exit_zero_and_ignore():

@@ -5,8 +5,8 @@ import math
 import pytest
 from diagnose_factories import write_event_file
 
-from rundiff.diagnose.logs import discover_logs, read_logs, read_run_logs
-from rundiff.diagnose.logs.text import read_text_log
+from rundiff.ingest.logs import discover_logs, read_logs, read_run_logs
+from rundiff.ingest.logs.text import read_text_log
 
 SEED_LINES = """\
 Epoch 1, Step 128: LR = 3.2e-7  (still in warmup, only 64% complete)
@@ -63,7 +63,9 @@ def test_kohya_console_and_tqdm(tmp_path):
     logs = read_text_log(path)
     facts = {k: v for k, (v, _) in logs.facts.items()}
     assert facts == {"num_train_images": 2030, "num_batches_per_epoch": 508, "num_epochs": 10, "train_batch_size": 4,
-                     "gradient_accumulation_steps": 1, "total_steps": 5080, "max_train_epochs": 10}
+                     "gradient_accumulation_steps": 1, "total_steps": 5080, "max_train_epochs": 10,
+                     "bar_total_steps": 4000, "bar_last_step": 801}
+    assert logs.finish == (True, f"{path}:14") and logs.last_step == 801
     average = logs.get("loss/average")
     assert [(p.step, p.epoch) for p in average] == [(400, 3), (800, 3), (801, 3)]
     assert [p.value for p in average[:2]] == [0.0912, 0.0875] and math.isnan(average[2].value)

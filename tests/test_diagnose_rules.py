@@ -6,8 +6,8 @@ import pytest
 from diagnose_factories import HEALTHY_LORA, make_run, write_event_file, write_healthy_kohya_logs
 
 from rundiff.diagnose import Severity, diagnose_run, diagnose_runs
-from rundiff.diagnose.logs import RunLogs
 from rundiff.errors import RundiffError
+from rundiff.ingest.logs import RunLogs
 
 
 def _by_rule(findings):
@@ -133,7 +133,7 @@ def test_finding_json_contract_survives_inf():
     diagnosis = diagnose_runs([run], logs={"z": RunLogs()})
     payload = diagnosis.to_json()
     first = payload["findings"][0]
-    assert set(first) == {"rule", "severity", "run", "message", "evidence", "fix"}
+    assert set(first) == {"rule", "severity", "run", "message", "evidence", "fix", "based_on"}
     assert first["severity"] in ("error", "warning", "info")
     import json
     json.loads(json.dumps(payload, allow_nan=False))  # strictly valid JSON

@@ -43,12 +43,12 @@ def test_every_file_is_a_source_or_skipped_with_its_reason(tmp_path):
     run = make_run(tmp_path)
     files = ingest_run(run)
     skipped = reasons(files)
-    assert [s.path for s in files.sources] == [str(run / "train.sh")]
+    assert [s.path for s in files.sources] == [str(run / "train.sh"), str(run / "train.log")]
+    assert files.sources[1].format == "text-log"  # logs are read at ingest (ingest/logs)
     assert skipped["RUN/.git/"].startswith("hidden")
     assert skipped["RUN/.DS_Store"] == "hidden file"
     assert "never unpickled" in skipped["RUN/optimizer.pt"]
     assert "tokenizer" in skipped["RUN/tokenizer.json"]
-    assert "diagnose" in skipped["RUN/train.log"]
     assert skipped["RUN/broken.toml"].startswith("not read: ") and "invalid TOML" in skipped["RUN/broken.toml"]
     assert "never executed" in skipped["RUN/prep.py"]
     assert "prompt" in skipped["RUN/sample_prompts.txt"]
@@ -74,7 +74,7 @@ def test_intermediate_checkpoints_are_listed(tmp_path, sample_runs):
     run = sample_runs / "kohya_tiny_lora"
     files = ingest_run(run)
     assert all("last file of its series" not in k.reason for k in files.skipped)  # only one save here
-    assert any(k.path.endswith("train.log") for k in files.skipped)
+    assert any(s.path.endswith("train.log") and s.format == "text-log" for s in files.sources)  # read as a log
 
 
 def test_json_markdown_and_terminal_name_skipped_files(tmp_path):

@@ -14,7 +14,7 @@ Every function raises RundiffError (with the file and key) on bad input; nothing
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,11 +31,13 @@ if TYPE_CHECKING:
 def load_run(path: str | Path) -> Run:
     """Ingest and normalise one run (a folder, or a single script/config/weights file).
 
-    Raises RundiffError when the run yields no parameters at all.
+    Raises RundiffError when the run yields neither parameters nor logs. A folder that kept only
+    its logs is a run: what the logs reveal are its (inferred) parameters.
     """
     files = ingest_run(path)
     run = normalise_run(files)
-    if not any(c.known and c.provenance.value != "default" for c in run.cells.values()):
+    has_series = run.logs is not None and not run.logs.empty
+    if not has_series and not any(c.known and c.provenance.value != "default" for c in run.cells.values()):
         detail = f" ({'; '.join(run.warnings[:3])})" if run.warnings else ""
         raise RundiffError(f"no training parameters found in this run{detail}", path)
     return run
@@ -120,12 +122,32 @@ def _diagnosis(runs: list[Run]) -> list[dict[str, Any]] | None:
     return [f.to_json() for run in runs for f in diagnose_run(run)]
 
 
-def diagnose(paths: Sequence[str | Path], *, ignore: Iterable[str] = ()) -> Diagnosis:
-    """Diagnose each run's training dynamics (LR schedule, EMA, dataset, logs)."""
-    from rundiff.diagnose.engine import check_rule_ids, diagnose_runs
+def diagnose(paths: Sequence[str | Path], *, ignore: Iterable[str] = (), select: Iterable[str] = (),
+             thresholds: Mapping[str, Mapping[str, Any]] | None = None) -> Diagnosis:
+    """Diagnose each run's training dynamics (LR schedule, EMA, dataset, logs).
 
-    ignored = check_rule_ids(ignore)
-    return diagnose_runs([load_run(p) for p in paths], ignore=ignored)
+    Each run is loaded on its own: one that cannot be read is listed in ``Diagnosis.unreadable``
+    and the others are still diagnosed. Raises RundiffError only when no run can be read.
+    ``thresholds`` maps rule ids to threshold overrides (the config file's ``diagnose.rules``).
+    """
+    from rundiff.diagnose.engine import RuleSelection, diagnose_runs
+    from rundiff.diagnose.findings import UnreadableRun
+
+    selection = RuleSelection.of(select=select, ignore=ignore, thresholds=thresholds)
+    loaded, unreadable, errors = [], [], []
+    for path in paths:
+        try:
+            loaded.append(load_run(path))
+        except RundiffError as err:
+            message = err.message if err.path == str(path) and err.line is None and err.key is None else str(err)
+            unreadable.append(UnreadableRun(str(path), message))
+            errors.append(err)
+    if not loaded:
+        if len(errors) == 1:
+            raise errors[0]
+        first = unreadable[0]
+        raise RundiffError(f"no run could be read ({len(unreadable)} given); first: {first.path}: {first.error}")
+    return diagnose_runs(loaded, ignore=selection, unreadable=unreadable)
 
 
 def inspect_lora(path: str | Path):

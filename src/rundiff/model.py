@@ -38,6 +38,7 @@ class SourceKind(StrEnum):
     WEIGHTS = "weights"  # facts proven by a weights file (canonical names)
     DATASET_FOLDER = "dataset_folder"  # <repeats>_<name> folders (canonical names)
     LAUNCHER = "launcher"  # accelerate launch's own options (kept apart from the trainer's)
+    LOG = "log"  # what a training log reveals (canonical names, provenance inferred)
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,10 @@ class Run:
     skipped: list[Skipped] = field(default_factory=list)
     #: What identified `trainer` ("config.yaml: top keys job/config.process (ai-toolkit)", ...).
     trainer_evidence: list[str] = field(default_factory=list)
+    #: Everything the run's logs hold (series of points), read once at ingest; None when not read.
+    logs: Any = None
+    #: Files of this run that failed to parse: its values may be only defaults (diagnose says so).
+    failed_files: list[str] = field(default_factory=list)
 
     def get(self, name: str) -> Cell:
         return self.cells.get(name, UNKNOWN)

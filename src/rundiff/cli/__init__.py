@@ -55,4 +55,4 @@ def main() -> None:
 
 
 # Each command module registers itself on `app`.
-from rundiff.cli import ablate, compare, diagnose, infer_rank  # noqa: E402,F401
+from rundiff.cli import ablate, compare, diagnose, infer_rank, rule  # noqa: E402,F401

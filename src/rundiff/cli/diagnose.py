@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -10,12 +11,13 @@ import typer
 from rundiff.cli import app
 from rundiff.cli.common import FORMAT_HELP, OPEN_HELP, OUTPUT_HELP, emit, user_errors
 from rundiff.errors import RundiffError
+from rundiff.report.safe import plain_text
 
 FORMATS = ("text", "md", "html", "json")
 
 
 def diagnose(
-    runs: Annotated[list[Path], typer.Argument(help="Run folders (or single config/script files).")],
+    runs: Annotated[list[Path], typer.Argument(help="Run folders (or single config/script/log files).")],
     fmt: Annotated[
         str | None, typer.Option("--format", "-f", help=FORMAT_HELP.format(formats=", ".join(FORMATS)))
     ] = None,
@@ -23,19 +25,28 @@ def diagnose(
         Path | None, typer.Option("-o", "--output", help=OUTPUT_HELP.format(suffixes=".txt .md .html .json"))
     ] = None,
     open_after: Annotated[bool, typer.Option("--open", help=OPEN_HELP)] = False,
+    select: Annotated[list[str] | None, typer.Option("--select", help="Run only this rule (repeatable).")] = None,
     ignore: Annotated[list[str] | None, typer.Option("--ignore", help="Rule id to leave out (repeatable).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="rundiff.toml / pyproject.toml with [tool.rundiff.diagnose] (default: found from the current folder up).")] = None,
     exit_zero: Annotated[bool, typer.Option("--exit-zero", help="Exit 0 even when errors remain.")] = False,
     plots: Annotated[Path | None, typer.Option("--plots", help="Write LR, loss and EMA plots (PNG) here.")] = None,
 ) -> None:
     """Find training-dynamics problems: LR 0 at the start, long warmups, LR out of range, slow EMA,
-    rank/repeats vs dataset, frozen parameters, flat or non-finite losses, logged LR != simulated."""
+    rank/repeats vs dataset, frozen parameters, flat or non-finite losses, logged LR != simulated.
+
+    A run that cannot be read is an error line for that run; the others are still diagnosed.
+    `rundiff rule --all` explains every rule."""
     with user_errors():
         from rundiff import api
+        from rundiff.diagnose.config import diagnose_config
         from rundiff.diagnose.render import render
         from rundiff.report.output import choose_output
 
         out = choose_output(output, fmt, FORMATS, open_after=open_after)
-        diagnosis = api.diagnose(runs, ignore=ignore or [])
+        settings, _ = diagnose_config(config)
+        diagnosis = api.diagnose(runs, select=[*settings.get("select", []), *(select or [])],
+                                 ignore=[*settings.get("ignore", []), *(ignore or [])],
+                                 thresholds=settings.get("rules", {}))
         images = None
         if plots is not None or out.format == "html":
             from rundiff.diagnose.plots import diagnosis_plots, write_plots
@@ -47,10 +58,13 @@ def diagnose(
                 except OSError as err:
                     raise RundiffError(f"cannot write plots: {err.strerror or err}", plots) from None
         emit(render(diagnosis, out.format, images if out.format == "html" else None), out, quiet=True)
+    for item in diagnosis.unreadable:
+        print(f"rundiff: error: {plain_text(item.path)}: {plain_text(item.error)}", file=sys.stderr)
     if diagnosis.has_errors and not exit_zero:
         raise typer.Exit(1)
 
 
 app.command(
-    "diagnose", epilog="Exit codes: 0 no errors found; 1 errors found (--exit-zero: 0); 2 bad input or options."
+    "diagnose", epilog="Exit codes: 0 no errors found; 1 errors found or a run unreadable (--exit-zero: 0); "
+    "2 bad input or options, or no run could be read."
 )(diagnose)

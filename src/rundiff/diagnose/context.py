@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from rundiff.diagnose.logs import RunLogs
 from rundiff.diagnose.schedule import SIMULATED_SCHEDULERS, LRSchedule, simulate_schedule
+from rundiff.ingest.logs import RunLogs
 from rundiff.model import Provenance, Run
 from rundiff.normalise.steps import StepPlan, plan_steps
 
@@ -15,11 +15,6 @@ from rundiff.normalise.steps import StepPlan, plan_steps
 NETWORK_TYPES = frozenset({"lora", "locon", "loha", "lokr", "lycoris", "dora", "ia3", "glora", "network"})
 FULL_TYPES = frozenset({"full", "finetune", "fine_tune", "full_finetune", "full_fine_tune", "dreambooth",
                         "native"})
-
-#: Facts kohya prints to the console that can stand in for a parameter the configs do not give.
-_LOG_FACT_PARAMS = ("num_train_images", "num_batches_per_epoch", "train_batch_size", "gradient_accumulation_steps",
-                    "max_train_epochs")
-
 
 @dataclass(frozen=True)
 class RunContext:
@@ -29,6 +24,11 @@ class RunContext:
     schedule: LRSchedule | None
     logs: RunLogs
     notes: tuple[str, ...] = ()
+    #: Parameters the step plan / the schedule simulation were computed from (for findings' based_on).
+    plan_inputs: tuple[str, ...] = ()
+    schedule_inputs: tuple[str, ...] = ()
+    #: How a parameter that is not a cell of the run got its value (e.g. total steps from the log).
+    param_notes: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -58,26 +58,41 @@ class RunContext:
         return None
 
 
-#: Rows the normaliser derives with plan_steps itself; recomputed here (with the log's facts) instead.
+#: Rows the normaliser derives with plan_steps itself; recomputed here instead.
 _PLAN_OUTPUTS = frozenset({"steps_per_epoch", "num_epochs", "total_steps", "warmup_steps", "warmup_fraction"})
+#: What plan_steps reads.
+_PLAN_INPUTS = ("steps_per_epoch", "num_batches_per_epoch", "num_train_images", "image_count", "num_repeats",
+                "train_batch_size", "gradient_accumulation_steps", "max_train_epochs", "max_train_steps",
+                "lr_warmup_steps", "lr_warmup_epochs", "lr_scheduler_interval")
+_SCHEDULE_INPUTS = ("lr_scheduler", "lr_scheduler_num_cycles", "lr_scheduler_power")
 
 
-def _params_with_log_facts(run: Run, logs: RunLogs) -> tuple[dict[str, Any], list[str]]:
+def _params(run: Run) -> tuple[dict[str, Any], list[str], dict[str, str]]:
+    """Parameter values for the simulation: the run's cells, with what the logs printed standing in
+    for a total step count the configs do not give."""
     params = {name: run.value(name) for name, cell in run.cells.items()
               if not (name in _PLAN_OUTPUTS and cell.provenance is Provenance.DERIVED)}
-    notes = []
-    for name in _LOG_FACT_PARAMS:
-        if params.get(name) is None and name in logs.facts:
-            params[name], where = logs.facts[name]
-            notes.append(f"{name} = {params[name]} from the console log ({where})")
-    if params.get("max_train_steps") is None and params.get("max_train_epochs") is None and "total_steps" in logs.facts:
-        params["max_train_steps"], where = logs.facts["total_steps"]
-        notes.append(f"total steps = {params['max_train_steps']} from the console log ({where})")
-    return params, notes
+    notes: list[str] = []
+    param_notes: dict[str, str] = {}
+    total = run.get("total_steps")
+    unset = all(run.get(n).provenance in (Provenance.UNKNOWN, Provenance.DEFAULT)
+                for n in ("max_train_steps", "max_train_epochs"))
+    if total.known and total.provenance is Provenance.INFERRED and unset:
+        params["max_train_steps"] = total.value
+        params.pop("max_train_epochs", None)
+        where = f" ({total.source})" if total.source else ""
+        notes.append(f"total steps = {total.value} from the logs{where}")
+        param_notes["max_train_steps"] = f"total steps from the logs{where}"
+    return params, notes, param_notes
+
+
+def _log_source_note(run: Run, name: str) -> str:
+    cell = run.get(name)
+    return f" ({cell.source})" if cell.source else ""
 
 
 def build_context(run: Run, logs: RunLogs) -> RunContext:
-    params, notes = _params_with_log_facts(run, logs)
+    params, notes, param_notes = _params(run)
     plan = plan_steps(params)
     if plan.total_is_default:
         notes.append("neither max_train_steps nor max_train_epochs is known: assuming sd-scripts' default 1600 steps")
@@ -91,7 +106,11 @@ def build_context(run: Run, logs: RunLogs) -> RunContext:
         notes.append(f"scheduler {scheduler!r} is not simulated")
     else:
         schedule = simulate_schedule(params, plan, main[1])
-    if "total_steps" in logs.facts and plan.total_steps and logs.facts["total_steps"][0] != plan.total_steps:
-        notes.append(f"the console log says {logs.facts['total_steps'][0]} total steps, the parameters give "
-                     f"{plan.total_steps}")
-    return RunContext(run=run, params=params, plan=plan, schedule=schedule, logs=logs, notes=tuple(notes))
+    logged_total = run.get("total_steps")
+    if logged_total.provenance is Provenance.INFERRED and plan.total_steps and logged_total.value != plan.total_steps:
+        notes.append(f"the logs say {logged_total.value} total steps{_log_source_note(run, 'total_steps')}, "
+                     f"the parameters give {plan.total_steps}")
+    plan_inputs = tuple(n for n in _PLAN_INPUTS if params.get(n) is not None)
+    schedule_inputs = tuple(n for n in _SCHEDULE_INPUTS if params.get(n) is not None) if schedule else ()
+    return RunContext(run=run, params=params, plan=plan, schedule=schedule, logs=logs, notes=tuple(notes),
+                      plan_inputs=plan_inputs, schedule_inputs=schedule_inputs, param_notes=param_notes)

@@ -7,7 +7,7 @@ import statistics
 from dataclasses import dataclass, field
 
 from rundiff.diagnose.context import RunContext
-from rundiff.diagnose.logs import Point
+from rundiff.ingest.logs import Point
 
 #: A logged LR matches the simulation when within this relative distance (logs round to 3 digits).
 LR_MATCH_REL_TOL = 0.05
@@ -17,6 +17,7 @@ LR_MATCH_REL_TOL = 0.05
 class Observation:
     text: str
     evidence: dict[str, float] = field(default_factory=dict)
+    source: str = ""
 
 
 def _lr_points(ctx: RunContext) -> dict[str, list[Point]]:
@@ -67,7 +68,7 @@ def leading_zero_lr(ctx: RunContext) -> Observation | None:
     first = next(p for p in points if _epoch_of(p, spe) == 1)
     if first.source:
         text += f" [{first.source}]"
-    return Observation(text, evidence)
+    return Observation(text, evidence, first.source)
 
 
 def _group_base(ctx: RunContext, name: str) -> float | None:
@@ -128,14 +129,14 @@ def _candidates(ctx: RunContext, point: Point, base: float) -> list[float]:
     return []
 
 
-def _matches(logged: float, candidates: list[float], peak: float) -> bool:
+def _matches(logged: float, candidates: list[float], peak: float, tolerance: float = LR_MATCH_REL_TOL) -> bool:
     if len(candidates) >= 2 and min(candidates) <= logged <= max(candidates):
         return True
     floor = 1e-3 * peak
-    return any(abs(logged - c) <= max(LR_MATCH_REL_TOL * max(abs(logged), abs(c)), floor) for c in candidates)
+    return any(abs(logged - c) <= max(tolerance * max(abs(logged), abs(c)), floor) for c in candidates)
 
 
-def compare_logged_lr(ctx: RunContext) -> LrComparison | None:
+def compare_logged_lr(ctx: RunContext, tolerance: float = LR_MATCH_REL_TOL) -> LrComparison | None:
     """Set every logged LR point (with a step or an epoch) against the simulated schedule."""
     schedule = ctx.schedule
     if schedule is None or not schedule.total_updates:
@@ -157,7 +158,7 @@ def compare_logged_lr(ctx: RunContext) -> LrComparison | None:
             if not candidates:
                 continue
             compared += 1
-            if not _matches(point.value, candidates, base):
+            if not _matches(point.value, candidates, base, tolerance):
                 closest = min(candidates, key=lambda c: abs(c - point.value))
                 mismatches.append((point, closest, name))
                 warmup = ctx.plan.warmup_steps or 0

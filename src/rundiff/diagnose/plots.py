@@ -15,6 +15,12 @@ from rundiff.report.safe import plot_text
 MAX_CURVE_POINTS = 2000
 
 
+#: Text from files (run names, group names) is never TeX; plot_text escapes `$`, so never mathtext either.
+_PLAIN_TEXT = {"text.usetex": False}
+#: Epoch boundaries are drawn only up to this many epochs (beyond, they are a grey wall).
+MAX_EPOCH_LINES = 200
+
+
 def _pyplot():
     import matplotlib
 
@@ -22,6 +28,18 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _label(text: str) -> str:
+    """A legend label: no leading underscore (matplotlib hides those), bounded length."""
+    text = str(text)[:200]
+    return text if not text.startswith("_") else " " + text
+
+
+def _epoch_lines(ax, spe: int | None, epochs: int | None) -> None:
+    if spe and epochs and epochs <= MAX_EPOCH_LINES:
+        for epoch in range(1, epochs + 1):
+            ax.axvline(epoch * spe, color="#e5e7eb", lw=0.8, zorder=0)
 
 
 def _x(point, spe: int | None, epoch_at: float = 1.0) -> float | None:
@@ -40,7 +58,8 @@ def _updates(total: int) -> list[int]:
 
 def _png(fig) -> bytes:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    with _pyplot().rc_context(_PLAIN_TEXT):
+        fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     _pyplot().close(fig)
     return buffer.getvalue()
 
@@ -59,10 +78,11 @@ def lr_plot(ctx: RunContext) -> bytes | None:
     for i, (name, pts) in enumerate(sorted(logged.items())):
         pts.sort()
         if len(pts) > 200:  # dense per-step logs read better as a line under the simulation
-            ax.plot([x for x, _ in pts], [v for _, v in pts], lw=3, alpha=0.45, label=f"logged {plot_text(name)}")
+            label = _label(f"logged {plot_text(name)}")
+            ax.plot([x for x, _ in pts], [v for _, v in pts], lw=3, alpha=0.45, label=label)
         else:
             ax.scatter([x for x, _ in pts], [v for _, v in pts], s=16, marker=markers[i % len(markers)],
-                       zorder=3, label=f"logged {plot_text(name)}")
+                       zorder=3, label=_label(f"logged {plot_text(name)}"))
     if schedule is not None and schedule.total_updates:
         xs = _updates(schedule.total_updates)
         ax.plot(xs, [schedule.lr(k) for k in xs], color="#111827", lw=1.4, ls="--", zorder=4,
@@ -70,9 +90,7 @@ def lr_plot(ctx: RunContext) -> bytes | None:
                       f"{ctx.main_lr[0] if ctx.main_lr else 'lr'}")
         if ctx.plan.warmup_steps:
             ax.axvline(ctx.plan.warmup_steps, color="#999999", ls=":", lw=1, label="end of warmup")
-    if spe:
-        for epoch in range(1, (ctx.plan.num_epochs or 0) + 1):
-            ax.axvline(epoch * spe, color="#e5e7eb", lw=0.8, zorder=0)
+    _epoch_lines(ax, spe, ctx.plan.num_epochs)
     ax.set_xlabel("optimizer update" + (f" (epoch = {spe} updates)" if spe else ""))
     ax.set_ylabel("learning rate")
     ax.set_title(f"{plot_text(ctx.name)}: learning rate")
@@ -118,9 +136,7 @@ def ema_plot(ctx: RunContext) -> bytes | None:
             label=f"new weights in EMA (decay {decay:g})")
     ax.axhline(50, color="#b91c1c", ls="--", lw=1, label="half")
     spe = ctx.plan.steps_per_epoch
-    if spe:
-        for epoch in range(1, (ctx.plan.num_epochs or 0) + 1):
-            ax.axvline(epoch * spe, color="#e5e7eb", lw=0.8, zorder=0)
+    _epoch_lines(ax, spe, ctx.plan.num_epochs)
     ax.set_ylim(0, 100)
     ax.set_xlabel("optimizer update")
     ax.set_ylabel("% of EMA from this run")
@@ -133,7 +149,9 @@ def run_plots(run: RunDiagnosis) -> dict[str, bytes]:
     """PNG images of one run, by kind (lr, loss, ema); kinds without data are left out."""
     if run.context is None:
         return {}
-    made = {kind: make(run.context) for kind, make in (("lr", lr_plot), ("loss", loss_plot), ("ema", ema_plot))}
+    with _pyplot().rc_context(_PLAIN_TEXT):
+        made = {kind: make(run.context) for kind, make in (("lr", lr_plot), ("loss", loss_plot),
+                                                            ("ema", ema_plot))}
     return {kind: png for kind, png in made.items() if png is not None}
 
 

@@ -18,6 +18,7 @@ import yaml
 
 from rundiff.errors import RundiffError
 from rundiff.ingest import dataset_folder, kohya_gui, toml_config, trainer_config
+from rundiff.ingest.logs.discover import classify_log
 from rundiff.ingest.safetensors_file import final_checkpoints, ingest_safetensors
 from rundiff.ingest.textfile import read_text
 from rundiff.model import Fact, Skipped, SourceFile, SourceKind
@@ -32,7 +33,9 @@ _JSON_SKIP = {"tokenizer.json", "tokenizer_config.json", "vocab.json", "special_
               "model_index.json", "metadata_cache.json", "train_state.json", "scheduler_config.json",
               "preprocessor_config.json", "added_tokens.json", "merges.txt",
               # rundiff's own outputs in an ablation sweep
-              "variant.json", "plan.json", "command.json", "train_result.json", "report.json"}
+              "variant.json", "plan.json", "command.json", "train_result.json", "report.json",
+              # W&B run files: logged values and the environment, read as logs (ingest/logs)
+              "wandb-summary.json", "wandb-metadata.json"}
 #: Folders of a diffusers model (a base model stored in the run folder, not the run's settings).
 _MODEL_COMPONENT_DIRS = {"unet", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2",
                          "scheduler", "transformer", "feature_extractor", "safety_checker"}
@@ -50,8 +53,13 @@ class RunFiles:
     sources: list[SourceFile] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     log_files: list[Path] = field(default_factory=list)
+    log_kinds: list[str] = field(default_factory=list)
     outcome: str | None = None
     skipped: list[Skipped] = field(default_factory=list)
+    #: What the logs hold (series of points), read once here; None when the run has no logs.
+    logs: Any = None
+    #: Files that failed to parse (their warning is in ``warnings``).
+    failed_files: list[str] = field(default_factory=list)
 
 
 def ingest_run(path: str | Path) -> RunFiles:
@@ -66,6 +74,11 @@ def ingest_run(path: str | Path) -> RunFiles:
         except NotASource as why:
             files.skipped.append(Skipped(str(root), str(why)))
             sources = []
+        kind = classify_log(root) if sources is None else None
+        if kind is not None:  # a log on its own is a run too
+            files.log_files, files.log_kinds = [root], [kind]
+            _read_logs(files)
+            return files
         if sources is None:
             raise RundiffError("unknown format: not a launch script, config, Markdown note or .safetensors", root)
         files.sources.extend(sources)
@@ -276,6 +289,7 @@ def _ingest_folder(run: RunFiles) -> None:
             continue
         except RundiffError as err:
             run.warnings.append(str(err))
+            run.failed_files.append(str(f))
             reasons[f] = f"not read: {err}"
             continue
         if not sources:
@@ -290,10 +304,18 @@ def _ingest_folder(run: RunFiles) -> None:
         if suffix in PICKLE_SUFFIXES:
             run.warnings.append(f"{f}: not read (pickle-based weights are never unpickled)")
             reasons[f] = "pickle-based file: never unpickled"
-        elif f.name.startswith("events.out.tfevents") or suffix in (".log", ".csv") or (
-                suffix == ".txt" and not _is_prompt_file(f)):
-            run.log_files.append(f)
-            reasons.setdefault(f, "training log: read by `rundiff diagnose`, not by compare")
+        elif f.resolve() not in used and not (suffix == ".txt" and _is_prompt_file(f)):
+            kind = classify_log(f)
+            if kind is not None:
+                run.log_files.append(f)
+                run.log_kinds.append(kind)
+    _read_logs(run)
+    unreadable = set(run.logs.unreadable) if run.logs is not None else set()
+    for f in run.log_files:
+        if str(f) in unreadable:
+            reasons[f] = "training log that could not be read (see the warnings)"
+        else:
+            used.add(f.resolve())
     for f in files:
         if f.resolve() in used:
             continue
@@ -301,6 +323,19 @@ def _ingest_folder(run: RunFiles) -> None:
     run.skipped = _group_skipped(run.skipped)
     _adopt_lone_dataset_configs(run)
     _add_dataset_folders(run, subset_dirs)
+
+
+def _read_logs(run: RunFiles) -> None:
+    """Read the run's logs once; what they reveal joins the run as inferred facts (ingest/logs/facts.py)."""
+    if not run.log_files:
+        return
+    from rundiff.ingest.logs import read_logs
+    from rundiff.ingest.logs.facts import log_sources
+
+    run.logs = read_logs(list(zip(run.log_files, run.log_kinds, strict=True)))
+    run.warnings.extend(run.logs.warnings)
+    kinds = {str(f): kind for f, kind in zip(run.log_files, run.log_kinds, strict=True)}
+    run.sources.extend(log_sources(run.logs, str(run.path), kinds))
 
 
 def _no_settings_reason(path: Path) -> str:
@@ -385,6 +420,7 @@ def _follow(run: RunFiles, source: SourceFile, base: Path, *, strict: bool) -> s
             if strict:
                 raise
             run.warnings.append(str(err))
+            run.failed_files.append(str(ref))
             continue
         for extra in more:
             extra.chain = source.chain

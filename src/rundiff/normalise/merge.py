@@ -160,6 +160,10 @@ def resolve(run_name: str, found: list[Observation], registry: Registry) -> tupl
         param = registry.get(name)
         path_like = param is not None and param.type == "path"
         strongest = ranked[0]
+        if strongest.provenance is not Provenance.INFERRED:
+            # An inference (from a log) confirms what a file says, or fills a gap; it never disputes it.
+            ranked = [o for o in ranked if o.provenance is not Provenance.INFERRED
+                      or values_equal(o.value, strongest.value, path_like=path_like)]
         agreeing = [o for o in ranked if values_equal(o.value, strongest.value, path_like=path_like)]
         disagreeing = [o for o in ranked if o not in agreeing]
         agreeing.sort(key=lambda o: (_AGREEING_ORDER.get(o.provenance, 9), o.source))
@@ -218,7 +222,8 @@ def normalise_run(run_files: Any, registry: Registry | None = None) -> Run:
     run = Run(name=run_files.name, path=str(run_files.path), sources=list(run_files.sources), cells=cells,
               conflicts=conflicts, warnings=list(run_files.warnings) + warnings, trainer=trainer,
               outcome=run_files.outcome, log_files=[str(p) for p in run_files.log_files],
-              skipped=list(getattr(run_files, "skipped", [])), trainer_evidence=trainer_evidence(run_files, trainer))
+              skipped=list(getattr(run_files, "skipped", [])), trainer_evidence=trainer_evidence(run_files, trainer),
+              logs=getattr(run_files, "logs", None), failed_files=list(getattr(run_files, "failed_files", [])))
     for source in run_files.sources:
         run.warnings.extend(source.warnings)
     return run

@@ -20,10 +20,11 @@ RULES: tuple[Rule, ...] = (
     logs.val_loss_constant,
     logs.loss_not_finite,
     logs.lr_observed_mismatch,
+    logs.run_not_finished,
 )
 RULES_BY_ID: dict[str, Rule] = {r.id: r for r in RULES}
 
-__all__ = ["RULES", "RULES_BY_ID", "Hit", "Rule", "rule", "rules_markdown"]
+__all__ = ["RULES", "RULES_BY_ID", "Hit", "Rule", "rule", "rule_json", "rule_text", "rules_markdown"]
 
 
 def _threshold_text(value: object) -> str:
@@ -49,3 +50,25 @@ def rules_markdown() -> str:
             lines += ["", "**Thresholds:**", ""]
             lines += [f"- `{k}`: {_threshold_text(v)}" for k, v in r.thresholds.items()]
     return "\n".join(lines) + "\n"
+
+
+def rule_json(r: Rule, overrides: dict | None = None, config: str | None = None) -> dict:
+    """A rule as data: id, group, severity, summary, doc, fix, thresholds (defaults and in effect)."""
+    return {"id": r.id, "group": r.group, "severity": str(r.severity), "summary": r.summary, "doc": r.doc,
+            "fix": r.fix, "thresholds": dict(r.thresholds), "thresholds_in_effect": r.merged_thresholds(overrides),
+            "config": config if overrides else None}
+
+
+def rule_text(r: Rule, overrides: dict | None = None, config: str | None = None) -> str:
+    """What `rundiff rule ID` prints."""
+    lines = [f"{r.id} ({r.severity}, group {r.group})", "", r.summary, "", r.doc, "", f"Fix: {r.fix}"]
+    if r.thresholds:
+        lines += ["", "Thresholds:"]
+        effective = r.merged_thresholds(overrides)
+        for key, default in r.thresholds.items():
+            now = effective[key]
+            changed = f"  (set in {config}; default {_threshold_text(default)})" if now != default else ""
+            lines.append(f"  {key}: {_threshold_text(now)}{changed}")
+    else:
+        lines += ["", "Thresholds: none"]
+    return "\n".join(lines)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rundiff.diagnose.context import RunContext
 from rundiff.diagnose.findings import Severity
-from rundiff.diagnose.rules.base import Hit, fmt, rule
+from rundiff.diagnose.rules.base import Hit, NotChecked, RuleView, fmt, rule
 
 #: Field report 001's scale: (images below, recommended rank, recommended repeats (low, high)).
 RANK_REPEATS_SCALE: tuple[tuple[float, int, tuple[int, int]], ...] = (
@@ -19,7 +18,7 @@ RANK_FLAG_FACTOR = 2.0
 REPEATS_FLAG_FACTOR = 1.5
 
 
-def image_count(ctx: RunContext) -> int | None:
+def image_count(ctx: RuleView) -> int | None:
     images = ctx.value("image_count")
     if images:
         return int(images)
@@ -46,7 +45,7 @@ def _bucket(images: int) -> str:
       fix="Lower network_dim towards the recommended rank (and network_alpha with it, keeping alpha/dim).",
       thresholds={"flag_factor": RANK_FLAG_FACTOR,
                   "scale": {f"<{r[0]:g} images": r[1] for r in RANK_REPEATS_SCALE}})
-def rank_too_high_for_dataset(ctx: RunContext) -> Iterator[Hit]:
+def rank_too_high_for_dataset(ctx: RuleView) -> Iterator[Hit]:
     """Flags a LoRA rank more than twice the rank field report 001 recommends for the image count.
 
     A high rank gives a small dataset room to be memorised; the base model's bias and a plastic,
@@ -55,13 +54,18 @@ def rank_too_high_for_dataset(ctx: RunContext) -> Iterator[Hit]:
     rule of thumb, rundiff flags only at more than 2x the scale's rank (48 for 25+ images), which a
     healthy kohya run (203 images, dim 32) passes.
     """
-    if ctx.training_kind != "network":
+    kind = ctx.training_kind
+    if kind is None:
+        raise NotChecked("training type unknown (LoRA or full fine-tune): give training_type or network_dim")
+    if kind != "network":
         return
     dim, images = ctx.value("network_dim"), image_count(ctx)
-    if not dim or not images:
-        return
+    if not dim:
+        raise NotChecked("network_dim unknown: give it, or keep the LoRA file")
+    if not images:
+        raise NotChecked("image count unknown: keep the dataset folder or give image_count")
     _, rank, _ = scale_row(images)
-    limit = rank * RANK_FLAG_FACTOR
+    limit = rank * float(ctx.t["flag_factor"])
     if dim <= limit:
         return
     evidence: dict[str, float] = {"network_dim": int(dim), "image_count": images, "recommended_rank": rank,
@@ -79,7 +83,7 @@ def rank_too_high_for_dataset(ctx: RunContext) -> Iterator[Hit]:
       fix="Lower num_repeats (the <N>_ folder prefix) towards the recommended value; train more epochs instead.",
       thresholds={"flag_factor": REPEATS_FLAG_FACTOR,
                   "scale": {f"<{r[0]:g} images": list(r[2]) for r in RANK_REPEATS_SCALE}})
-def repeats_too_high(ctx: RunContext) -> Iterator[Hit]:
+def repeats_too_high(ctx: RuleView) -> Iterator[Hit]:
     """Flags repeats more than 1.5x the top of the range field report 001 recommends.
 
     Many repeats of few images make the model memorise them (field report 001: 20 repeats for about
@@ -87,13 +91,18 @@ def repeats_too_high(ctx: RunContext) -> Iterator[Hit]:
     10-14 6-9, 15-24 5-10, 25 and more 10. rundiff flags above 1.5x the upper end (12, 13, 15, 15),
     so a healthy kohya run (203 images x 10 repeats) passes.
     """
-    if ctx.training_kind != "network":
+    kind = ctx.training_kind
+    if kind is None:
+        raise NotChecked("training type unknown (LoRA or full fine-tune): give training_type or network_dim")
+    if kind != "network":
         return
     repeats, images = ctx.value("num_repeats"), image_count(ctx)
-    if not repeats or not images:
-        return
+    if not repeats:
+        raise NotChecked("num_repeats unknown: keep the dataset folder (<N>_name) or give num_repeats")
+    if not images:
+        raise NotChecked("image count unknown: keep the dataset folder or give image_count")
     _, _, (low, high) = scale_row(images)
-    limit = high * REPEATS_FLAG_FACTOR
+    limit = high * float(ctx.t["flag_factor"])
     if repeats <= limit:
         return
     yield Hit(f"num_repeats {int(repeats)} for {images} images is above the {low}-{high} recommended for "

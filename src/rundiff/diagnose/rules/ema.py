@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rundiff.diagnose.context import RunContext
 from rundiff.diagnose.ema import ema_new_fraction, steps_to_fraction
 from rundiff.diagnose.findings import Severity
-from rundiff.diagnose.rules.base import Hit, pct, rule
+from rundiff.diagnose.rules.base import Hit, NotChecked, RuleView, pct, rule
 
 EMA_MIN_NEW_FRACTION = 0.5
 
 
-def _first_sample_step(ctx: RunContext) -> tuple[int | None, str]:
+def _first_sample_step(ctx: RuleView) -> tuple[int | None, str]:
     spe = ctx.plan.steps_per_epoch
     every_steps = ctx.value("sample_every_n_steps")
     every_epochs = ctx.value("sample_every_n_epochs")
@@ -30,7 +29,7 @@ def _first_sample_step(ctx: RunContext) -> tuple[int | None, str]:
       fix="Lower ema_decay so that 1/(1 - decay) is well below the number of steps (0.999 for ~1k-10k steps), "
           "or use the raw weights for samples and the saved model.",
       thresholds={"min_new_weight_fraction": EMA_MIN_NEW_FRACTION})
-def ema_too_slow(ctx: RunContext) -> Iterator[Hit]:
+def ema_too_slow(ctx: RuleView) -> Iterator[Hit]:
     """Flags an EMA whose share of trained weights, ``1 - decay**steps``, stays below 50 %.
 
     An EMA with constant decay d starts as a copy of the pretrained weights and after n updates
@@ -45,7 +44,9 @@ def ema_too_slow(ctx: RunContext) -> Iterator[Hit]:
     use_ema = ctx.value("use_ema")
     if use_ema is False or ctx.value("use_ema_weights_for_inference") is False:
         return
-    if decay is None or isinstance(decay, bool) or not 0 < float(decay) < 1:
+    if decay is None:
+        raise NotChecked("ema_decay unknown: give the EMA settings (or use_ema: false)")
+    if isinstance(decay, bool) or not isinstance(decay, int | float) or not 0 < float(decay) < 1:
         return
     decay = float(decay)
     total = None if ctx.plan.total_is_default else ctx.plan.total_steps
@@ -66,10 +67,12 @@ def ema_too_slow(ctx: RunContext) -> Iterator[Hit]:
         evidence["new_weight_fraction_at_end"] = round(end, 4)
         parts.append(f"{pct(end)} at the end of training ({total} steps)")
     if not parts:
-        return
-    end_bad = total is not None and evidence["new_weight_fraction_at_end"] < EMA_MIN_NEW_FRACTION
+        raise NotChecked("total steps and steps per epoch unknown: give the image count and batch size, "
+                         "max_train_steps, or keep the training log")
+    minimum = ctx.t["min_new_weight_fraction"]
+    end_bad = total is not None and evidence["new_weight_fraction_at_end"] < minimum
     explicit_samples = bool(ctx.value("sample_every_n_steps") or ctx.value("sample_every_n_epochs"))
-    first_bad = first_step is not None and evidence["new_weight_fraction"] < EMA_MIN_NEW_FRACTION
+    first_bad = first_step is not None and evidence["new_weight_fraction"] < minimum
     if end_bad or (total is None and first_bad):
         severity = Severity.ERROR if end_bad else Severity.WARNING
     elif first_bad and explicit_samples:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from rundiff.diagnose.context import RunContext
 from rundiff.diagnose.findings import Severity
-from rundiff.diagnose.rules.base import Hit, fmt, rule
+from rundiff.diagnose.rules.base import Hit, NotChecked, RuleView, fmt, rule
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,7 @@ LR_RANGES[("full", "adaptive")] = LR_RANGES[("network", "adaptive")]
 
 def optimizer_family(optimizer: str | None) -> str | None:
     """``"adamw"``, ``"lion"``, ``"adaptive"``, or None for optimizers without a known LR range."""
-    name = (optimizer or "AdamW").lower().rsplit(".", 1)[-1]
+    name = str(optimizer or "AdamW").lower().rsplit(".", 1)[-1]
     if name.startswith(("dadapt", "prodigy")) or "prodigy" in name:
         return "adaptive"
     if "lion" in name:
@@ -51,19 +50,32 @@ def optimizer_family(optimizer: str | None) -> str | None:
     return None  # SGD, AdaFactor (relative step ignores the LR), unknown classes
 
 
-def _range(ctx: RunContext) -> tuple[LrRange, str, str, float] | None:
+def _range(ctx: RuleView) -> tuple[LrRange, str, str, float]:
+    """The usual range for this run (its thresholds as configured), or NotChecked saying what is missing."""
     kind = ctx.training_kind
-    family = optimizer_family(ctx.value("optimizer_type"))
+    if kind is None:
+        raise NotChecked("training type unknown (LoRA or full fine-tune): give training_type or network_dim")
+    optimizer = ctx.value("optimizer_type")
+    if optimizer is None:
+        raise NotChecked("optimizer_type unknown: the usual LR depends on it")
+    family = optimizer_family(optimizer)
+    if family is None:
+        raise NotChecked(f"no usual LR range is known for optimizer {optimizer!r} (SGD, AdaFactor, ...)")
     main = ctx.main_lr
-    if kind is None or family is None or main is None:
-        return None
+    if main is None:
+        raise NotChecked("learning rate unknown: give it (learning_rate / unet_lr) or keep a log of the LR")
     peak = ctx.schedule.peak_lr() if ctx.schedule is not None else main[1]
-    return LR_RANGES[(kind, family)], kind, family, peak
+    limits = LR_RANGES[(kind, family)]
+    overrides = ctx.t.get(f"{kind}/{family}", {})
+    limits = LrRange(limits.typical, **{k: float(overrides.get(k, getattr(limits, k))) for k in
+                                        ("warn_below", "error_at_or_below", "warn_above", "error_above")},
+                     source=limits.source)
+    return limits, kind, family, peak
 
 
-def _what(kind: str, family: str, ctx: RunContext) -> str:
+def _what(kind: str, family: str, ctx: RuleView) -> str:
     training = "LoRA" if kind == "network" else "full fine-tune"
-    optimizer = ctx.value("optimizer_type") or "AdamW (assumed)"
+    optimizer = ctx.value("optimizer_type")
     return f"a {training} with {optimizer}"
 
 
@@ -73,7 +85,7 @@ def _what(kind: str, family: str, ctx: RunContext) -> str:
           "Prodigy/D-Adaptation).",
       thresholds={f"{k[0]}/{k[1]}": {"warn_below": v.warn_below, "error_at_or_below": v.error_at_or_below}
                   for k, v in LR_RANGES.items()})
-def lr_too_low(ctx: RunContext) -> Iterator[Hit]:
+def lr_too_low(ctx: RuleView) -> Iterator[Hit]:
     """Flags a peak LR below the usual range; error at a tenth of the usual LR or less.
 
     Too low an LR leaves the weights where they started: the run reproduces the base model and the
@@ -82,12 +94,9 @@ def lr_too_low(ctx: RunContext) -> Iterator[Hit]:
     5e-5; 1e-5. Full fine-tune 1e-5..2e-5; 2e-6 (sd-scripts' default for fine-tuning); 1e-6.
     Lion (3-10x smaller than AdamW): LoRA 5e-6; 1e-6, full 3e-7; 1e-7. Prodigy / D-Adaptation
     expect about 1.0: 0.1; 0.01. Sources: field report 000, sd-scripts docs, lion-pytorch, prodigyopt.
-    SGD, AdaFactor (relative step) and unknown optimizer classes are not checked.
+    SGD, AdaFactor (relative step) and unknown optimizer classes are not checked (listed as not checked).
     """
-    found = _range(ctx)
-    if found is None:
-        return
-    limits, kind, family, peak = found
+    limits, kind, family, peak = _range(ctx)
     if peak >= limits.warn_below:
         return
     severity = Severity.ERROR if peak <= limits.error_at_or_below else Severity.WARNING
@@ -105,7 +114,7 @@ def lr_too_low(ctx: RunContext) -> Iterator[Hit]:
           "Prodigy/D-Adaptation).",
       thresholds={f"{k[0]}/{k[1]}": {"warn_above": v.warn_above, "error_above": v.error_above}
                   for k, v in LR_RANGES.items()})
-def lr_too_high(ctx: RunContext) -> Iterator[Hit]:
+def lr_too_high(ctx: RuleView) -> Iterator[Hit]:
     """Flags a peak LR above the usual range; error far above it.
 
     Too high an LR overwrites what the base model knows (burnt, oversaturated or noisy images) and
@@ -113,10 +122,7 @@ def lr_too_high(ctx: RunContext) -> Iterator[Hit]:
     1e-4..5e-4; 1e-3; 5e-3. Full fine-tune 1e-5..2e-5; 5e-5; 2e-4. Lion: LoRA 3e-4; 1e-3, full 2e-5;
     1e-4. Prodigy / D-Adaptation (about 1.0): 3; 10. Sources as for lr-too-low.
     """
-    found = _range(ctx)
-    if found is None:
-        return
-    limits, kind, family, peak = found
+    limits, kind, family, peak = _range(ctx)
     if peak <= limits.warn_above:
         return
     severity = Severity.ERROR if peak > limits.error_above else Severity.WARNING

@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from rundiff.diagnose.context import RunContext
 from rundiff.diagnose.findings import Severity
 from rundiff.diagnose.observed import leading_zero_lr
-from rundiff.diagnose.rules.base import Hit, fmt, pct, rule
+from rundiff.diagnose.rules.base import Hit, NotChecked, RuleView, fmt, pct, rule
 
 WARMUP_WARN_FRACTION = 0.20
 WARMUP_ERROR_FRACTION = 0.50
@@ -19,7 +18,7 @@ WARMUP_ERROR_FRACTION = 0.50
       fix="Step the scheduler once per optimizer step (not per epoch), or start the warmup above 0 "
           "(e.g. sd-scripts/diffusers schedulers, which reach lr/W after the first step).",
       thresholds={"min_zero_epochs": 1})
-def lr_zero_at_start(ctx: RunContext) -> Iterator[Hit]:
+def lr_zero_at_start(ctx: RuleView) -> Iterator[Hit]:
     """Flags an LR of exactly 0 through the whole first epoch (or longer).
 
     Updates at LR 0 change nothing, and adaptive optimizers (Prodigy, D-Adaptation) skip their
@@ -37,7 +36,7 @@ def lr_zero_at_start(ctx: RunContext) -> Iterator[Hit]:
         zero_epochs = schedule.leading_zero_epochs()
         zero_updates = schedule.leading_zero_updates()
         spe = ctx.plan.steps_per_epoch
-        whole_epoch = zero_epochs is not None and zero_epochs >= 1
+        whole_epoch = zero_epochs is not None and zero_epochs >= ctx.t["min_zero_epochs"]
         if whole_epoch or (spe is None and not schedule.per_epoch and zero_updates > 1):
             if spe is not None:
                 evidence["zero_lr_updates_simulated"] = zero_updates
@@ -53,7 +52,10 @@ def lr_zero_at_start(ctx: RunContext) -> Iterator[Hit]:
     if observed is not None:
         evidence.update(observed.evidence)
         reasons.append(observed.text)
+        ctx.cite(observed.source)
     if not reasons:
+        if schedule is None and not ctx.logs.lr_groups():
+            raise NotChecked("learning rate unknown: give it (learning_rate / unet_lr) or keep a log of the LR")
         return
     epochs = max(evidence.get("zero_lr_epochs_simulated", 0), evidence.get("zero_lr_epochs_logged", 0))
     through = f"through epoch {math.floor(epochs)}" if epochs >= 1 else "for a whole epoch or more"
@@ -65,7 +67,7 @@ def lr_zero_at_start(ctx: RunContext) -> Iterator[Hit]:
       summary="The LR warmup covers more than 20 % of the optimizer steps.",
       fix="Warm up for about one epoch or 5-10 % of the steps (e.g. lr_warmup_steps: 0.05), or not at all.",
       thresholds={"warning_fraction": WARMUP_WARN_FRACTION, "error_fraction": WARMUP_ERROR_FRACTION})
-def warmup_too_long(ctx: RunContext) -> Iterator[Hit]:
+def warmup_too_long(ctx: RuleView) -> Iterator[Hit]:
     """Flags a warmup longer than 20 % of all optimizer steps; error above 50 % or longer than training.
 
     During warmup the LR is below its target, so a long warmup trains most of the run at a
@@ -76,11 +78,19 @@ def warmup_too_long(ctx: RunContext) -> Iterator[Hit]:
     50 % (or when the LR never reaches its target); sd-scripts' own examples use 0-10 %.
     """
     plan = ctx.plan
-    scheduler = str(ctx.value("lr_scheduler") or "constant").lower()
-    if scheduler == "constant" or not plan.warmup_steps or not plan.total_steps:
+    scheduler = ctx.value("lr_scheduler")
+    if scheduler is None:
+        raise NotChecked("lr_scheduler unknown: give it, or keep a log of the LR")
+    if str(scheduler).lower() == "constant" or plan.warmup_steps == 0:
         return
+    if plan.warmup_steps is None:
+        raise NotChecked("warmup length in steps unknown (a ratio of an unknown total): give the image count "
+                         "and batch size, max_train_steps, or keep the training log")
+    if not plan.total_steps:
+        raise NotChecked("total steps unknown: give the image count and batch size, max_train_steps, "
+                         "or keep the training log")
     fraction = plan.warmup_steps / plan.total_steps
-    if fraction <= WARMUP_WARN_FRACTION:
+    if fraction <= ctx.t["warning_fraction"]:
         return
     evidence: dict[str, float] = {"warmup_steps": plan.warmup_steps, "total_steps": plan.total_steps,
                                   "warmup_fraction": round(fraction, 4)}
@@ -95,7 +105,7 @@ def warmup_too_long(ctx: RunContext) -> Iterator[Hit]:
             text += (f"; at {spe} steps per epoch the LR reaches its target only in epoch {target_epoch} "
                      f"({plan.warmup_steps / spe:.1f} epochs of warmup)")
     severity = Severity.WARNING
-    if fraction > WARMUP_ERROR_FRACTION or plan.warmup_steps >= plan.total_steps:
+    if fraction > ctx.t["error_fraction"] or plan.warmup_steps >= plan.total_steps:
         severity = Severity.ERROR
         if ctx.schedule is not None and plan.warmup_steps >= plan.total_steps:
             peak = ctx.schedule.peak_lr()
@@ -113,7 +123,7 @@ def warmup_too_long(ctx: RunContext) -> Iterator[Hit]:
 @rule("warmup-on-constant-scheduler", severity=Severity.WARNING,
       summary="A warmup is set on the plain 'constant' scheduler, which has none.",
       fix="Use lr_scheduler: constant_with_warmup to warm up, or set lr_warmup_steps: 0.")
-def warmup_on_constant_scheduler(ctx: RunContext) -> Iterator[Hit]:
+def warmup_on_constant_scheduler(ctx: RuleView) -> Iterator[Hit]:
     """Flags a nonzero warmup combined with ``lr_scheduler: constant``.
 
     transformers' and diffusers' ``constant`` schedule ignores the warmup (the LR is the full LR
@@ -121,8 +131,10 @@ def warmup_on_constant_scheduler(ctx: RunContext) -> Iterator[Hit]:
     (``wrap_check_needless_num_warmup_steps``). Either the warmup the user expected never ran, or the
     config is not what was run. Threshold: any nonzero warmup.
     """
-    scheduler = str(ctx.value("lr_scheduler") or "").lower()
-    if scheduler != "constant":
+    scheduler = ctx.value("lr_scheduler")
+    if scheduler is None:
+        raise NotChecked("lr_scheduler unknown: give it, or keep a log of the LR")
+    if str(scheduler).lower() != "constant":
         return
     steps, epochs = ctx.plan.warmup_steps, ctx.plan.warmup_epochs
     if not steps and not epochs:

@@ -351,7 +351,7 @@ def _step_rows(scalars: dict[str, list[tuple[int, float, float]]], opened: float
 
 
 def _console_rows(folder: Path) -> list[dict[str, Any]]:
-    from rundiff.diagnose.logs.text import read_text_log
+    from rundiff.ingest.logs.text import read_text_log
 
     path = folder / "stderr.log"
     if not path.is_file():

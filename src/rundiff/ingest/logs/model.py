@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,14 @@ class RunLogs:
     lines_read: int = 0
     lines_skipped: int = 0
     #: Facts a trainer printed about itself (kohya's "total optimization steps" etc.): name -> (value, source)
-    facts: dict[str, tuple[int, str]] = field(default_factory=dict)
+    facts: dict[str, tuple[Any, str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: Files that could not be read at all (permissions, binary data): their series are missing.
+    unreadable: list[str] = field(default_factory=list)
+    #: Whether the run ended normally (``model saved.``) or failed (a traceback), with where it says so.
+    finish: tuple[bool, str] | None = None
+    #: The highest global step a progress bar or step counter showed.
+    last_step: int | None = None
 
     def add(self, name: str, point: Point) -> None:
         self.series.setdefault(name, []).append(point)
@@ -68,6 +75,11 @@ class RunLogs:
         for name, fact in other.facts.items():
             self.facts.setdefault(name, fact)
         self.warnings.extend(other.warnings)
+        self.unreadable.extend(other.unreadable)
+        if other.finish is not None and (self.finish is None or other.finish[0]):
+            self.finish = other.finish
+        if other.last_step is not None:
+            self.last_step = max(self.last_step or 0, other.last_step)
 
     @property
     def empty(self) -> bool:
