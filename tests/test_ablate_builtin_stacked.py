@@ -25,7 +25,7 @@ from rundiff.ablate.backends.builtin.stacked import (  # noqa: E402
 VARIANTS = [AdapterSpec(dim=4, alpha=1.0, seed=0), AdapterSpec(dim=8, alpha=8.0, seed=1),
             AdapterSpec(dim=2, alpha=1.0, seed=2)]
 LRS = [1e-3, 5e-4, 2e-3]
-STEPS, BATCH, VOCAB = 3, 2, 100
+STEPS, BATCH, VOCAB = 2, 2, 100  # step 1 moves only U (it starts at 0), step 2 both
 
 
 def models(state=None):
@@ -53,6 +53,7 @@ def per_sample_loss(unet, te, noisy, noise, timesteps, ids):
     return ((pred - noise) ** 2).mean(dim=(1, 2, 3))
 
 
+@pytest.mark.slow
 def test_stacked_variants_match_separate_runs():
     torch.manual_seed(0)
     state = tuple(m.state_dict() for m in models())
