@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from rundiff.ingest.safetensors_file import PACKED_KEYS
+
 
 def _words(text: str) -> list[str]:
     return text.split()
@@ -390,7 +392,8 @@ def test_explicit_cli_and_toml_aliases_do_not_shadow_canonical_names(params: dic
 def test_metadata_aliases_are_real_metadata_keys_and_not_ignored(registry: dict, params: dict):
     ignore = set(registry["metadata_ignore"])
     for key, name in _all_metadata_keys(params).items():
-        assert key.startswith(("ss_", "modelspec.")), f"{name}: {key} is not a metadata key"
+        packed = tuple(f"{k}." for k in PACKED_KEYS)  # JSON-valued keys, flattened (ot_config.lora_rank)
+        assert key.startswith(("ss_", "modelspec.", *packed)), f"{name}: {key} is not a metadata key"
         assert key not in ignore, f"{key} is both ignored and mapped to {name}"
 
 

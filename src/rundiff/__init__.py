@@ -10,7 +10,9 @@ compare pipeline at start-up.
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing is not imported at run time: infer-rank's start-up budget
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 __all__ = ["RundiffError", "compare", "compare_runs", "load_run", "__version__"]

@@ -38,6 +38,8 @@ class SourceKind(StrEnum):
     WEIGHTS = "weights"  # facts proven by a weights file (canonical names)
     DATASET_FOLDER = "dataset_folder"  # <repeats>_<name> folders (canonical names)
     LAUNCHER = "launcher"  # accelerate launch's own options (kept apart from the trainer's)
+    PROFILE = "profile"  # canonical names already, from a trainer profile (normalise/profiles/)
+    RAW = "raw"  # a trainer's own key that no profile field reads: shown under its own name
     LOG = "log"  # what a training log reveals (canonical names, provenance inferred)
 
 

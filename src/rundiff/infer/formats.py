@@ -9,17 +9,24 @@ in later by :mod:`rundiff.infer.inspect`, which knows how to read it cheaply.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from rundiff.infer.header import TensorInfo
 
-_SUFFIXES = (
-    r"lora_down\.weight|lora_up\.weight|lora_mid\.weight|lora_[AB](?:\.default)?\.weight|lora_[AB]"
-    r"|lora_magnitude_vector|lora_linear_layer\.(?:down|up)\.weight|lora\.(?:down|up)\.weight"
-    r"|hada_w[12]_[ab]|hada_t[12]|lokr_w[12](?:_[ab])?|lokr_t[12]|[ab][12]\.weight|bm\.weight"
-    r"|oft_blocks|oft_diag|rescale|diff|diff_b|w_norm|b_norm|on_input|dora_scale|alpha|scale"
-)
-_DOTTED = re.compile(rf"(?P<base>.+?)\.(?P<suffix>{_SUFFIXES})\Z")
+#: Every adapter tensor suffix (reference §2.4), spelled out: ``split_key`` looks the last one to
+#: three dot-separated parts of a name up in this set, much faster than a regex on big headers.
+_SUFFIX_SET = frozenset(
+    (
+        "lora_down.weight", "lora_up.weight", "lora_mid.weight",
+        "lora_A.weight", "lora_B.weight", "lora_A.default.weight", "lora_B.default.weight", "lora_A", "lora_B",
+        "lora_magnitude_vector",
+        "lora_linear_layer.down.weight", "lora_linear_layer.up.weight", "lora.down.weight", "lora.up.weight",
+        "hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b", "hada_t1", "hada_t2",
+        "lokr_w1", "lokr_w2", "lokr_w1_a", "lokr_w1_b", "lokr_w2_a", "lokr_w2_b", "lokr_t1", "lokr_t2",
+        "a1.weight", "a2.weight", "b1.weight", "b2.weight", "bm.weight",
+        "oft_blocks", "oft_diag", "rescale", "diff", "diff_b", "w_norm", "b_norm", "on_input", "dora_scale",
+        "alpha", "scale",
+    )
+)  # fmt: skip
 _OLD_DIFFUSERS = re.compile(r"(?P<base>.+?)_lora\.(?P<suffix>down|up)\.weight\Z")  # to_q_lora.down.weight
 _XLABS = re.compile(r"(?P<base>.+?_lora\d)\.(?P<suffix>down|up)\.weight\Z")  # processor.qkv_lora1.down
 
@@ -68,21 +75,44 @@ _PREFIXES = (
 _CONV_NAME = re.compile(r"(conv\d?|conv_in|conv_out|in_layers[._]2|out_layers[._]3|[._]op)\Z")
 
 
-@dataclass
 class ModuleInfo:
-    """One adapted layer as the file stores it."""
+    """One adapted layer as the file stores it.
 
-    name: str  # base name, without the role suffix
-    component: str  # "unet" | "transformer" | "te1" | "te2" | "te3" | "model" | "other"
-    algo: str  # "lora" | "loha" | "lokr" | "glora" | "ia3" | "full" | "oft" | "boft" | "norm"
-    style: str  # naming family: "kohya" | "peft" | "diffusers" | "diffusers-old" | "xlabs" | "other"
-    tensors: dict[str, TensorInfo] = field(default_factory=dict)  # role -> tensor
-    rank: int | None = None
-    conv: bool = False  # a k x k (k > 1) convolution: its rank is the conv rank
-    in_features: int | None = None
-    out_features: int | None = None
-    alpha: float | None = None  # None until read; stays None when the file stores none
-    alpha_source: str = "none"
+    A plain class with slots, not a dataclass: infer-rank's start-up path avoids importing
+    ``dataclasses`` (it imports ``inspect``), and an SDXL file makes ~1000 of these.
+    """
+
+    __slots__ = (
+        "name",
+        "component",
+        "algo",
+        "style",
+        "tensors",
+        "rank",
+        "conv",
+        "in_features",
+        "out_features",
+        "alpha",
+        "alpha_source",
+    )
+
+    def __init__(
+        self, name: str, component: str, algo: str, style: str, tensors: dict[str, TensorInfo] | None = None
+    ) -> None:
+        self.name = name  # base name, without the role suffix
+        self.component = component  # "unet" | "transformer" | "te1" | "te2" | "te3" | "model" | "other"
+        self.algo = algo  # "lora" | "loha" | "lokr" | "glora" | "ia3" | "full" | "oft" | "boft" | "norm"
+        self.style = style  # naming family: "kohya" | "peft" | "diffusers" | "diffusers-old" | "xlabs" | "other"
+        self.tensors = tensors if tensors is not None else {}  # role -> tensor
+        self.rank: int | None = None
+        self.conv = False  # a k x k (k > 1) convolution: its rank is the conv rank
+        self.in_features: int | None = None
+        self.out_features: int | None = None
+        self.alpha: float | None = None  # None until read; stays None when the file stores none
+        self.alpha_source = "none"
+
+    def __repr__(self) -> str:
+        return f"ModuleInfo({self.name!r}, {self.algo}, rank={self.rank}, alpha={self.alpha})"
 
     @property
     def dora(self) -> bool:
@@ -93,18 +123,25 @@ class ModuleInfo:
         return sum(t.numel for role, t in self.tensors.items() if role not in ("alpha", "on_input"))
 
 
+_ALL_PREFIXES = tuple(p for p, _ in _PREFIXES)
+
+
 def component_of(base: str) -> str:
+    if not base.startswith(_ALL_PREFIXES):
+        return _bare_component(base)
     for prefix, component in _PREFIXES:
         if base.startswith(prefix):
             return component
-    if base.startswith(
-        ("double_blocks.", "single_blocks.", "transformer_blocks.", "single_transformer_blocks.")
-    ):
+    return _bare_component(base)
+
+
+def _bare_component(base: str) -> str:
+    if base.startswith(("double_blocks.", "single_blocks.", "transformer_blocks.", "single_transformer_blocks.")):
         return "transformer"
     return "other"
 
 
-def _style(base: str, roles: set[str], suffixes: set[str]) -> str:
+def _style(base: str, suffixes: set[str]) -> str:
     if base.startswith(("lora_", "oft_unet_", "lycoris_")):
         return "kohya"
     if any(s.startswith("lora_A") or s.startswith("lora_B") for s in suffixes):
@@ -118,14 +155,20 @@ def _style(base: str, roles: set[str], suffixes: set[str]) -> str:
 
 def split_key(name: str) -> tuple[str, str] | None:
     """(module base name, suffix) of a tensor name, or None when it is not an adapter tensor."""
-    for pattern in (_DOTTED, _XLABS, _OLD_DIFFUSERS):
+    parts = name.rsplit(".", 3)
+    for n in (3, 2, 1):  # longest suffix first, as the lazy base of _DOTTED would match
+        if len(parts) > n and parts[0]:
+            suffix = ".".join(parts[-n:])
+            if suffix in _SUFFIX_SET:
+                return name[: -len(suffix) - 1], suffix
+    for pattern in (_XLABS, _OLD_DIFFUSERS):
         m = pattern.match(name)
         if m:
             return m.group("base"), m.group("suffix")
     return None
 
 
-def _algo(roles: set[str]) -> str | None:
+def _algo(roles) -> str | None:  # a set or a dict keys view
     if roles & {"down", "up"}:
         return "lora"
     if any(r.startswith("hada_") for r in roles):
@@ -184,9 +227,7 @@ def _fill_shapes(m: ModuleInfo) -> None:
                 m.rank = f.shape[axis]
                 break
         w2 = t.get("lokr_w2") or t.get("lokr_w2_b")
-        m.conv = bool(w2 is not None and len(w2.shape) == 4 and w2.shape[2] > 1) or bool(
-            _CONV_NAME.search(m.name)
-        )
+        m.conv = bool(w2 is not None and len(w2.shape) == 4 and w2.shape[2] > 1) or bool(_CONV_NAME.search(m.name))
         w1, w2a = t.get("lokr_w1"), t.get("lokr_w2_a")
         out_k = (
             t["lokr_w2"].shape[0]
@@ -225,23 +266,28 @@ def group_modules(tensors: dict[str, TensorInfo]) -> tuple[dict[str, ModuleInfo]
     groups: dict[str, dict[str, TensorInfo]] = {}
     suffixes: dict[str, set[str]] = {}
     leftover: list[str] = []
+    role_of = _ROLE.get
     for name, info in tensors.items():
         parts = split_key(name)
         if parts is None:
             leftover.append(name)
             continue
         base, suffix = parts
-        groups.setdefault(base, {})[_ROLE.get(suffix, suffix)] = info
-        suffixes.setdefault(base, set()).add(suffix)
+        group = groups.get(base)
+        if group is None:
+            group = groups[base] = {}
+            suffixes[base] = set()
+        group[role_of(suffix, suffix)] = info
+        suffixes[base].add(suffix)
     modules: dict[str, ModuleInfo] = {}
     for base, roles in groups.items():
-        algo = _algo(set(roles))
+        algo = _algo(roles.keys())
         if algo is None:
             leftover.extend(t.name for t in roles.values())
             continue
         if algo == "ia3" and base + ".weight" in tensors:
             roles["weight"] = tensors[base + ".weight"]
-        m = ModuleInfo(base, component_of(base), algo, _style(base, set(roles), suffixes[base]), roles)
+        m = ModuleInfo(base, component_of(base), algo, _style(base, suffixes[base]), roles)
         _fill_shapes(m)
         modules[base] = m
     if any(m.algo == "ia3" for m in modules.values()):
@@ -274,7 +320,5 @@ def format_name(modules: dict[str, ModuleInfo], decoded_metadata: dict, network_
     if dora:
         return "lycoris-dora"
     if lycoris_meta or any("mid" in m.tensors for m in modules.values()):
-        return (
-            "lycoris-locon" if (network_algo or "locon") in ("locon", "lora") else f"lycoris-{network_algo}"
-        )
+        return "lycoris-locon" if (network_algo or "locon") in ("locon", "lora") else f"lycoris-{network_algo}"
     return "kohya"

@@ -8,13 +8,18 @@ that is cut short keeps its header usable: it is reported as ``truncated`` inste
 from __future__ import annotations
 
 import json
-import math
 import os
-from dataclasses import dataclass, field
-from pathlib import Path
+import stat
+import struct
+from collections import namedtuple
+from operator import itemgetter
 
 from rundiff.errors import RundiffError
 from rundiff.infer.dtypes import DTYPE_BITS, decode_scalar
+
+TYPE_CHECKING = False  # typing is not imported at run time: infer-rank's start-up budget
+if TYPE_CHECKING:
+    from os import PathLike
 
 #: The safetensors reference implementation refuses larger headers (``MAX_HEADER_SIZE``).
 MAX_HEADER_BYTES = 100_000_000
@@ -24,35 +29,44 @@ MAX_TENSORS = 200_000
 MAX_SCALAR_BYTES = 8
 #: Offsets past this (256 TiB) cannot describe a real file, truncated or not.
 MAX_DATA_BYTES = 2**48
+#: No tensor of a real file has more elements than its bytes (checked before any arithmetic).
+MAX_ELEMENTS = 2**51
 
 
-@dataclass(frozen=True)
-class TensorInfo:
-    """One tensor entry of the header; offsets are relative to the start of the data buffer."""
+class TensorInfo(namedtuple("TensorInfo", "name dtype shape begin end numel")):
+    """One tensor entry of the header; offsets are relative to the start of the data buffer.
 
+    A named tuple, not a dataclass: an SDXL file has ~3000 entries and this is the hot path of
+    ``infer-rank``'s start-up budget.
+    """
+
+    __slots__ = ()
     name: str
     dtype: str
     shape: tuple[int, ...]
-    begin: int
+    begin: int  # offsets into the data buffer; end exclusive
     end: int
-
-    @property
-    def numel(self) -> int:
-        return math.prod(self.shape)
+    numel: int
 
 
-@dataclass(frozen=True)
-class SafetensorsHeader:
-    """What a header proves, after validation."""
+class SafetensorsHeader(
+    namedtuple(
+        "SafetensorsHeader",
+        "path file_size header_size tensors metadata data_size truncated warnings",
+        defaults=(False, ()),
+    )
+):
+    """What a header proves, after validation (a named tuple: see :class:`TensorInfo`)."""
 
+    __slots__ = ()
     path: str
     file_size: int
     header_size: int  # N, the JSON length
     tensors: dict[str, TensorInfo]
     metadata: dict[str, str] | None  # None when the file has no ``__metadata__``
     data_size: int  # bytes the header says the data buffer holds
-    truncated: bool = False
-    warnings: tuple[str, ...] = field(default_factory=tuple)
+    truncated: bool
+    warnings: tuple[str, ...]
 
     @property
     def data_start(self) -> int:
@@ -61,6 +75,11 @@ class SafetensorsHeader:
     def available(self, t: TensorInfo) -> bool:
         """Whether the tensor's bytes are inside the file (not cut off by truncation)."""
         return self.data_start + t.end <= self.file_size
+
+
+def _short(shape: list) -> str:
+    text = str(shape)
+    return text if len(text) <= 80 else text[:77] + "...]"
 
 
 def _fail(path: str, message: str, key: str | None = None) -> RundiffError:
@@ -83,6 +102,8 @@ def _parse_entry(path: str, name: str, entry: object) -> TensorInfo:
         if type(d) is not int or d < 0:
             raise _fail(path, "shape is not a list of non-negative integers", name)
         numel *= d
+    if numel > MAX_ELEMENTS:  # checked before any float arithmetic on it (huge shapes overflow floats)
+        raise _fail(path, f"shape {_short(shape)} has more elements than any data_offsets span can hold", name)
     if type(offsets) is not list or len(offsets) != 2:
         raise _fail(path, "data_offsets is not a pair [begin, end]", name)
     begin, end = offsets
@@ -93,24 +114,25 @@ def _parse_entry(path: str, name: str, entry: object) -> TensorInfo:
     total_bits = numel * bits
     if total_bits % 8 or total_bits // 8 != end - begin:
         raise _fail(
-            path, f"{dtype} {shape} needs {total_bits / 8:g} bytes but data_offsets span {end - begin}", name
+            path, f"{dtype} {_short(shape)} needs {total_bits / 8:g} bytes but data_offsets span {end - begin}", name
         )
-    return TensorInfo(name, dtype, tuple(shape), begin, end)
+    return TensorInfo(name, dtype, tuple(shape), begin, end, numel)
 
 
-def read_header(path: str | Path) -> SafetensorsHeader:
+def read_header(path: str | PathLike) -> SafetensorsHeader:
     """Read and validate the header of ``path``; raises RundiffError naming the file and key."""
     spath = str(path)
     try:
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):  # a FIFO or device would block or never end
+            raise _fail(spath, "not a regular file")
         with open(path, "rb") as fh:
             file_size = os.fstat(fh.fileno()).st_size
             if file_size < 8:
                 raise _fail(spath, f"not a safetensors file: only {file_size} bytes")
             n = int.from_bytes(fh.read(8), "little")
             if n > MAX_HEADER_BYTES:
-                raise _fail(
-                    spath, f"header length {n} exceeds the 100 MB safetensors limit (not a safetensors file?)"
-                )
+                raise _fail(spath, f"header length {n} exceeds the 100 MB safetensors limit (not a safetensors file?)")
             if 8 + n > file_size:
                 raise _fail(
                     spath,
@@ -147,13 +169,11 @@ def parse_header(path: str, raw: bytes, file_size: int) -> SafetensorsHeader:
     if not isinstance(obj, dict):
         raise _fail(path, "header JSON is not an object")
     metadata = obj.pop("__metadata__", None)
-    if metadata is not None and not (
-        isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())
-    ):
+    if metadata is not None and not (isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())):
         raise _fail(path, "__metadata__ is not a map of strings to strings", "__metadata__")
     tensors = {name: _parse_entry(path, name, entry) for name, entry in obj.items()}
     del obj
-    ordered = sorted(tensors.values(), key=lambda t: (t.begin, t.end))
+    ordered = sorted(tensors.values(), key=_BY_OFFSETS)
     expected = 0
     for t in ordered:
         if t.begin < expected:
@@ -165,12 +185,24 @@ def parse_header(path: str, raw: bytes, file_size: int) -> SafetensorsHeader:
     truncated = 8 + n + data_size > file_size
     warnings: list[str] = []
     if truncated:
-        warnings.append(
-            f"file is truncated: header describes {8 + n + data_size} bytes, file has {file_size}"
-        )
+        warnings.append(f"file is truncated: header describes {8 + n + data_size} bytes, file has {file_size}")
     elif 8 + n + data_size < file_size:
         warnings.append(f"{file_size - 8 - n - data_size} trailing bytes after the last tensor")
     return SafetensorsHeader(path, file_size, n, tensors, metadata, data_size, truncated, tuple(warnings))
+
+
+_BY_OFFSETS = itemgetter(3, 4)  # (begin, end) of a TensorInfo
+#: dtype -> (struct letter, bytes) for decoding runs of scalars at once (BF16 is widened first).
+_RUN_FORMAT = {"F16": ("e", 2), "F32": ("f", 4), "F64": ("d", 8), "BF16": ("bf16", 2)}
+
+
+def _unpack_run(letter: str, chunk: bytes, n: int) -> tuple[float, ...]:
+    if letter == "bf16":  # put each 2-byte value in the high half of a float32
+        widened = bytearray(4 * n)
+        widened[2::4] = chunk[0::2]
+        widened[3::4] = chunk[1::2]
+        return struct.unpack(f"<{n}f", widened)
+    return struct.unpack(f"<{n}{letter}", chunk)
 
 
 def read_scalars(header: SafetensorsHeader, names: list[str]) -> dict[str, float]:
@@ -205,10 +237,17 @@ def read_scalars(header: SafetensorsHeader, names: list[str]) -> dict[str, float
                 j += 1
             fh.seek(header.data_start + wanted[i].begin)
             chunk = fh.read(wanted[j].end - wanted[i].begin)
-            for t in wanted[i : j + 1]:
-                raw = chunk[t.begin - wanted[i].begin : t.end - wanted[i].begin]
-                value = decode_scalar(t.dtype, raw)
-                if value is not None:
+            run = wanted[i : j + 1]
+            dtypes = {t.dtype for t in run}
+            if len(dtypes) == 1 and (fmt := _RUN_FORMAT.get(next(iter(dtypes)))) and len(chunk) == len(run) * fmt[1]:
+                # one struct call for a run of same-dtype scalars (kohya stores all alphas together)
+                for t, value in zip(run, _unpack_run(fmt[0], chunk, len(run)), strict=True):
                     values[t.name] = value
+            else:
+                for t in run:
+                    raw = chunk[t.begin - wanted[i].begin : t.end - wanted[i].begin]
+                    value = decode_scalar(t.dtype, raw)
+                    if value is not None:
+                        values[t.name] = value
             i = j + 1
     return values

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+import os
+from collections import Counter, namedtuple
 
 from rundiff.errors import RundiffError
-from rundiff.infer.architecture import DIT_ARCHS, agree, arch_from_metadata, detect_from_weights, label
+from rundiff.infer.architecture import BASE_MODEL_KEYS, DIT_ARCHS, base_model_from_metadata, detect_from_weights
+from rundiff.infer.archs import ARCHITECTURES, agree, family_of, label
 from rundiff.infer.formats import ModuleInfo, format_name, group_modules
 from rundiff.infer.header import SafetensorsHeader, read_header, read_scalars
+from rundiff.infer.identity import header_hashes
 from rundiff.infer.metadata import decode_metadata, json_safe, network_args
+from rundiff.infer.trainers import detect_trainer
+
+TYPE_CHECKING = False  # typing is not imported at run time: infer-rank's start-up budget
+if TYPE_CHECKING:
+    from typing import Any
+
+    from rundiff.infer.weights import WeightReport
 
 #: adapter_config.json beside a PEFT adapter is read only when it is this small.
 MAX_ADAPTER_CONFIG_BYTES = 1_000_000
@@ -21,10 +28,10 @@ MAX_ADAPTER_CONFIG_BYTES = 1_000_000
 KOHYA_DEFAULT_DIM = 4
 
 
-@dataclass(frozen=True)
-class Conflict:
+class Conflict(namedtuple("Conflict", "field metadata weights message")):
     """Metadata and weights (or two metadata keys) disagree; both values are kept."""
 
+    __slots__ = ()
     field: str
     metadata: Any
     weights: Any
@@ -39,37 +46,109 @@ class Conflict:
         }
 
 
-@dataclass
 class LoraInfo:
-    """What one weights file says: format, base architecture, rank/alpha, sizes, metadata, conflicts."""
+    """What one weights file says: format, base architecture, rank/alpha, sizes, metadata, conflicts.
 
-    path: str
-    format: str
-    architecture: str | None
-    architecture_evidence: list[str]
-    rank: int | None
-    ranks: dict[int, int]
-    conv_rank: int | None
-    conv_ranks: dict[int, int]
-    alpha: float | None
-    alphas: dict[float, int]
-    conv_alpha: float | None
-    scale: float | None
-    alpha_source: str
-    dtype: str | None
-    dtypes: dict[str, int]
-    modules: dict[str, int]
-    ranks_by_component: dict[str, dict[int, int]]
-    n_params: int
-    file_size: int
-    truncated: bool
-    metadata: dict[str, str]
-    decoded_metadata: dict[str, Any]
-    conflicts: list[Conflict] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    architecture_from_metadata: str | None = None
-    dora: bool = False
-    n_tensors: int = 0
+    A plain class, not a dataclass: ``dataclasses`` imports ``inspect``, which alone costs about
+    what ``json`` does, and this module is on ``infer-rank``'s start-up path (bench/infer_rank.py).
+    The fields after ``decoded_metadata`` are filled in by :func:`inspect_file` as it learns them.
+    """
+
+    __slots__ = (
+        "path",
+        "format",
+        "architecture",
+        "architecture_evidence",
+        "rank",
+        "ranks",
+        "conv_rank",
+        "conv_ranks",
+        "alpha",
+        "alphas",
+        "conv_alpha",
+        "scale",
+        "alpha_source",
+        "dtype",
+        "dtypes",
+        "modules",
+        "ranks_by_component",
+        "n_params",
+        "file_size",
+        "truncated",
+        "metadata",
+        "decoded_metadata",
+        "conflicts",
+        "warnings",
+        "architecture_from_metadata",
+        "dora",
+        "n_tensors",
+        "base_model",
+        "trainer",
+        "trainer_evidence",
+        "training",
+        "hashes",
+        "weights",
+    )
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        format: str,
+        architecture: str | None,
+        architecture_evidence: list[str],
+        rank: int | None,
+        ranks: dict[int, int],
+        conv_rank: int | None,
+        conv_ranks: dict[int, int],
+        alpha: float | None,
+        alphas: dict[float, int],
+        conv_alpha: float | None,
+        scale: float | None,
+        alpha_source: str,
+        dtype: str | None,
+        dtypes: dict[str, int],
+        modules: dict[str, int],
+        ranks_by_component: dict[str, dict[int, int]],
+        n_params: int,
+        file_size: int,
+        truncated: bool,
+        metadata: dict[str, str],
+        decoded_metadata: dict[str, Any],
+    ) -> None:
+        self.path = path
+        self.format = format
+        self.architecture = architecture
+        self.architecture_evidence = architecture_evidence
+        self.rank = rank
+        self.ranks = ranks
+        self.conv_rank = conv_rank
+        self.conv_ranks = conv_ranks
+        self.alpha = alpha
+        self.alphas = alphas
+        self.conv_alpha = conv_alpha
+        self.scale = scale
+        self.alpha_source = alpha_source
+        self.dtype = dtype
+        self.dtypes = dtypes
+        self.modules = modules
+        self.ranks_by_component = ranks_by_component
+        self.n_params = n_params
+        self.file_size = file_size
+        self.truncated = truncated
+        self.metadata = metadata
+        self.decoded_metadata = decoded_metadata
+        self.conflicts: list[Conflict] = []
+        self.warnings: list[str] = []
+        self.architecture_from_metadata: str | None = None
+        self.dora: bool = False
+        self.n_tensors: int = 0
+        self.base_model: dict[str, Any] = {}  # architecture, family, label, variant, source
+        self.trainer: str | None = None  # what wrote the file: sd-scripts, musubi-tuner, ai-toolkit, ...
+        self.trainer_evidence: list[str] = []
+        self.training: dict[str, Any] = {}  # metadata decoded into canonical parameters (--settings, --json)
+        self.hashes: dict[str, Any] = {}  # header hashes always; file hashes with --hash
+        self.weights: WeightReport | None = None  # with --weights
 
     @property
     def is_lora(self) -> bool:
@@ -110,6 +189,12 @@ class LoraInfo:
             "metadata": dict(self.metadata),
             "conflicts": [c.to_json() for c in self.conflicts],
             "warnings": list(self.warnings),
+            "base_model": dict(self.base_model),
+            "trainer": self.trainer,
+            "trainer_evidence": list(self.trainer_evidence),
+            "training": json_safe(self.training),
+            "hashes": dict(self.hashes),
+            "weights": self.weights.to_json() if self.weights is not None else None,
         }
 
 
@@ -129,15 +214,30 @@ def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=2e-3, abs_tol=1e-6)
 
 
-def _adapter_config(path: Path) -> dict[str, Any] | None:
-    cfg = path.with_name("adapter_config.json")
+def _adapter_config(path: str) -> dict[str, Any] | None:
+    cfg = os.path.join(os.path.dirname(path), "adapter_config.json")
     try:
-        if not cfg.is_file() or cfg.stat().st_size > MAX_ADAPTER_CONFIG_BYTES:
+        if not os.path.isfile(cfg) or os.path.getsize(cfg) > MAX_ADAPTER_CONFIG_BYTES:
             return None
-        data = json.loads(cfg.read_text(encoding="utf-8"))
+        with open(cfg, encoding="utf-8") as fh:
+            data = json.loads(fh.read())
     except (OSError, ValueError, RecursionError):
         raise RundiffError("adapter_config.json beside the adapter is not readable JSON", cfg) from None
     return data if isinstance(data, dict) else None
+
+
+#: |alpha| beyond this is not a LoRA setting (real ones are 0.1 .. a few thousand).
+MAX_ALPHA = 1e6
+
+
+def _alpha_number(raw: Any) -> float | None:
+    """An alpha from a config file, validated where it enters: a finite number of sane size, else None."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return None
+    if isinstance(raw, int) and abs(raw) > MAX_ALPHA:  # checked before float() (a 400-digit int overflows)
+        return None
+    value = float(raw)
+    return value if math.isfinite(value) and abs(value) <= MAX_ALPHA else None
 
 
 def _pattern_value(patterns: Any, name: str) -> Any:
@@ -150,9 +250,7 @@ def _pattern_value(patterns: Any, name: str) -> Any:
     return None
 
 
-def _fill_alphas(
-    header: SafetensorsHeader, modules: dict[str, ModuleInfo], decoded: dict[str, Any], path: Path
-) -> str:
+def _fill_alphas(header: SafetensorsHeader, modules: dict[str, ModuleInfo], decoded: dict[str, Any], path: str) -> str:
     """Set each module's alpha; returns where alphas came from (for display)."""
     stored = {m.tensors["alpha"].name: m for m in modules.values() if "alpha" in m.tensors}
     values = read_scalars(header, list(stored))
@@ -174,15 +272,15 @@ def _fill_alphas(
             a = _pattern_value(cfg.get("alpha_pattern"), m.name)
             if a is None:
                 a = cfg.get("lora_alpha")
-            if isinstance(a, int | float) and not isinstance(a, bool):
-                m.alpha, m.alpha_source = float(a), "adapter_config.json"
+            if (a := _alpha_number(a)) is not None:
+                m.alpha, m.alpha_source = a, "adapter_config.json"
                 sources["adapter_config.json"] += 1
                 continue
         if isinstance(adapter_meta, dict):
             prefix = m.name.split(".", 1)[0]
             a = adapter_meta.get(f"{prefix}.lora_alpha", adapter_meta.get("lora_alpha"))
-            if isinstance(a, int | float) and not isinstance(a, bool):
-                m.alpha, m.alpha_source = float(a), "lora_adapter_metadata"
+            if (a := _alpha_number(a)) is not None:
+                m.alpha, m.alpha_source = a, "lora_adapter_metadata"
                 sources["lora_adapter_metadata"] += 1
                 continue
         if m.algo in ("lora", "loha", "lokr", "glora"):
@@ -202,6 +300,8 @@ def _dominant_dtype(header: SafetensorsHeader) -> tuple[str | None, dict[str, in
 
 def _meta_number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, int) and abs(value) > 2**53:  # not a rank or alpha; float() could overflow
         return None
     return float(value)
 
@@ -243,25 +343,19 @@ def _check_dim(
     if isinstance(meta_value, str) and meta_value.strip().lower() == "dynamic":
         if uniform is not None:
             conflicts.append(
-                Conflict(
-                    name, raw, weights_desc, f"{name} says 'Dynamic' but every module has {label_} {uniform}"
-                )
+                Conflict(name, raw, weights_desc, f"{name} says 'Dynamic' but every module has {label_} {uniform}")
             )
         return
     num = _meta_number(meta_value)
     if num is None:
         conflicts.append(
-            Conflict(
-                name, raw, weights_desc, f"{name} = {raw!r} is not a number; weights: {label_} {weights_desc}"
-            )
+            Conflict(name, raw, weights_desc, f"{name} = {raw!r} is not a number; weights: {label_} {weights_desc}")
         )
         return
     if uniform is not None and _close(float(uniform), num):
         return
     if uniform is None:
-        msg = (
-            f"{name} = {raw} but the weights' {label_} varies per module ({weights_desc}): resized or merged?"
-        )
+        msg = f"{name} = {raw} but the weights' {label_} varies per module ({weights_desc}): resized or merged?"
     else:
         msg = f"{name} = {raw} but the weights have {label_} {uniform}"
     conflicts.append(Conflict(name, raw, weights_desc if uniform is None else uniform, msg))
@@ -345,9 +439,39 @@ def _conflicts(
     return out
 
 
-def inspect_file(path: str | Path) -> LoraInfo:
-    """Inspect one weights file without loading any weight tensor; raises RundiffError on bad input."""
-    path = Path(path)
+def _resolve_architecture(result, meta_arch: str | None, meta_source: str | None) -> tuple[str | None, list[str]]:
+    """The weights decide; metadata fills in what they cannot (no fingerprint, or look-alikes)."""
+    architecture, evidence = result.architecture, list(result.evidence)
+    if architecture is None and meta_arch is not None:
+        return meta_arch, [*evidence, f"from metadata only: {meta_source}"]
+    if meta_arch is None:
+        if result.alternatives:
+            evidence.append("could also be: " + ", ".join(label(a) for a in result.alternatives))
+        return architecture, evidence
+    for alternative in result.alternatives:
+        if agree(alternative, meta_arch) and not agree(architecture, meta_arch):
+            evidence.append(f"metadata ({meta_source}) picks {label(alternative)} among the look-alikes")
+            return alternative, evidence
+    if (
+        agree(architecture, meta_arch)
+        and meta_arch != architecture
+        and meta_arch in ARCHITECTURES
+        and (architecture not in ARCHITECTURES)
+    ):  # weights know only the family, metadata the size
+        return meta_arch, [*evidence, f"size from metadata: {meta_source}"]
+    return architecture, [*evidence, f"metadata: {meta_source}"]
+
+
+def inspect_file(
+    path: str | os.PathLike, *, hashes: bool = False, weights: bool = False, settings: bool = False
+) -> LoraInfo:
+    """Inspect one weights file; raises RundiffError on bad input.
+
+    Header only by default (plus the alpha scalars). ``hashes`` streams the whole file once (SHA-256,
+    AutoV1/V2/V3); ``weights`` reads every adapter tensor by offset (:mod:`rundiff.infer.weights`);
+    ``settings`` decodes the metadata into canonical parameters (:mod:`rundiff.infer.settings`).
+    """
+    path = os.fspath(path)
     header = read_header(path)
     meta = header.metadata or {}
     decoded = decode_metadata(meta)
@@ -362,13 +486,11 @@ def inspect_file(path: str | Path) -> LoraInfo:
         fmt = "unknown"
     alpha_source = _fill_alphas(header, modules, decoded, path) if modules else "none"
     result = detect_from_weights(modules, leftover)
-    arch_meta = arch_from_metadata(decoded)
-    architecture, evidence = result.architecture, list(result.evidence)
-    if architecture is None and arch_meta[0] is not None:
-        architecture = arch_meta[0]
-        evidence.append(f"from metadata only: {arch_meta[1]}")
-    elif arch_meta[0] is not None:
-        evidence.append(f"metadata: {arch_meta[1]}")
+    trainer = detect_trainer(header.metadata, modules)
+    prefer = trainer.prefer_base_model or BASE_MODEL_KEYS
+    meta_arch, variant, meta_source = base_model_from_metadata(decoded, prefer)
+    architecture, evidence = _resolve_architecture(result, meta_arch, meta_source)
+    arch_meta = (meta_arch, meta_source)
 
     ranked = [m for m in modules.values() if m.rank is not None]
     lin = [m for m in ranked if not m.conv]
@@ -386,7 +508,9 @@ def inspect_file(path: str | Path) -> LoraInfo:
             comp = "transformer" if dit else "unet"
         components[comp] += 1
         if m.rank is not None and not m.conv:
-            by_component.setdefault(comp, Counter())[m.rank] += 1
+            if comp not in by_component:
+                by_component[comp] = Counter()
+            by_component[comp][m.rank] += 1
     dtype, dtypes = _dominant_dtype(header)
     warnings = list(header.warnings)
     if fmt == "checkpoint":
@@ -394,7 +518,7 @@ def inspect_file(path: str | Path) -> LoraInfo:
     elif fmt == "unknown":
         warnings.append("no adapter tensors recognised")
     info = LoraInfo(
-        path=str(path),
+        path=path,
         format=fmt,
         architecture=architecture,
         architecture_evidence=evidence,
@@ -416,10 +540,32 @@ def inspect_file(path: str | Path) -> LoraInfo:
         truncated=header.truncated,
         metadata=dict(meta),
         decoded_metadata=decoded,
-        warnings=warnings,
-        architecture_from_metadata=arch_meta[0],
-        dora=any(m.dora for m in modules.values()),
-        n_tensors=len(header.tensors),
     )
+    info.warnings = warnings
+    info.architecture_from_metadata = meta_arch
+    info.dora = any(m.dora for m in modules.values())
+    info.n_tensors = len(header.tensors)
+    info.trainer, info.trainer_evidence = trainer.trainer, list(trainer.evidence)
+    info.base_model = {
+        "architecture": architecture,
+        "family": family_of(architecture),
+        "label": label(architecture),
+        "variant": variant,
+        "from_metadata": meta_source,
+    }
     info.conflicts = _conflicts(info, lin, conv, decoded, meta, arch_meta)
+    info.hashes = header_hashes(meta)
+    if hashes:
+        from rundiff.infer.identity import file_hashes
+
+        info.hashes.update(file_hashes(header))
+    if weights and modules:
+        from rundiff.infer.weights import weight_stats
+
+        info.weights = weight_stats(header)
+    if settings and meta:
+        from rundiff.infer.settings import canonical_settings
+
+        info.training, problems = canonical_settings(meta, path)
+        info.warnings.extend(problems)
     return info

@@ -12,6 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 
+from rundiff.infer.archs import ALIASES, ARCHITECTURES, ArchSpec, canonical_arch
+
+__all__ = ["ALIASES", "ARCHITECTURES", "ArchSpec", "Module", "ModuleSet", "canonical_arch", "module_sets", "modules"]
+
 
 @dataclass(frozen=True)
 class Module:
@@ -32,59 +36,6 @@ class Module:
     @property
     def params_per_rank(self) -> int:
         return self.in_features * max(self.kernel, 1) ** 2 + self.out_features
-
-
-@dataclass(frozen=True)
-class ArchSpec:
-    """Facts about a base architecture that detection and size estimation need."""
-
-    name: str  # canonical id used everywhere in rundiff ("sd1", "sdxl", "flux", ...)
-    label: str
-    text_encoders: tuple[tuple[int, int, int], ...]  # (hidden, mlp, layers) of each TE kohya trains
-    context_dim: int | None = None  # cross-attention input width (UNet models)
-    hidden: int | None = None  # transformer width (DiT models)
-
-
-ARCHITECTURES: dict[str, ArchSpec] = {
-    spec.name: spec
-    for spec in (
-        ArchSpec("sd1", "SD 1.x", ((768, 3072, 12),), context_dim=768),
-        ArchSpec("sd2", "SD 2.x", ((1024, 4096, 23),), context_dim=1024),
-        ArchSpec("sdxl", "SDXL", ((768, 3072, 12), (1280, 5120, 32)), context_dim=2048),
-        ArchSpec("sd3-medium", "SD3 medium", ((768, 3072, 12), (1280, 5120, 32)), hidden=1536),
-        ArchSpec("sd3.5-medium", "SD3.5 medium", ((768, 3072, 12), (1280, 5120, 32)), hidden=1536),
-        ArchSpec("sd3.5-large", "SD3.5 large", ((768, 3072, 12), (1280, 5120, 32)), hidden=2432),
-        ArchSpec("flux", "Flux.1", ((768, 3072, 12),), hidden=3072),
-        ArchSpec("chroma", "Chroma", (), hidden=3072),
-    )
-}
-
-ALIASES = {
-    "sd15": "sd1",
-    "sd1.5": "sd1",
-    "sd1.x": "sd1",
-    "sd14": "sd1",
-    "sd_v1": "sd1",
-    "sd21": "sd2",
-    "sd2.1": "sd2",
-    "sd2.x": "sd2",
-    "sd_v2": "sd2",
-    "sd3": "sd3-medium",
-    "sd35-medium": "sd3.5-medium",
-    "sd35-large": "sd3.5-large",
-    "sd35": "sd3.5-large",
-    "flux1": "flux",
-    "flux.1": "flux",
-}
-
-
-def canonical_arch(name: str) -> str:
-    """Map a user-typed architecture name to its canonical id; raises KeyError when unknown."""
-    key = name.strip().lower()
-    key = ALIASES.get(key, key)
-    if key not in ARCHITECTURES:
-        raise KeyError(name)
-    return key
 
 
 # --- UNet (SD1.x / SD2.x / SDXL), diffusers naming ------------------------------------------------
@@ -147,9 +98,7 @@ def _unet(lay: _UNetLayout) -> Iterator[Module]:
             skips.append(cout)
     mid = chans[-1]
     yield from _resnet("mid_block.resnets.0", mid, mid, lay.time_embed)
-    yield from _transformer2d(
-        "mid_block.attentions.0", mid, depth[-1] or 1, lay.context, lay.linear_projection
-    )
+    yield from _transformer2d("mid_block.attentions.0", mid, depth[-1] or 1, lay.context, lay.linear_projection)
     yield from _resnet("mid_block.resnets.1", mid, mid, lay.time_embed)
     prev = mid
     for u, cout in enumerate(reversed(chans)):
@@ -185,9 +134,7 @@ def sgm_path(path: str) -> str:
     else:
         b, kind, j = int(head[1]), head[2], int(head[3])
         if head[0] == "down_blocks":
-            block = (
-                f"input_blocks.{3 * (b + 1)}.0" if kind == "downsamplers" else f"input_blocks.{1 + 3 * b + j}"
-            )
+            block = f"input_blocks.{3 * (b + 1)}.0" if kind == "downsamplers" else f"input_blocks.{1 + 3 * b + j}"
         else:
             block = f"output_blocks.{3 * b + 2}.2" if kind == "upsamplers" else f"output_blocks.{3 * b + j}"
         if kind == "attentions":
@@ -278,6 +225,86 @@ def _sd3_kohya(hidden: int, depth: int, attn2_layers: int = 0) -> Iterator[Modul
             yield Module(f"{b}.adaLN_modulation.1", "unet", h, (9 if dual else 6) * h)
 
 
+def _flux2(hidden: int, mlp: int, n_double: int, n_single: int) -> Iterator[Module]:
+    """Flux.2 (BFL names, musubi/ai-toolkit): SwiGLU MLPs, no per-block modulation (reference §2.8)."""
+    h = hidden
+    for i in range(n_double):
+        for s in ("img", "txt"):
+            b = f"double_blocks.{i}.{s}"
+            yield Module(f"{b}_attn.qkv", "unet", h, 3 * h)
+            yield Module(f"{b}_attn.proj", "unet", h, h)
+            yield Module(f"{b}_mlp.0", "unet", h, 2 * mlp)
+            yield Module(f"{b}_mlp.2", "unet", mlp, h)
+    for i in range(n_single):
+        b = f"single_blocks.{i}"
+        yield Module(f"{b}.linear1", "unet", h, 3 * h + 2 * mlp)
+        yield Module(f"{b}.linear2", "unet", h + mlp, h)
+
+
+def _wan(hidden: int, ffn: int, depth: int, naming: str, i2v: bool = False) -> Iterator[Module]:
+    """Wan 2.1/2.2 WanAttentionBlock: what musubi-tuner wraps (norms and embeddings excluded)."""
+    h = hidden
+    for i in range(depth):
+        b = f"blocks.{i}"
+        if naming == "diffusers":
+            for attn in ("attn1", "attn2"):
+                for p in ("to_q", "to_k", "to_v", "to_out.0"):
+                    yield Module(f"{b}.{attn}.{p}", "unet", h, h)
+            if i2v:
+                yield Module(f"{b}.attn2.add_k_proj", "unet", h, h)
+                yield Module(f"{b}.attn2.add_v_proj", "unet", h, h)
+            yield Module(f"{b}.ffn.net.0.proj", "unet", h, ffn)
+            yield Module(f"{b}.ffn.net.2", "unet", ffn, h)
+            continue
+        for attn in ("self_attn", "cross_attn"):
+            for p in ("q", "k", "v", "o"):
+                yield Module(f"{b}.{attn}.{p}", "unet", h, h)
+        if i2v:
+            yield Module(f"{b}.cross_attn.k_img", "unet", h, h)
+            yield Module(f"{b}.cross_attn.v_img", "unet", h, h)
+        yield Module(f"{b}.ffn.0", "unet", h, ffn)
+        yield Module(f"{b}.ffn.2", "unet", ffn, h)
+
+
+def _qwen_image(depth: int = 60, h: int = 3072) -> Iterator[Module]:
+    """Qwen-Image transformer blocks, same names in musubi, ai-toolkit and diffusers (reference §2.8)."""
+    for i in range(depth):
+        b = f"transformer_blocks.{i}"
+        for p in ("to_q", "to_k", "to_v", "to_out.0", "add_q_proj", "add_k_proj", "add_v_proj", "to_add_out"):
+            yield Module(f"{b}.attn.{p}", "unet", h, h)
+        for mlp in ("img_mlp", "txt_mlp"):
+            yield Module(f"{b}.{mlp}.net.0.proj", "unet", h, 4 * h)
+            yield Module(f"{b}.{mlp}.net.2", "unet", 4 * h, h)
+        yield Module(f"{b}.img_mod.1", "unet", h, 6 * h)
+        yield Module(f"{b}.txt_mod.1", "unet", h, 6 * h)
+
+
+def _z_image(depth: int = 30, h: int = 3840, ffn: int = 10240) -> Iterator[Module]:
+    """Z-Image layers (musubi excludes the modulation and the refiners by default)."""
+    for i in range(depth):
+        b = f"layers.{i}"
+        for p in ("to_q", "to_k", "to_v", "to_out.0"):
+            yield Module(f"{b}.attention.{p}", "unet", h, h)
+        yield Module(f"{b}.feed_forward.w1", "unet", h, ffn)
+        yield Module(f"{b}.feed_forward.w3", "unet", h, ffn)
+        yield Module(f"{b}.feed_forward.w2", "unet", ffn, h)
+
+
+def _hunyuan_video(n_double: int = 20, n_single: int = 40, h: int = 3072) -> Iterator[Module]:
+    """HunyuanVideo double/single stream blocks; musubi excludes img_mod/txt_mod/modulation."""
+    for i in range(n_double):
+        for s in ("img", "txt"):
+            b = f"double_blocks.{i}.{s}"
+            yield Module(f"{b}_attn_qkv", "unet", h, 3 * h)
+            yield Module(f"{b}_attn_proj", "unet", h, h)
+            yield Module(f"{b}_mlp.fc1", "unet", h, 4 * h)
+            yield Module(f"{b}_mlp.fc2", "unet", 4 * h, h)
+    for i in range(n_single):
+        b = f"single_blocks.{i}"
+        yield Module(f"{b}.linear1", "unet", h, 3 * h + 4 * h)
+        yield Module(f"{b}.linear2", "unet", h + 4 * h, h)
+
+
 # --- public API -----------------------------------------------------------------------------------
 
 NAMINGS = ("kohya", "diffusers")
@@ -318,7 +345,43 @@ def _unet_modules(arch: str, naming: str) -> tuple[Module, ...]:
         return tuple(_sd3_kohya(1536, 24, attn2_layers=13))
     if arch == "sd3.5-large":
         return tuple(_sd3_kohya(2432, 38))
+    if arch in _FLUX2:
+        return tuple(_flux2(*_FLUX2[arch]))
+    if arch in _WAN:
+        return tuple(_wan(*_WAN[arch], naming=naming))
+    if arch == "qwen-image":
+        return tuple(_qwen_image())
+    if arch == "z-image":
+        return tuple(_z_image())
+    if arch == "hunyuan-video":
+        return tuple(_hunyuan_video())
     raise KeyError(arch)
+
+
+#: (hidden, mlp, double blocks, single blocks), reference §2.8 (musubi flux2_models.py)
+_FLUX2 = {
+    "flux2-dev": (6144, 18432, 8, 48),
+    "flux2-klein-9b": (4096, 12288, 8, 24),
+    "flux2-klein-4b": (3072, 9216, 5, 20),
+}
+#: (hidden, ffn, blocks), reference §2.8 (musubi wan/configs)
+_WAN = {"wan-14b": (5120, 13824, 40), "wan-1.3b": (1536, 8960, 30)}
+#: Architectures whose inventory exists (others are detected but have no size table).
+WITH_INVENTORY = (
+    "sd1",
+    "sd2",
+    "sdxl",
+    "sd3-medium",
+    "sd3.5-medium",
+    "sd3.5-large",
+    "flux",
+    "chroma",
+    *_FLUX2,
+    *_WAN,
+    "qwen-image",
+    "z-image",
+    "hunyuan-video",
+)
 
 
 def modules(
@@ -378,6 +441,6 @@ def module_sets(arch: str) -> tuple[ModuleSet, ...]:
     if arch in _UNETS:
         sets.append(ModuleSet("unet+conv", arch, False, conv=True))
         sets.append(ModuleSet("unet+te+conv", arch, True, conv=True))
-    if arch in ("flux", "chroma"):
+    if arch in ("flux", "chroma", *_WAN):
         sets.append(ModuleSet("diffusers", arch, False, naming="diffusers"))
     return tuple(sets)

@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+
+TYPE_CHECKING = False  # typing is not imported at run time: infer-rank's start-up budget
+if TYPE_CHECKING:
+    from typing import Any
 
 _INT = re.compile(r"[+-]?\d+\Z")
 _FLOAT = re.compile(r"[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|nan|NaN|inf|Infinity)\Z")
@@ -19,11 +22,15 @@ _TUPLE = re.compile(r"\((.*)\)\Z", re.S)
 MAX_JSON_CHARS = 20_000_000
 
 
+#: An integer with more digits than this is not a setting (and would overflow a float): kept as text.
+MAX_INT_DIGITS = 18
+
+
 def _number(text: str) -> int | float | None:
     s = text.strip()
-    if _INT.match(s) and len(s) < 400:
-        return int(s)
-    if _FLOAT.match(s):
+    if _INT.match(s):
+        return int(s) if len(s.lstrip("+-")) <= MAX_INT_DIGITS else None
+    if len(s) <= 64 and _FLOAT.match(s):
         return float(s)
     return None
 

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
 
 from rundiff.infer.architecture import label
 from rundiff.infer.inspect import LoraInfo
+
+TYPE_CHECKING = False  # typing is not imported at run time: infer-rank's start-up budget
+if TYPE_CHECKING:
+    from typing import Any
+
+    from rundiff.infer.folders import InspectResult
+    from rundiff.infer.series import Series
+    from rundiff.infer.weights import WeightReport
+
+#: C0/C1 control characters (ANSI escapes, bells, carriage returns) never reach the terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean(text: str) -> str:
+    """Text from a file, made safe to print: control characters shown as ``?``."""
+    return _CONTROL.sub("?", text)
+
 
 _SHOWN_METADATA = (
     "ss_network_module",
@@ -44,26 +61,30 @@ def _g(x: float | None) -> str:
 
 
 def render_info(info: LoraInfo) -> str:
-    lines = [info.path]
+    lines = [clean(info.path)]
     fmt = "not a LoRA: full checkpoint" if info.format == "checkpoint" else info.format
     lines.append(f"  format        {fmt}{' (DoRA)' if info.dora and 'dora' not in fmt else ''}")
-    lines.append(f"  architecture  {label(info.architecture)}  [{'; '.join(info.architecture_evidence)}]")
+    lines.append(f"  architecture  {label(info.architecture)}  [{clean('; '.join(info.architecture_evidence))}]")
+    variant = info.base_model.get("variant")
+    if variant:
+        lines.append(f"  variant       {clean(variant)}  (from {clean(info.base_model.get('from_metadata') or '-')})")
+    if info.trainer:
+        lines.append(f"  trainer       {info.trainer}  [{clean('; '.join(info.trainer_evidence))}]")
+    else:
+        lines.append("  trainer       unknown")
     if info.is_lora:
         rank = str(info.rank) if info.rank is not None else f"varies: {_dist(info.ranks) or '-'}"
         lines.append(f"  rank          {rank}")
         if info.conv_ranks:
             conv = str(info.conv_rank) if info.conv_rank is not None else f"varies: {_dist(info.conv_ranks)}"
             lines.append(f"  conv rank     {conv}  (conv alpha {_g(info.conv_alpha)})")
-        alpha = (
-            _g(info.alpha) if info.alpha is not None or not info.alphas else f"varies: {_dist(info.alphas)}"
-        )
+        alpha = _g(info.alpha) if info.alpha is not None or not info.alphas else f"varies: {_dist(info.alphas)}"
         lines.append(f"  alpha         {alpha}  ({info.alpha_source})   scale alpha/rank {_g(info.scale)}")
         if info.rank is None and len(info.ranks_by_component) > 1:
             for comp, ranks in info.ranks_by_component.items():
                 lines.append(f"    {comp:<12}{_dist(ranks)}")
     lines.append(
-        f"  dtype         {info.dtype or '-'}"
-        + (f"  (mixed: {_dist(info.dtypes)})" if len(info.dtypes) > 1 else "")
+        f"  dtype         {info.dtype or '-'}" + (f"  (mixed: {_dist(info.dtypes)})" if len(info.dtypes) > 1 else "")
     )
     lines.append("  modules       " + (", ".join(f"{k} {v}" for k, v in info.modules.items()) or "-"))
     lines.append(
@@ -74,23 +95,137 @@ def render_info(info: LoraInfo) -> str:
     if info.metadata:
         lines.append(f"  metadata      {len(info.metadata)} keys")
         for k, v in shown:
-            lines.append(f"    {k} = {v if len(v) <= 100 else v[:97] + '...'}")
+            lines.append(f"    {k} = {clean(v if len(v) <= 100 else v[:97] + '...')}")
     else:
         lines.append("  metadata      none")
+    if info.training:
+        lines.append(f"  settings      {len(info.training)} canonical parameters from the metadata")
+        for k, v in info.training.items():
+            text = clean(str(v))
+            lines.append(f"    {k} = {text if len(text) <= 100 else text[:97] + '...'}")
+    lines.extend(_hash_lines(info.hashes))
+    if info.weights is not None:
+        lines.extend(_weight_lines(info.weights))
     for c in info.conflicts:
-        lines.append(f"  CONFLICT      {c.message}")
+        lines.append(f"  CONFLICT      {clean(c.message)}")
     for w in info.warnings:
-        lines.append(f"  warning       {w}")
+        lines.append(f"  warning       {clean(w)}")
     return "\n".join(lines)
+
+
+def _hash_lines(hashes: dict[str, Any]) -> list[str]:
+    lines = []
+    if "sha256" in hashes:
+        lines.append(f"  SHA-256       {hashes['sha256']}")
+        lines.append(
+            f"  AutoV2        {hashes['autov2']}   AutoV3 {hashes['autov3'][:12]}...   "
+            f"AutoV1 {hashes.get('autov1') or '- (file under 2 MiB)'}"
+        )
+    for key in ("sshs_model_hash", "sshs_legacy_hash", "modelspec.hash_sha256"):
+        if key in hashes:
+            extra = ""
+            if key == "sshs_model_hash" and "sshs_model_hash_matches" in hashes:
+                extra = (
+                    "  (= AutoV3: tensors as the trainer saved them)"
+                    if hashes["sshs_model_hash_matches"]
+                    else "  (differs from AutoV3: tensors changed after saving)"
+                )
+            elif key == "sshs_legacy_hash" and "sshs_legacy_hash_note" in hashes:
+                extra = f"  ({hashes['sshs_legacy_hash_note']})"
+            lines.append(f"  {key:<13} {clean(str(hashes[key]))}{extra}")
+    return lines
+
+
+def _weight_lines(report: WeightReport) -> list[str]:
+    total = report.total_norm
+    lines = [f"  update norm   {_g(total)} (Frobenius, all modules; {report.bytes_read:,} bytes read)"]
+    for finding in report.findings:
+        lines.append(f"  WEIGHTS       {clean(finding)}")
+    shown = sorted(report.blocks, key=lambda b: -(b.norm if b.norm == b.norm else -1))[:12]
+    if shown:
+        lines.append("  largest blocks (norm of the update)")
+        for b in shown:
+            flags = "".join(
+                [f"  untrained {b.untrained}" if b.untrained else "", f"  NaN/inf {b.nonfinite}" if b.nonfinite else ""]
+            )
+            lines.append(f"    {clean(b.block):<36}{_g(b.norm):>12}  ({b.modules} modules){flags}")
+    for m in report.top_modules():
+        sv = ", ".join(f"{v:.3g}" for v in (m.singular_values or [])[:4])
+        lines.append(f"  effective rank {m.effective_rank:.2f} of {m.rank}  {clean(m.name)}  (σ: {sv} ...)")
+    return lines
+
+
+def _series_table(series: Series) -> str:
+    first = series.members[0][1]
+    weights = any(info.weights is not None for _, info in series.members)
+    blocks: list[str] = []
+    if weights:
+        from rundiff.infer.weights import series_table
+
+        table = series_table([info.weights for _, info in series.members if info.weights is not None])
+        blocks = table["blocks"]
+        by_path = {row["path"]: row for row in table["rows"]}
+    lines = [
+        f"{clean(series.folder)}/{clean(series.stem)}: {len(series.members)} saves, "
+        f"{first.format}, {label(first.architecture)}" + (f", {clean(first.trainer)}" if first.trainer else "")
+    ]
+    head = f"  {'epoch':>5} {'step':>8}  {'rank':>6} {'alpha':>7}  {'dtype':<5} {'size':>10}"
+    if weights:
+        head += f"  {'norm':>9} {'change':>8}  flags"
+    lines.append(head)
+    for name, info in series.members:
+        epoch = "final" if name.final else ("-" if name.epoch is None else str(name.epoch))
+        rank = str(info.rank) if info.rank is not None else "varies"
+        row = (
+            f"  {epoch:>5} {'-' if name.step is None else name.step:>8}  {rank:>6} {_g(info.alpha):>7}  "
+            f"{info.dtype or '-':<5} {human_size(info.file_size):>10}"
+        )
+        if weights and info.weights is not None:
+            r = by_path[info.weights.path]
+            change = r["change"]
+            change_s = "-" if change is None else f"{change * 100:+.1f}%" if isinstance(change, float) else str(change)
+            flags = ", ".join(
+                f
+                for f in (
+                    "NEVER TRAINED" if r["never_trained"] else "",
+                    f"NaN/inf in {r['nonfinite_tensors']}" if r["nonfinite_tensors"] else "",
+                )
+                if f
+            )
+            row += f"  {_g(info.weights.total_norm):>9} {change_s:>8}  {flags}"
+        if info.truncated:
+            row += "  TRUNCATED"
+        lines.append(row)
+    if weights and blocks:
+        lines.append(f"  per-block update norms ({len(blocks)} blocks; --json has all):")
+        rows = [by_path[info.weights.path] for _, info in series.members if info.weights is not None]
+        order = sorted(
+            range(len(blocks)),
+            key=lambda i: -(rows[-1]["norms"][i] or 0) if isinstance(rows[-1]["norms"][i], float) else 0,
+        )[:8]
+        lines.append("    " + f"{'block':<34}" + "".join(f"{i + 1:>9}" for i in range(len(rows))))
+        for i in order:
+            cells = "".join(f"{_g(r['norms'][i]) if isinstance(r['norms'][i], float) else '-':>9}" for r in rows)
+            lines.append(f"    {clean(blocks[i]):<34}{cells}")
+    return "\n".join(lines)
+
+
+def render_result(result: InspectResult) -> str:
+    """Each lone file as a summary; each save series as one table, one row per epoch or step."""
+    parts = []
+    for series in result.series:
+        if series.is_series:
+            parts.append(_series_table(series))
+        else:
+            parts.append(render_info(series.members[0][1]))
+    return "\n\n".join(parts)
 
 
 def render_size(report: dict[str, Any]) -> str:
     lo, hi = report["size_bytes"]
     lines = [f"size {report['size']} (= {human_size(lo)} .. {human_size(hi)})"]
     if report["candidates"]:
-        lines.append(
-            f"  {'architecture':<14}{'module set':<18}{'dtype':<10}{'rank':>5}  {'expected':>12}  error"
-        )
+        lines.append(f"  {'architecture':<14}{'module set':<18}{'dtype':<10}{'rank':>5}  {'expected':>12}  error")
         for c in report["candidates"]:
             lines.append(
                 f"  {c['architecture']:<14}{c['module_set']:<18}{c['dtype']:<10}{c['rank']:>5}  "

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from rundiff.errors import RundiffError
-from rundiff.infer.inventory import ARCHITECTURES, ModuleSet, canonical_arch, module_sets
+from rundiff.infer.inventory import WITH_INVENTORY, ModuleSet, canonical_arch, module_sets
 from rundiff.infer.synth import build_header, lora_entries
 
 #: Ranks people actually choose; when the tolerance admits many ranks only these are listed.
@@ -23,7 +23,9 @@ COMMON_RANKS = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 160, 192, 256, 320,
 METADATA_ALLOWANCE = 128 * 1024
 #: Relative slack for sizes given in bytes or with many digits.
 MIN_RELATIVE_TOLERANCE = 0.005
-DTYPE_BYTES = {"F16": 2, "F32": 4}  # BF16 has the size of F16; reported as "F16/BF16"
+DTYPE_BYTES = {"F16": 2, "F32": 4}
+#: Sizes above this (1 PiB) are refused before any arithmetic.
+MAX_SIZE_BYTES = 2**50  # BF16 has the size of F16; reported as "F16/BF16"
 
 _SIZE = re.compile(r"\s*(?P<num>\d+(?:\.\d*)?|\.\d+)\s*(?P<unit>[kKmMgGtT]?i?[bB]?|bytes?)\s*\Z")
 _BINARY = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
@@ -51,15 +53,16 @@ def parse_size(text: str) -> SizeQuery:
     File managers (Windows Explorer, many web UIs) print binary sizes with decimal unit names, so a
     bare "GB" admits both readings; the digits given set the precision (1.7 means 1.65..1.75).
     """
-    m = _SIZE.match(text)
+    m = _SIZE.match(text) if len(text) <= 40 else None  # 400-digit sizes overflow floats: refused here
     if not m:
-        raise RundiffError(
-            f"cannot read size {text!r}; use e.g. 1.7GB, 72MB, 36MiB or a byte count", key="--size"
-        )
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise RundiffError(f"cannot read size {shown!r}; use e.g. 1.7GB, 72MB, 36MiB or a byte count", key="--size")
     num_s, unit = m.group("num"), m.group("unit")
     value = float(num_s)
     if value <= 0:
         raise RundiffError(f"size must be positive: {text!r}", key="--size")
+    if value * _BINARY.get(m.group("unit")[:1].lower(), 1) > MAX_SIZE_BYTES:
+        raise RundiffError(f"size {text!r} is larger than any LoRA file (over 1 PiB)", key="--size")
     decimals = len(num_s.split(".", 1)[1]) if "." in num_s else 0
     half_step = 0.5 * 10**-decimals
     letter = unit[:1].lower()
@@ -151,7 +154,7 @@ def candidates(
     max_rank: int = 1024,
 ) -> list[Candidate]:
     """Every (rank, dtype, architecture, module set) whose expected size fits ``size``."""
-    archs = [canonical_arch(arch)] if arch else list(ARCHITECTURES)
+    archs = [canonical_arch(arch)] if arch else list(WITH_INVENTORY)
     dtypes = [{"BF16": "F16"}.get(dtype.upper(), dtype.upper())] if dtype else list(DTYPE_BYTES)
     out: list[Candidate] = []
     for a in archs:
@@ -170,16 +173,12 @@ def candidates(
                     fitting = [r for r in fitting if r in COMMON_RANKS]
                 for r in fitting:
                     exp = expected_size(ms, dt, r)
-                    out.append(
-                        Candidate(r, "F16/BF16" if dt == "F16" else dt, a, ms.name, exp, size.error(exp))
-                    )
+                    out.append(Candidate(r, "F16/BF16" if dt == "F16" else dt, a, ms.name, exp, size.error(exp)))
     out.sort(key=lambda c: (c.rank not in COMMON_RANKS, abs(c.error)))
     return out
 
 
-def size_report(
-    size_text: str, *, arch: str | None = None, dtype: str | None = None, unet_only: bool = False
-) -> dict:
+def size_report(size_text: str, *, arch: str | None = None, dtype: str | None = None, unet_only: bool = False) -> dict:
     """The ``--size --json`` object: ``{"size", "candidates": [...]}`` plus an ambiguity note."""
     if dtype and dtype.upper() not in ("F16", "BF16", "F32", "FP16", "FP32"):
         raise RundiffError(f"unknown dtype {dtype!r}; use F16, BF16 or F32", key="--dtype")
@@ -189,16 +188,16 @@ def size_report(
             arch = canonical_arch(arch)
         except KeyError:
             raise RundiffError(
-                f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}", key="--arch"
+                f"unknown architecture {arch!r}; known: {', '.join(WITH_INVENTORY)}", key="--arch"
             ) from None
+        if arch not in WITH_INVENTORY:
+            raise RundiffError(f"no module table for {arch!r} yet; known: {', '.join(WITH_INVENTORY)}", key="--arch")
     query = parse_size(size_text)
     found = candidates(query, arch=arch, dtype=dtype, unet_only=unet_only)
     archs = sorted({c.architecture for c in found})
     note = None
     if not found:
-        note = (
-            "no known LoRA layout fits this size (LoKr, block-dims or unusual module sets do not follow rank)"
-        )
+        note = "no known LoRA layout fits this size (LoKr, block-dims or unusual module sets do not follow rank)"
     elif len(archs) > 1:
         note = f"ambiguous: sizes of {', '.join(archs)} LoRAs all fit; give --arch to narrow"
     elif len({(c.rank, c.dtype, c.module_set) for c in found}) > 1:

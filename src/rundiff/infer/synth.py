@@ -19,7 +19,22 @@ from rundiff.infer.inventory import ARCHITECTURES, Module, canonical_arch, modul
 #: (name, dtype, shape, scalar value or None). Entries with a value get their bytes written.
 Entry = tuple[str, str, tuple[int, ...], float | None]
 
-FORMATS = ("kohya", "lycoris-locon", "dora", "loha", "lokr", "glora", "full", "peft", "diffusers")
+#: Trainer key layouts of plain LoRA files: (module naming, name prefix style, down, up, alpha tensors).
+#: Sources: logs-and-metadata.md §2.1-§2.7.
+LAYOUTS: dict[str, tuple[str, str, str, str, bool]] = {
+    # ai-toolkit DiT models: diffusion_model.<native path>, PEFT suffixes, alpha dropped (= rank)
+    "ai-toolkit": ("kohya", "diffusion_model.", "lora_A.weight", "lora_B.weight", False),
+    # OneTrainer "Comfy" format: diffusion_model.<native path>, PEFT suffixes, .alpha kept
+    "onetrainer-comfy": ("kohya", "diffusion_model.", "lora_A.weight", "lora_B.weight", True),
+    # ComfyUI's own trainer: diffusion_model.<ComfyUI path>, lora_up/lora_down, .alpha (1.0)
+    "comfyui": ("kohya", "diffusion_model.", "lora_down.weight", "lora_up.weight", True),
+    # OneTrainer "Legacy" Flux/Chroma: lora_transformer_<diffusers path with _>
+    "onetrainer-legacy": ("diffusers", "lora_transformer_", "lora_down.weight", "lora_up.weight", True),
+    # SimpleTuner LyCORIS (LoCon algo): lycoris_<diffusers path with _>
+    "simpletuner-lycoris": ("diffusers", "lycoris_", "lora_down.weight", "lora_up.weight", True),
+}
+
+FORMATS = ("kohya", "lycoris-locon", "dora", "loha", "lokr", "glora", "full", "peft", "diffusers", *LAYOUTS)
 
 RankSpec = Callable[[str], "int | tuple[int, float]"]
 
@@ -107,6 +122,13 @@ def _module_entries(fmt: str, base: str, m: Module, r: int, alpha: float, dtype:
         if fmt == "dora":
             out.append((f"{base}.dora_scale", dtype, (o, 1, 1, 1) if conv else (o, 1), None))
         return out
+    if fmt in LAYOUTS:
+        _, _, down_s, up_s, with_alpha = LAYOUTS[fmt]
+        out = [
+            (f"{base}.{down_s}", dtype, (r, i, k, k) if conv else (r, i), None),
+            (f"{base}.{up_s}", dtype, (o, r, 1, 1) if conv else (o, r), None),
+        ]
+        return [*out, alpha_e] if with_alpha else out
     if fmt in ("peft", "diffusers"):
         down = (r, i, k, k) if conv else (r, i)
         up = (o, r, 1, 1) if conv else (o, r)
@@ -162,15 +184,16 @@ def lora_entries(
         raise ValueError(f"unknown LoRA format {fmt!r}; known: {', '.join(FORMATS)}")
     if fmt == "lycoris-locon" and conv_rank is None:
         conv_rank = rank  # LyCORIS defaults conv_dim to network_dim
-    naming = "diffusers" if fmt in ("peft", "diffusers") else "kohya"
-    if fmt == "peft":
-        text_encoder = False  # a raw PEFT adapter wraps one model
-    mods = modules(
-        arch, naming, text_encoder=text_encoder, conv=conv_rank is not None, te_mlp_only=te_mlp_only
-    )
+    naming = "diffusers" if fmt in ("peft", "diffusers") else LAYOUTS[fmt][0] if fmt in LAYOUTS else "kohya"
+    if fmt == "peft" or fmt in LAYOUTS:
+        text_encoder = False  # a raw PEFT adapter wraps one model; DiT trainers train the transformer
+    mods = modules(arch, naming, text_encoder=text_encoder, conv=conv_rank is not None, te_mlp_only=te_mlp_only)
     entries: list[Entry] = []
     for m in mods:
-        if fmt == "peft":
+        if fmt in LAYOUTS:
+            prefix = LAYOUTS[fmt][1]
+            base = prefix + (m.path if prefix.endswith(".") else m.path.replace(".", "_"))
+        elif fmt == "peft":
             base = "base_model.model." + m.path
         elif fmt == "diffusers":
             base = _diffusers_name(m, arch)

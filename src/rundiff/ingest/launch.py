@@ -128,10 +128,35 @@ def find_launch(command: Command, *, known_args: Collection[str] = (), flag_args
             if head[i] == "-m" and head[i + 1].startswith("accelerate"):
                 launcher, opts_from = "accelerate", i + 2
                 break
+    vocabulary = _script_vocabulary(script)
+    if vocabulary is not None:  # a script with its own argument names (diffusers examples, ...)
+        known_args, flag_args, list_args = (vocabulary["known_args"], vocabulary["flag_args"],
+                                            vocabulary["list_args"])
     launch = Launch(script, words[pos].text, command.line, launcher, unresolved=list(command.unresolved))
     if opts_from is not None:
         launch.launcher_args = _parse(words[opts_from:pos], ACCELERATE_FLAGS, (), (), launch, "accelerate")
     launch.trainer_args = _parse(words[pos + 1:], flag_args, list_args, known_args, launch, script)
+    return launch
+
+
+def _script_vocabulary(script: str) -> dict[str, frozenset[str]] | None:
+    """The script's own argument vocabulary from its trainer profile, None for sd-scripts' names."""
+    from rundiff.ingest.profiled import script_vocabulary
+
+    return script_vocabulary(script)
+
+
+def parse_script_args(script: str, args: Sequence[str], *, line: int | None = None) -> Launch | None:
+    """A launch from a script name and its argument list as saved (W&B `program` + `args`)."""
+    words = [Word(text, line or 1) for text in args]
+    vocabulary = _script_vocabulary(script)
+    if vocabulary is None:
+        from rundiff.ingest.run_folder import _argument_vocabulary
+
+        vocabulary = {**_argument_vocabulary(), "list_args": DEFAULT_LIST_ARGS}
+    launch = Launch(script, script, line or 1, "python")
+    launch.trainer_args = _parse(words, vocabulary["flag_args"], vocabulary["list_args"],
+                                 vocabulary["known_args"], launch, script)
     return launch
 
 

@@ -26,6 +26,7 @@ from rundiff.model import Fact, Skipped, SourceFile, SourceKind
 SCRIPT_SUFFIXES = frozenset({".sh", ".bash", ".bat", ".cmd", ".ps1"})
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 YAML_SUFFIXES = frozenset({".yaml", ".yml"})
+ENV_SUFFIXES = frozenset({".env"})
 PICKLE_SUFFIXES = frozenset({".ckpt", ".pt", ".pth", ".bin"})
 RUN_FILE_NAMES = frozenset({"rundiff.yaml", "rundiff.yml"})
 #: JSON files that are never training configs (tokenizers, model configs, caches, indexes).
@@ -100,10 +101,24 @@ def ingest_file(path: Path) -> list[SourceFile] | None:
         from rundiff.ingest.markdown import ingest_markdown
 
         return ingest_markdown(path, **_argument_vocabulary())
+    if suffix == ".ipynb":
+        from rundiff.ingest.notebook import ingest_notebook
+
+        sources = ingest_notebook(path, **_argument_vocabulary())
+        if not sources:
+            raise NotASource("notebook without a training launch in its shell commands")
+        return sources
     if suffix == ".toml":
-        return toml_config.ingest_toml(path)
+        return _ingest_toml(path)
     if suffix == ".json":
         return _ingest_json(path)
+    if suffix in ENV_SUFFIXES:
+        from rundiff.ingest.env_file import ingest_env
+
+        sources = ingest_env(path)
+        if not sources:
+            raise NotASource("environment file with no variables of a trainer rundiff knows")
+        return sources
     if suffix in YAML_SUFFIXES:
         return _ingest_yaml(path)
     if suffix == ".safetensors":
@@ -123,18 +138,80 @@ def _argument_vocabulary() -> dict[str, frozenset[str]]:
     return {"known_args": frozenset(registry.cli_names()), "flag_args": frozenset(registry.flag_names())}
 
 
+def _ingest_toml(path: Path, *, text: str | None = None, chain: str | None = None,
+                 display_path: str | None = None) -> list[SourceFile]:
+    """A TOML read by its trainer's profile (SimpleTuner config.toml), else as sd-scripts reads it,
+    with the evidence that names the trainer (lora-scripts autosave, musubi-tuner dataset TOML)."""
+    from rundiff.ingest.profiled import field_profiles, read_with_profile
+    from rundiff.normalise.profile import recognise
+
+    data, raw = toml_config.parse_toml(path, text)
+    shown = display_path or str(path)
+    profile, _evidence = recognise(data, shown, only=field_profiles())
+    if profile is not None and profile.vocabulary != "sd-scripts":
+        source = read_with_profile(path, data, _toml_lines(raw), "toml", chain=chain, shown=shown)
+        if source is not None:
+            return [source]
+    sources = toml_config.ingest_toml(path, text=raw, chain=chain, display_path=display_path)
+    profile, evidence = recognise(data, shown, only=["lora-scripts", "musubi-tuner", "sd-scripts"])
+    for source in sources:
+        if profile is not None:
+            source.trainer = profile.trainer
+            source.evidence = list(evidence)
+    return sources
+
+
+def _toml_lines(text: str) -> dict[str, int]:
+    return {(f"{section}.{key}" if section else key): line
+            for (section, key), line in toml_config.key_lines(text).items()}
+
+
+def _json_key_lines(text: str) -> dict[str, int]:
+    lines: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.lstrip()
+        if stripped.startswith('"'):
+            lines.setdefault(stripped[1:].split('"', 1)[0], number)
+    return lines
+
+
+_WANDB_NOT_SETTINGS = {"wandb-summary.json": "W&B summary: the last value of each metric (no settings)",
+                       "wandb-events.jsonl": "W&B system metrics (no settings)"}
+
+
 def _ingest_json(path: Path) -> list[SourceFile]:
     if path.name in _JSON_SKIP or path.name.endswith(".index.json"):
         raise NotASource("a model, tokenizer, cache or rundiff output file (not training settings)")
+    if path.name in _WANDB_NOT_SETTINGS:
+        raise NotASource(_WANDB_NOT_SETTINGS[path.name])
     text = read_text(path, limit=MAX_JSON_BYTES)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise RundiffError(f"invalid JSON: {err.msg}", path, line=err.lineno) from None
+    from rundiff.ingest.profiled import read_wandb_metadata, read_with_profile
+
+    if path.name == "wandb-metadata.json" and isinstance(data, dict):
+        source = read_wandb_metadata(path, data, _json_key_lines(text))
+        if source is None:
+            raise NotASource("W&B run metadata without a program and its arguments")
+        return [source]
+    if isinstance(data, list):
+        source = read_with_profile(path, data, _json_key_lines(text), "json")
+        if source is None:
+            raise RundiffError("expected a JSON object of settings (a list no trainer profile recognises)", path)
+        return [source]
     if not isinstance(data, dict):
         raise RundiffError("expected a JSON object of settings", path)
     if kohya_gui.looks_like_gui_config(data):
-        return [kohya_gui.ingest_gui_json(path, data, text)]
+        source = kohya_gui.ingest_gui_json(path, data, text)
+        from rundiff.normalise.profile import recognise
+
+        source.evidence = recognise(data, str(path), only=["kohya_ss"])[1] or ["kohya_ss GUI keys"]
+        return [source]
+    profiled = read_with_profile(path, data, _json_key_lines(text), "json")
+    if profiled is not None:
+        return [profiled]
     if isinstance(data.get("datasets"), list):
         return [toml_config.ingest_dataset_json(path, data)]
     source = trainer_config.ingest_trainer_config(path, data, None, "json-config")
@@ -166,6 +243,9 @@ def _ingest_yaml(path: Path) -> list[SourceFile]:
         facts = [Fact(k, v, SourceKind.LAUNCHER, str(path), line)
                  for k, v, line in trainer_config.flatten(data, node)]
         return [SourceFile(str(path), "accelerate-config", facts=facts, chain=f"{path}#accelerate")]
+    profiled = trainer_config.ingest_document(path, data, trainer_config.yaml_lines(data, node), "yaml")
+    if profiled is not None:
+        return [profiled]
     return [trainer_config.ingest_trainer_config(path, data, node, "yaml-config")]
 
 
@@ -274,8 +354,8 @@ def _ingest_folder(run: RunFiles) -> None:
     for f in intermediate:
         reasons[f] = "intermediate checkpoint: the last file of its series is read (the settings repeat)"
     ordered = (
-        [f for f in files if f.suffix.lower() in SCRIPT_SUFFIXES | MARKDOWN_SUFFIXES]
-        + [f for f in files if f.suffix.lower() in {".toml", ".json"} | YAML_SUFFIXES]
+        [f for f in files if f.suffix.lower() in SCRIPT_SUFFIXES | MARKDOWN_SUFFIXES | {".ipynb"}]
+        + [f for f in files if f.suffix.lower() in {".toml", ".json"} | YAML_SUFFIXES | ENV_SUFFIXES]
         + finals
     )
     consumed: set[Path] = set()
@@ -304,6 +384,8 @@ def _ingest_folder(run: RunFiles) -> None:
         if suffix in PICKLE_SUFFIXES:
             run.warnings.append(f"{f}: not read (pickle-based weights are never unpickled)")
             reasons[f] = "pickle-based file: never unpickled"
+        elif f.name in _NOT_LOGS:
+            reasons[f] = _NOT_LOGS[f.name]
         elif f.resolve() not in used and not (suffix == ".txt" and _is_prompt_file(f)):
             kind = classify_log(f)
             if kind is not None:
@@ -338,6 +420,11 @@ def _read_logs(run: RunFiles) -> None:
     run.sources.extend(log_sources(run.logs, str(run.path), kinds))
 
 
+#: Text files that look like logs by their suffix but hold no training record.
+_NOT_LOGS = {"requirements.txt": "package list (no training settings)",
+             "LICENSE.txt": "licence text", "license.txt": "licence text"}
+
+
 def _no_settings_reason(path: Path) -> str:
     if path.suffix.lower() == ".toml":
         return "the kohya_ss GUI's own UI settings (not a run's training config)"
@@ -351,8 +438,10 @@ def _unread_reason(path: Path) -> str:
         return "image or video (sample output or data, not settings)"
     if suffix == ".txt" and _is_prompt_file(path):
         return "sample prompt file (prompts are not training settings)"
-    if suffix in (".py", ".ipynb"):
+    if suffix == ".py":
         return "program source (never executed or interpreted)"
+    if suffix == ".wandb":
+        return "W&B binary record log (not decoded; files/config.yaml and wandb-metadata.json are read)"
     return f"not a format rundiff reads ({suffix or 'no extension'})"
 
 
@@ -372,21 +461,28 @@ def _group_skipped(skipped: list[Skipped]) -> list[Skipped]:
 
 
 def _adopt_lone_dataset_configs(run: RunFiles) -> None:
-    """A dataset TOML no launch references joins the run's only launch, if it has exactly one.
+    """A dataset file no launch references joins the run's only launch, if it has exactly one.
 
     A folder holding `config.toml` and `dataset.toml` side by side was trained with both, so the
-    dataset TOML's values beat the training config's, as sd-scripts applies them.
+    dataset TOML's values beat the training config's, as sd-scripts applies them; the same holds for
+    another trainer's dataset file (SimpleTuner multidatabackend.json, OneTrainer concepts.json)
+    beside that trainer's config.
     """
-    launches = {s.chain for s in run.sources if s.format in _LAUNCH_FORMATS}
+    launches = {(s.chain, s.trainer if s.format in _PROFILE_FORMATS else None) for s in run.sources
+                if s.format in _LAUNCH_FORMATS | _PROFILE_FORMATS}
     if len(launches) != 1:
         return
-    chain = launches.pop()
+    chain, trainer = launches.pop()
     for source in run.sources:
-        if source.format == "kohya-dataset-toml" and source.chain != chain and source.chain.endswith("#dataset"):
+        if source.chain == chain or not (source.chain or "").endswith("#dataset"):
+            continue
+        if source.format == "kohya-dataset-toml" or (source.format == "dataset-config" and source.trainer == trainer):
             source.chain = chain
 
 
-_LAUNCH_FORMATS = frozenset({"kohya-script", "markdown-command", "kohya-config-toml", "kohya-gui-json"})
+_LAUNCH_FORMATS = frozenset({"kohya-script", "markdown-command", "notebook-command", "kohya-config-toml",
+                             "kohya-gui-json"})
+_PROFILE_FORMATS = frozenset({"trainer-config", "wandb-config"})
 
 
 def _is_prompt_file(path: Path) -> bool:
@@ -413,9 +509,9 @@ def _follow(run: RunFiles, source: SourceFile, base: Path, *, strict: bool) -> s
                 except NotASource:
                     continue
             else:
-                more = toml_config.ingest_toml(ref, text=virtual, chain=source.chain,
-                                               display_path=str(ref) if virtual is None else
-                                               f"{source.path} (heredoc {ref.name})")
+                more = _ingest_toml(ref, text=virtual, chain=source.chain,
+                                    display_path=str(ref) if virtual is None else
+                                    f"{source.path} (heredoc {ref.name})")
         except RundiffError as err:
             if strict:
                 raise
@@ -424,6 +520,8 @@ def _follow(run: RunFiles, source: SourceFile, base: Path, *, strict: bool) -> s
             continue
         for extra in more:
             extra.chain = source.chain
+            # read on its own earlier in the walk: it belongs to this launch, not beside it
+            run.sources[:] = [s for s in run.sources if not (s.path == extra.path and s.chain != source.chain)]
             run.sources.append(extra)
             consumed.add(ref.resolve())
             consumed |= _follow(run, extra, ref.parent, strict=strict)

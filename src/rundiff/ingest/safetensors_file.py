@@ -7,29 +7,20 @@ names, shapes and alpha scalars get provenance `weights`.
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
 
+from rundiff.infer.archs import family_of, normalise_base_model
 from rundiff.model import Fact, Provenance, SourceFile, SourceKind
 
-#: ss_base_model_version / ai-toolkit / OneTrainer vocabularies -> model family
-_BASE_VERSIONS = (
-    (re.compile(r"^sdxl"), "sdxl"),
-    (re.compile(r"^sd_v1|^sd_1"), "sd1"),
-    (re.compile(r"^sd_v2|^sd_2"), "sd2"),
-    (re.compile(r"^flux|^chroma"), "flux"),
-    (re.compile(r"^sd_3|^sd3|^5-|^medium|^large"), "sd3"),
-    (re.compile(r"^lumina"), "lumina"),
-)
-#: modelspec.architecture prefixes -> model family
-_MODELSPEC_ARCH = (
-    ("stable-diffusion-xl", "sdxl"), ("stable-diffusion-v1", "sd1"), ("stable-diffusion-v2", "sd2"),
-    ("stable-diffusion-3", "sd3"), ("flux", "flux"), ("chroma", "flux"), ("lumina", "lumina"),
-)
-#: rundiff.infer architecture names -> model family
-_INFER_ARCH = {"sd1": "sd1", "sd15": "sd1", "sd1.x": "sd1", "sd2": "sd2", "sd2.x": "sd2", "sdxl": "sdxl",
-               "sd3": "sd3", "flux": "flux"}
+#: Metadata values that pack several settings as a JSON object (ai-toolkit, OneTrainer, diffusers,
+#: SimpleTuner): flattened into dotted keys (``ot_config.lora_rank``) that the registry's ``metadata``
+#: aliases map like any other key (logs-and-metadata.md §2.3-§2.5, §2.7).
+PACKED_KEYS = ("training_info", "software", "lora_adapter_metadata", "ot_config", "lycoris_config")
+#: Bounds on flattening (ot_config with sample prompts and concepts is large).
+MAX_PACKED_FACTS, MAX_PACKED_DEPTH = 400, 4
 _DTYPES = {"F16": "fp16", "BF16": "bf16", "F32": "float", "F64": "float"}
 _EPOCH_SUFFIX = re.compile(r"^(?P<stem>.*?)(?:-(?P<epoch>\d{6})|-step(?P<step>\d{8}))?$")
 
@@ -80,18 +71,45 @@ def split_call(text: str) -> tuple[str, dict[str, str]]:
 
 
 def _json(value: str) -> Any:
+    """A JSON-encoded metadata value, or None when it is not JSON (or nested past Python's limit)."""
     try:
         return json.loads(value)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         return None
+
+
+#: More images or repeats than this are not a count a trainer wrote.
+MAX_COUNT = 10**9
+
+
+def _count(raw: Any) -> int | None:
+    """A non-negative count from a decoded JSON value (int, integral float or digit string), else None.
+
+    Validated where it enters: ``"abc"``, ``Infinity``, ``1e308`` or a 5000-digit string are not counts.
+    """
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw if 0 <= raw <= MAX_COUNT else None
+    if isinstance(raw, float):
+        return int(raw) if math.isfinite(raw) and raw.is_integer() and 0 <= raw <= MAX_COUNT else None
+    if isinstance(raw, str):
+        text = raw.strip()
+        return int(text) if text.isdigit() and len(text) <= 10 and int(text) <= MAX_COUNT else None
+    return None
 
 
 def metadata_facts(metadata: dict[str, str], shown: str) -> list[Fact]:
     """Facts from the ss_* / modelspec.* keys, decoding the keys that pack several settings."""
     facts: list[Fact] = []
 
-    def add(key: str, value: Any, kind: SourceKind = SourceKind.CLI, note: str | None = None,
-            provenance: Provenance = Provenance.METADATA) -> None:
+    def add(
+        key: str,
+        value: Any,
+        kind: SourceKind = SourceKind.CLI,
+        note: str | None = None,
+        provenance: Provenance = Provenance.METADATA,
+    ) -> None:
         facts.append(Fact(key, value, kind, f"{shown} [{source_key}]", None, provenance, note))
 
     for source_key, value in sorted(metadata.items()):
@@ -110,39 +128,61 @@ def metadata_facts(metadata: dict[str, str], shown: str) -> list[Fact]:
             facts.extend(_dataset_dirs_facts(_json(value), f"{shown} [{source_key}]"))
         elif source_key == "ss_datasets":
             facts.extend(_datasets_facts(_json(value), f"{shown} [{source_key}]"))
-        elif source_key == "ss_base_model_version":
+        elif source_key in ("ss_base_model_version", "modelspec.architecture"):
             add(source_key, value, kind=SourceKind.METADATA)
-            family = next((fam for pattern, fam in _BASE_VERSIONS if pattern.search(value.lower())), None)
-            if family:
-                add("model_family", family, note=f"from ss_base_model_version {value!r}")
-            if value.endswith("_v") and family in ("sd1", "sd2"):
-                add("v_parameterization", True, note=f"ss_base_model_version {value!r} ends in _v")
-        elif source_key == "modelspec.architecture":
-            add(source_key, value, kind=SourceKind.METADATA)
-            arch, _, adapter = value.partition("/")
-            family = next((fam for prefix, fam in _MODELSPEC_ARCH if arch.startswith(prefix)), None)
-            if family:
-                add("model_family", family, note=f"from modelspec.architecture {value!r}")
-            add("training_type", "lora" if adapter == "lora" else adapter or "full",
-                note=f"from modelspec.architecture {value!r}")
+            found = normalise_base_model(value)
+            if found is not None:
+                arch, variant = found
+                note = f"from {source_key} {value[:80]!r}" + (f" ({variant})" if variant else "")
+                add("model_family", family_of(arch), note=note)
+                if variant == "v-prediction":
+                    add("v_parameterization", True, note=f"{source_key} {value!r} ends in _v")
+            if source_key == "modelspec.architecture":
+                adapter = value.partition("/")[2]
+                add("training_type", "lora" if adapter == "lora" else adapter or "full",
+                    note=f"from modelspec.architecture {value[:80]!r}")
+        elif source_key in PACKED_KEYS and isinstance(packed := _json(value), dict):
+            for dotted, leaf in _flatten(packed, source_key):
+                facts.append(Fact(dotted, leaf, SourceKind.METADATA, f"{shown} [{source_key}]", None,
+                                  Provenance.METADATA, None))
         else:
             add(source_key, value, kind=SourceKind.METADATA)
     return facts
+
+
+def _flatten(obj: dict, prefix: str) -> list[tuple[str, Any]]:
+    """Scalar leaves of a packed JSON object as (dotted key, value), bounded in depth and count."""
+    out: list[tuple[str, Any]] = []
+    stack = [(prefix, obj, 0)]
+    while stack and len(out) < MAX_PACKED_FACTS:
+        key, value, depth = stack.pop()
+        if isinstance(value, dict) and depth < MAX_PACKED_DEPTH:
+            stack.extend((f"{key}.{k}", v, depth + 1) for k, v in reversed(list(value.items())))
+        elif isinstance(value, str | int | float | bool) or value is None:
+            out.append((key, value))
+    return out
 
 
 def _dataset_dirs_facts(dirs: Any, where: str) -> list[Fact]:
     if not isinstance(dirs, dict) or not dirs:
         return []
     entries = [v for v in dirs.values() if isinstance(v, dict)]
-    repeats = sorted({int(v.get("n_repeats", 1)) for v in entries})
-    images = sum(int(v.get("img_count", 0)) for v in entries)
-    facts = [
-        Fact("dataset_subsets", sorted(dirs), SourceKind.CLI, where, None, Provenance.METADATA),
-        Fact("image_count", images, SourceKind.CLI, where, None, Provenance.METADATA),
-    ]
+    repeats = sorted({r for v in entries if (r := _count(v.get("n_repeats", 1))) is not None})
+    counts = [_count(v.get("img_count", 0)) for v in entries]
+    facts = [Fact("dataset_subsets", sorted(str(k) for k in dirs), SourceKind.CLI, where, None, Provenance.METADATA)]
+    if all(c is not None for c in counts):  # one unreadable count makes the total unknown
+        facts.append(Fact("image_count", sum(counts), SourceKind.CLI, where, None, Provenance.METADATA))
     if repeats:
-        facts.append(Fact("num_repeats", repeats[0] if len(repeats) == 1 else repeats, SourceKind.CLI, where,
-                          None, Provenance.METADATA))
+        facts.append(
+            Fact(
+                "num_repeats",
+                repeats[0] if len(repeats) == 1 else repeats,
+                SourceKind.CLI,
+                where,
+                None,
+                Provenance.METADATA,
+            )
+        )
     return facts
 
 
@@ -155,23 +195,42 @@ def _datasets_facts(datasets: Any, where: str) -> list[Fact]:
     for dataset in datasets:
         if not isinstance(dataset, dict):
             continue
-        for key in ("batch_size_per_device", "resolution", "enable_bucket", "min_bucket_reso",
-                    "max_bucket_reso", "num_reg_images"):
+        for key in (
+            "batch_size_per_device",
+            "resolution",
+            "enable_bucket",
+            "min_bucket_reso",
+            "max_bucket_reso",
+            "num_reg_images",
+        ):
             if key in dataset:
                 values.setdefault(rename.get(key, key), []).append(dataset[key])
         for subset in dataset.get("subsets") or []:
             if not isinstance(subset, dict) or subset.get("is_reg"):
                 continue
-            for key in ("num_repeats", "shuffle_caption", "keep_tokens", "keep_tokens_separator",
-                        "color_aug", "flip_aug", "random_crop", "caption_prefix", "caption_suffix",
-                        "secondary_separator", "enable_wildcard", "class_tokens"):
+            for key in (
+                "num_repeats",
+                "shuffle_caption",
+                "keep_tokens",
+                "keep_tokens_separator",
+                "color_aug",
+                "flip_aug",
+                "random_crop",
+                "caption_prefix",
+                "caption_suffix",
+                "secondary_separator",
+                "enable_wildcard",
+                "class_tokens",
+            ):
                 if key in subset:
                     values.setdefault(key, []).append(subset[key])
-            values.setdefault("image_count", []).append(subset.get("img_count", 0))
+            values.setdefault("image_count", []).append(_count(subset.get("img_count", 0)))
     facts = []
     for key, items in values.items():
         if key == "image_count":
-            value: Any = sum(int(x or 0) for x in items)
+            if any(x is None for x in items):  # an unreadable count: the total is unknown
+                continue
+            value: Any = sum(items)
         else:
             distinct = []
             for item in items:
@@ -210,9 +269,13 @@ def weights_facts(info: Any, shown: str) -> list[Fact]:
     elif fmt != "unknown":
         if info.rank is not None:
             add("network_dim", info.rank, "rank from the lora_down/lora_A tensor shapes")
-        elif info.ranks:
+        elif info.ranks:  # no single network_dim: it stays unknown, the spread is its own fact
             low, high = min(info.ranks), max(info.ranks)
-            add("network_dim", f"dynamic {low}-{high}", "ranks differ between modules (resized or dynamic)")
+            add(
+                "rank_per_module",
+                f"{low}-{high} ({len(info.ranks)} distinct ranks)",
+                "ranks differ between modules (resized or dynamic); network_dim is not one number",
+            )
         if info.alpha is not None:
             add("network_alpha", info.alpha, "alpha scalars stored in the file")
         if info.conv_rank is not None:
@@ -227,11 +290,16 @@ def weights_facts(info: Any, shown: str) -> list[Fact]:
         unet_modules = sum(v for k, v in modules.items() if not k.startswith(("te", "text_encoder")))
         if modules and unet_modules and not te_modules:
             add("network_train_unet_only", True, "no text-encoder modules in the file")
-    family = _INFER_ARCH.get(str(info.architecture or "").lower())
+    family = family_of(info.architecture) if info.architecture else None
     if family:
         evidence = "; ".join(info.architecture_evidence[:2])
-        add("model_family", family, f"architecture from tensor names and shapes ({evidence})" if evidence
-            else "architecture from tensor names and shapes")
+        add(
+            "model_family",
+            family,
+            f"architecture from tensor names and shapes ({evidence})"
+            if evidence
+            else "architecture from tensor names and shapes",
+        )
     dtype = _DTYPES.get(str(info.dtype or ""))
     if dtype:
         add("save_precision", dtype, "dtype of the stored tensors")
@@ -248,19 +316,23 @@ def ingest_safetensors(path: Path) -> list[SourceFile]:
     info = inspect_file(path)
     shown = str(path)
     metadata = dict(info.metadata or {})
-    trainer = None
-    if any(k.startswith("ss_") for k in metadata):
-        trainer = "sd-scripts"
-        if "ai-toolkit" in metadata.get("software", ""):
-            trainer = "ai-toolkit"
-        elif any(k.startswith("ot_") for k in metadata):
-            trainer = "OneTrainer"
-    weights = SourceFile(shown, "safetensors-weights", facts=weights_facts(info, shown),
-                         chain=f"{shown}#weights")
+    trainer = info.trainer  # from metadata keys first, then the key layout (rundiff.infer.trainers)
+    weights = SourceFile(shown, "safetensors-weights", facts=weights_facts(info, shown), chain=f"{shown}#weights")
+    if not metadata and info.trainer:  # no metadata: the key layout alone names the trainer (ComfyUI, PEFT)
+        weights.trainer, weights.evidence = info.trainer, list(info.trainer_evidence)
     if info.truncated:
         weights.warnings.append(f"{shown}: file is truncated; only its header was read")
     sources = [weights]
     if metadata:
-        sources.insert(0, SourceFile(shown, "safetensors-metadata", trainer=trainer,
-                                     facts=metadata_facts(metadata, shown), chain=f"{shown}#metadata"))
+        sources.insert(
+            0,
+            SourceFile(
+                shown,
+                "safetensors-metadata",
+                trainer=trainer,
+                evidence=list(info.trainer_evidence),
+                facts=metadata_facts(metadata, shown),
+                chain=f"{shown}#metadata",
+            ),
+        )
     return sources

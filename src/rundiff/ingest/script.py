@@ -110,6 +110,9 @@ def _source(launch: Launch, shell: ShellScript, path: Path, fmt: str) -> LaunchS
     for variable, line in launch.unresolved:
         source.warnings.append(f"{where}:{line}: {_describe(variable)} is not set in this script; "
                                "it was read as empty")
+    from rundiff.ingest.profiled import apply_launch_profile  # the trainer's profile, by script name
+
+    apply_launch_profile(source, launch, path)
     return source
 
 

@@ -1,7 +1,12 @@
-"""YAML and JSON configs of other trainers (ai-toolkit, OneTrainer, diffusers scripts, own loops).
+"""YAML and JSON configs of other trainers, read the way that trainer reads them.
 
-Nested keys are flattened to dotted paths (`config.process.0.network.linear`); the registry's
-trainer_config aliases map them, and keys nobody maps are still shown under their dotted name.
+A document is first recognised by a trainer profile (normalise/profiles/*.yaml, by its files and
+keys; the evidence is kept on the source). A recognised document is read by its profile: eras
+migrated, keys mapped to canonical names with the trainer's enums, defaults and rules. A Weights &
+Biases `config.yaml` is unwrapped first and read with the profile of the trainer that sent it.
+Documents no profile recognises fall back to the generic reader: nested keys are flattened to
+dotted paths (`config.process.0.network.linear`), the registry's trainer_config aliases map them,
+and keys nobody maps are still shown under their dotted name.
 """
 
 from __future__ import annotations
@@ -63,6 +68,22 @@ def detect_trainer(data: dict[str, Any]) -> str | None:
     if "training_method" in data and ("__version" in data or "model_type" in data):
         return "OneTrainer"
     return None
+
+
+def ingest_document(path: Path, data: Any, lines: dict[str, int], fmt: str,
+                    *, chain: str | None = None) -> SourceFile | None:
+    """The source a trainer profile reads from `data`; None when no profile recognises it."""
+    from rundiff.ingest.profiled import read_with_profile
+
+    return read_with_profile(path, data, lines, fmt, chain=chain)
+
+
+def yaml_lines(data: Any, node: yaml.Node | None) -> dict[str, int]:
+    """dotted path -> 1-based line, for every leaf of a YAML document."""
+    try:
+        return {key: line for key, _value, line in flatten(data, node) if line is not None}
+    except ValueError:
+        return {}
 
 
 def ingest_trainer_config(path: Path, data: Any, node: yaml.Node | None, fmt: str) -> SourceFile:

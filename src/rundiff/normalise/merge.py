@@ -149,6 +149,13 @@ def resolve(run_name: str, found: list[Observation], registry: Registry) -> tupl
     cells: dict[str, Cell] = {}
     conflicts: list[Conflict] = []
     for name, items in by_name.items():
+        # A trainer's default (from its profile) only speaks when no file sets the parameter.
+        set_here = [o for o in items if o.provenance is not Provenance.DEFAULT]
+        if not set_here:
+            first = items[0]
+            cells[name] = Cell(first.value, first.provenance, None, first.note)
+            continue
+        items = set_here
         winners: dict[str, Observation] = {}
         for obs in items:  # later facts win ties (a key repeated later in a file overrides)
             current = winners.get(obs.chain)
@@ -177,21 +184,33 @@ def resolve(run_name: str, found: list[Observation], registry: Registry) -> tupl
 
 
 def add_defaults(cells: dict[str, Cell], trainer: str | None, registry: Registry) -> None:
-    if trainer not in SD_SCRIPTS_TRAINERS:
+    """sd-scripts' defaults (from the registry) for trainers that launch sd-scripts or share its
+    arguments, as their profile adjusts them; other trainers' defaults come from their profiles."""
+    from rundiff.normalise.profile import load_profiles
+
+    profile = load_profiles().get(trainer or "")
+    if profile is None or profile.vocabulary != "sd-scripts":
         return
+    label = profile.default_note
     for name, param in registry.parameters.items():
-        if name in cells or param.derived or not param.has_default:
+        if name in cells or param.derived or name in profile.no_defaults:
+            continue
+        if name in profile.defaults:
+            value = profile.defaults[name]
+            cells[name] = Cell(coerce(param, value) if value is not None else None, Provenance.DEFAULT, None, label)
+            continue
+        if not param.has_default:
             continue
         value = param.default
-        note = "sd-scripts default"
+        note = label
         if is_none(value) and param.none_means is not None:
-            value, note = param.none_means, f"sd-scripts default (None means {param.none_means})"
+            value, note = param.none_means, f"{label} (None means {param.none_means})"
         cells[name] = Cell(value, Provenance.DEFAULT, None, note)
 
 
 def choose_trainer(run_files: Any) -> str | None:
-    order = {"kohya-script": 0, "markdown-command": 0, "kohya-gui-json": 1, "kohya-config-toml": 2,
-             "safetensors-metadata": 3}
+    order = {"kohya-script": 0, "markdown-command": 0, "notebook-command": 0, "kohya-gui-json": 1, "trainer-config": 1,
+             "wandb-config": 1, "kohya-config-toml": 2, "dataset-config": 3, "safetensors-metadata": 4}
     ranked = sorted((order.get(s.format, 9), s.trainer) for s in run_files.sources if s.trainer)
     return ranked[0][1] if ranked else None
 

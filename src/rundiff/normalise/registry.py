@@ -15,8 +15,8 @@ import yaml
 
 _MISSING = object()
 #: Source kinds whose keys may be canonical names as they are.
-_SELF_NAMING = frozenset({"log", "cli", "config_toml", "gui", "dataset_toml", "trainer_config", "network_args",
-                          "optimizer_args", "lr_scheduler_args"})
+_SELF_NAMING = frozenset({"log", "cli", "config_toml", "gui", "dataset_toml", "trainer_config", "profile",
+                          "network_args", "optimizer_args", "lr_scheduler_args"})
 
 
 @dataclass(frozen=True)
