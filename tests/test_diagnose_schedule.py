@@ -115,3 +115,21 @@ def test_ema_mix_numbers_of_field_report_000():
     assert ema_new_fraction(0.999, 5000) == pytest.approx(0.993, abs=1e-3)  # ablation notes §4 table
     assert steps_to_fraction(0.999) == 693
     assert ema_new_fraction(0.999, 693) >= 0.5 > ema_new_fraction(0.999, 692)
+
+
+def test_polynomial_schedules_transformers_refuses_are_not_simulated():
+    """get_polynomial_decay_schedule_with_warmup raises unless lr > lr_end; a negative power divides 0 by itself
+    at the last step (0 ** -1). Neither is simulated (C57, C58), and the reason is given."""
+    from rundiff.diagnose.schedule import not_simulated_because
+
+    assert _schedule("polynomial", 100, 0, base=0.0) is None
+    assert "refuses" in not_simulated_because({"lr_scheduler": "polynomial"}, 0.0)
+    assert _schedule("polynomial", 100, 0, base=1e-4, lr_scheduler_power=-1) is None
+    assert "negative" in not_simulated_because({"lr_scheduler": "polynomial", "lr_scheduler_power": -1}, 1e-4)
+    assert _schedule("polynomial", 100, 0, base=1e-4, lr_scheduler_power=2) is not None
+
+
+def test_odd_cycle_and_power_values_fall_back_to_transformers_defaults():
+    schedule = _schedule("cosine_with_restarts", 10, 0, lr_scheduler_num_cycles=float("inf"),
+                         lr_scheduler_power="bf16")
+    assert schedule.num_cycles == 1 and schedule.power == 1.0

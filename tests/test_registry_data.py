@@ -33,7 +33,11 @@ ALIAS_KINDS = {"cli", "config_toml", "dataset_toml", "gui", "trainer_config", "m
                "optimizer_args", "lr_scheduler_args"}
 EXPAND_KINDS = {"network_args", "optimizer_args", "lr_scheduler_args"}
 ENTRY_FIELDS = {"category", "impact", "type", "choices", "default", "none_means", "expand", "derived",
-                "aliases", "rationale", "ladder", "secret", "active_when", "replicate", "overridden_by"}
+                "aliases", "rationale", "ladder", "secret", "active_when", "replicate", "kind", "range", "sd_scripts",
+                "overridden_by"}
+ARG_KINDS = {"flag", "value", "list"}
+SD_SCRIPTS_FIELDS = {"type", "default", "choices", "scripts"}
+ARGPARSE_TYPES = {"int", "float", "str", "int_or_float", "Path"}
 #: Kinds whose keys default to the canonical name: an explicit alias there must not shadow another parameter.
 IMPLICIT_CANONICAL_KINDS = {"cli", "config_toml"}
 
@@ -362,8 +366,11 @@ def test_alias_shapes(params: dict):
                 if not isinstance(alias, dict) or not isinstance(alias.get("key"), str):
                     problems.append(f"{name}.{kind}: alias {alias!r} needs a string `key`")
                     continue
-                extra = set(alias) - {"key"}
-                if extra == {"scale"}:
+                extra = set(alias) - {"key", "sd_scripts"}
+                if not extra and "sd_scripts" in alias:
+                    if kind != "cli":
+                        problems.append(f"{name}.{kind}: sd_scripts only on cli spellings")
+                elif extra == {"scale"}:
                     if entry["type"] not in {"int", "float", "number"} or not isinstance(alias["scale"], (int, float)):
                         problems.append(f"{name}.{kind}: scale needs a numeric parameter and number")
                 elif extra == {"value"}:
@@ -436,6 +443,52 @@ def test_sd_scripts_flags_default_to_false(params: dict):
             assert entry.get("default", "absent") is False, f"{arg}: a store_true flag defaults to false"
         else:
             assert "default" in entry, f"{arg}: sd-scripts arguments always have a known default"
+
+
+def test_every_argument_has_a_kind(params: dict):
+    """The launch parser (store_true flags, nargs='*' lists) and ablate's argument table read the kind."""
+    problems = []
+    for name, entry in params.items():
+        if entry.get("derived"):
+            if "kind" in entry or "sd_scripts" in entry:
+                problems.append(f"{name}: a derived row is no argument (no kind, no sd_scripts)")
+            continue
+        kind = entry.get("kind")
+        if kind not in ARG_KINDS:
+            problems.append(f"{name}: kind must be one of {sorted(ARG_KINDS)}, got {kind!r}")
+        elif (kind == "flag") != (entry["type"] == "bool"):
+            problems.append(f"{name}: kind flag goes with type bool and only with it")
+    assert not problems, "\n".join(problems)
+
+
+def test_sd_scripts_facts_are_well_formed(params: dict):
+    problems = []
+    for name, entry in params.items():
+        spec = entry.get("sd_scripts")
+        if spec is None:
+            continue
+        if name not in SD_SCRIPTS_ARGS:
+            problems.append(f"{name}: sd_scripts on a parameter the reference does not list as an argument")
+        if spec is True:
+            continue
+        if not isinstance(spec, dict) or set(spec) - SD_SCRIPTS_FIELDS:
+            problems.append(f"{name}: sd_scripts must be true or a mapping of {sorted(SD_SCRIPTS_FIELDS)}")
+            continue
+        if "type" in spec and spec["type"] not in ARGPARSE_TYPES:
+            problems.append(f"{name}: argparse type {spec['type']!r}")
+    assert not problems, "\n".join(problems)
+
+
+def test_ranges_are_ordered_pairs_on_numbers(params: dict):
+    for name, entry in params.items():
+        if "range" not in entry:
+            continue
+        low, high = entry["range"]
+        assert entry["type"] in {"int", "float", "number"}, name
+        assert low is None or high is None or low <= high, name
+        default = entry.get("default")
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            assert (low is None or default >= low) and (high is None or default <= high), name
 
 
 def test_legacy_and_value_aliases(params: dict):

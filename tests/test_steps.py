@@ -2,7 +2,6 @@
 
 import pytest
 
-from rundiff.errors import RundiffError
 from rundiff.normalise.steps import KOHYA_DEFAULT_MAX_TRAIN_STEPS, plan_steps
 
 
@@ -80,8 +79,28 @@ def test_unknown_dataset_size_leaves_epochs_unknown():
     ({"max_train_steps": "many"}, "max_train_steps"),
     ({"lr_warmup_steps": -5}, "lr_warmup_steps"),
     ({"lr_scheduler_interval": "hour"}, "lr_scheduler_interval"),
+    ({"steps_per_epoch": 0.5, "max_train_steps": 100}, "steps_per_epoch"),  # C07: was a ZeroDivisionError
 ])
-def test_bad_values_raise_rundiff_error(params, key):
-    with pytest.raises(RundiffError) as info:
-        plan_steps(params)
-    assert info.value.key == key
+def test_unusable_values_are_left_out_with_a_note(params, key):
+    plan = plan_steps(params)  # one bad value costs that value, never the run
+    assert "ignored" in plan.note(key)
+
+
+def test_a_length_beyond_any_run_is_unknown_not_the_default():
+    plan = plan_steps({"max_train_steps": 10**12})
+    assert plan.total_steps is None and not plan.total_is_default
+    assert "ignored" in plan.note("max_train_steps")
+
+
+def test_huge_datasets_and_ratios_are_not_planned():
+    plan = plan_steps({"image_count": 10**9, "num_repeats": 10**9, "max_train_epochs": 2})
+    assert plan.steps_per_epoch is None and "not planned" in plan.note("steps_per_epoch")
+    plan = plan_steps({"max_train_steps": 100, "lr_warmup_steps": 1e300})  # a TOML float: a ratio of 1e300
+    assert plan.total_steps == 100 and plan.warmup_steps is None and "not planned" in plan.note("warmup_steps")
+    plan = plan_steps({"max_train_steps": 100, "image_count": 10, "lr_warmup_epochs": 1e308})
+    assert plan.warmup_steps is None and "ignored" in plan.note("warmup_epochs")
+
+
+def test_epochs_beyond_the_plan_limit_leave_the_length_unknown():
+    plan = plan_steps({"max_train_epochs": 10**7, "image_count": 10})
+    assert plan.num_epochs is None and plan.total_steps is None

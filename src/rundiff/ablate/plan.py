@@ -112,7 +112,7 @@ def parse_value(name: str, raw: Any, registry: Registry) -> Any:
     param = registry.get(name)
     assert param is not None
     try:
-        value = coerce(param, raw)
+        value = coerce(param, raw, argv=isinstance(raw, str))  # --values text is read as a command line is
     except ValueProblem as err:
         raise RundiffError(f"{name}: {err} (a {param.type} is expected)", key=name) from None
     if param.choices and isinstance(value, str) and value not in param.choices:

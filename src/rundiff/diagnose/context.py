@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rundiff.diagnose.schedule import SIMULATED_SCHEDULERS, LRSchedule, simulate_schedule
+from rundiff.diagnose.schedule import SIMULATED_SCHEDULERS, LRSchedule, not_simulated_because, simulate_schedule
 from rundiff.ingest.logs import RunLogs
 from rundiff.model import Provenance, Run
 from rundiff.normalise.steps import StepPlan, plan_steps
@@ -106,6 +106,9 @@ def build_context(run: Run, logs: RunLogs) -> RunContext:
         notes.append(f"scheduler {scheduler!r} is not simulated")
     else:
         schedule = simulate_schedule(params, plan, main[1])
+        reason = not_simulated_because(params, main[1])
+        if reason:
+            notes.append(reason)
     logged_total = run.get("total_steps")
     if logged_total.provenance is Provenance.INFERRED and plan.total_steps and logged_total.value != plan.total_steps:
         notes.append(f"the logs say {logged_total.value} total steps{_log_source_note(run, 'total_steps')}, "

@@ -20,6 +20,8 @@ SIMULATED_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", 
                         "polynomial")
 #: transformers' ``get_polynomial_decay_schedule_with_warmup`` default end LR (kohya passes none).
 POLYNOMIAL_LR_END = 1e-7
+#: Updates scanned for a leading run of LR 0 (a normal warmup has one; more than this is reported as this).
+MAX_ZERO_SCAN = 1_000_000
 
 
 def lr_multiplier(scheduler: str, k: float, *, warmup: float, total: float, num_cycles: int = 1,
@@ -128,8 +130,8 @@ class LRSchedule:
             if spe is None:
                 return zero_calls  # counted in epochs then; see leading_zero_epochs
             return min(zero_calls * spe, self.total_updates or zero_calls * spe)
-        count = 0
-        while count < self.total_updates and self.lr(count) == 0.0:
+        count, limit = 0, min(self.total_updates, MAX_ZERO_SCAN)
+        while count < limit and self.lr(count) == 0.0:
             count += 1
         return count
 
@@ -162,12 +164,33 @@ class LRSchedule:
         return warmup if warmup < self.total_updates or not self.total_updates else None
 
 
+def _number(value: object, default: float) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return value
+    return default
+
+
+def not_simulated_because(params: dict, base_lr: float) -> str | None:
+    """Why transformers would refuse or break this schedule (so rundiff does not simulate it), or None."""
+    scheduler = str(params.get("lr_scheduler") or "constant").lower()
+    if scheduler != "polynomial":
+        return None
+    if not base_lr > POLYNOMIAL_LR_END:
+        return (f"polynomial schedule not simulated: transformers refuses a base LR of {base_lr:g}, which is not "
+                f"above its end LR {POLYNOMIAL_LR_END:g}")
+    if _number(params.get("lr_scheduler_power"), 1.0) < 0:
+        return ("polynomial schedule not simulated: a negative lr_scheduler_power divides by zero at the last "
+                "step (0 ** power), so the trainer stops there")
+    return None
+
+
 def simulate_schedule(params: dict, plan: StepPlan, base_lr: float) -> LRSchedule | None:
-    """The schedule of a run, or None when its scheduler is not one rundiff simulates."""
+    """The schedule of a run, or None when its scheduler is not one rundiff simulates (or cannot run)."""
     scheduler = str(params.get("lr_scheduler") or "constant").lower()
     if scheduler not in SIMULATED_SCHEDULERS or plan.total_steps is None and not plan.num_epochs:
         return None
-    cycles = params.get("lr_scheduler_num_cycles")
-    power = params.get("lr_scheduler_power")
-    return LRSchedule(scheduler=scheduler, base_lr=float(base_lr), plan=plan,
-                      num_cycles=int(cycles) if cycles else 1, power=float(power) if power is not None else 1.0)
+    if not math.isfinite(base_lr) or not_simulated_because(params, base_lr) is not None:
+        return None
+    cycles = _number(params.get("lr_scheduler_num_cycles"), 1)
+    return LRSchedule(scheduler=scheduler, base_lr=float(base_lr), plan=plan, num_cycles=int(cycles) if cycles else 1,
+                      power=float(_number(params.get("lr_scheduler_power"), 1.0)))

@@ -12,14 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import PureWindowsPath
 
 from rundiff.ingest.shell import Command, Word
 from rundiff.ingest.shell_words import cond_of
 
-#: sd-scripts arguments declared with nargs="*": they swallow every following non-option word.
-DEFAULT_LIST_ARGS = frozenset({"network_args", "optimizer_args", "lr_scheduler_args", "text_encoder_lr",
-                               "base_weights", "base_weights_multiplier"})
 #: Misspelled argument names sd-scripts still accepts, and the name they stand for.
 LEGACY_ARGS = {"caption_extention": "caption_extension"}
 #: accelerate launch options that take no value.
@@ -100,13 +98,21 @@ class Launch:
         return {a.name: a for a in self.trainer_args}
 
 
+@cache
+def registry_list_args() -> frozenset[str]:
+    """The nargs='*' spellings (they swallow every following non-option word): the registry's kind `list`."""
+    from rundiff.normalise.registry import load_registry
+
+    return frozenset(load_registry().list_names())
+
+
 def basename(path: str) -> str:
     return PureWindowsPath(path).name  # splits on both / and \
 
 
 def find_launch(command: Command, *, known_args: Collection[str] = (), flag_args: Collection[str] = (),
-                list_args: Collection[str] = DEFAULT_LIST_ARGS) -> Launch | None:
-    """The training launch in `command`, or None when it is not one."""
+                list_args: Collection[str] | None = None) -> Launch | None:
+    """The training launch in `command`, or None when it is not one (``list_args`` None: the registry's)."""
     words = command.words
     pos = next((i for i, w in enumerate(words) if w.text.lower().endswith(".py") and w.text[:1] != "-"), None)
     if pos is None:
@@ -135,7 +141,8 @@ def find_launch(command: Command, *, known_args: Collection[str] = (), flag_args
     launch = Launch(script, words[pos].text, command.line, launcher, unresolved=list(command.unresolved))
     if opts_from is not None:
         launch.launcher_args = _parse(words[opts_from:pos], ACCELERATE_FLAGS, (), (), launch, "accelerate")
-    launch.trainer_args = _parse(words[pos + 1:], flag_args, list_args, known_args, launch, script)
+    lists = registry_list_args() if list_args is None else list_args
+    launch.trainer_args = _parse(words[pos + 1:], flag_args, lists, known_args, launch, script)
     return launch
 
 
@@ -153,7 +160,7 @@ def parse_script_args(script: str, args: Sequence[str], *, line: int | None = No
     if vocabulary is None:
         from rundiff.ingest.run_folder import _argument_vocabulary
 
-        vocabulary = {**_argument_vocabulary(), "list_args": DEFAULT_LIST_ARGS}
+        vocabulary = _argument_vocabulary()
     launch = Launch(script, script, line or 1, "python")
     launch.trainer_args = _parse(words, vocabulary["flag_args"], vocabulary["list_args"],
                                  vocabulary["known_args"], launch, script)

@@ -11,7 +11,6 @@ import re
 from collections.abc import Collection
 from pathlib import Path
 
-from rundiff.ingest.launch import DEFAULT_LIST_ARGS
 from rundiff.ingest.script import LaunchSource, ingest_command_text, read_text
 
 FORMAT = "markdown-command"
@@ -22,7 +21,7 @@ _CMD = {"cmd", "bat", "batch", "dos", "doscon"}
 
 
 def ingest_markdown(path: Path, *, known_args: Collection[str] = (), flag_args: Collection[str] = (),
-                    list_args: Collection[str] = DEFAULT_LIST_ARGS) -> list[LaunchSource]:
+                    list_args: Collection[str] | None = None) -> list[LaunchSource]:
     """One LaunchSource per launch command found in the file's fenced code blocks."""
     path = Path(path)
     sources: list[LaunchSource] = []

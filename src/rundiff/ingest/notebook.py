@@ -14,7 +14,6 @@ from collections.abc import Collection
 from pathlib import Path
 
 from rundiff.errors import RundiffError
-from rundiff.ingest.launch import DEFAULT_LIST_ARGS
 from rundiff.ingest.script import LaunchSource, ingest_command_text
 from rundiff.ingest.textfile import read_text
 
@@ -53,7 +52,7 @@ def ingest_notebook(
     *,
     known_args: Collection[str] = (),
     flag_args: Collection[str] = (),
-    list_args: Collection[str] = DEFAULT_LIST_ARGS,
+    list_args: Collection[str] | None = None,
 ) -> list[LaunchSource]:
     """One LaunchSource per launch command in the notebook's code cells; [] when there is none."""
     text = read_text(path, limit=MAX_BYTES)

@@ -355,7 +355,6 @@ def script_vocabulary(script: str) -> dict[str, frozenset[str]] | None:
         extra = frozenset(profile.args.get("known") or ())
         if not extra:
             return None
-        from rundiff.ingest.launch import DEFAULT_LIST_ARGS
         from rundiff.ingest.run_folder import _argument_vocabulary
 
         base = _argument_vocabulary()
@@ -363,7 +362,7 @@ def script_vocabulary(script: str) -> dict[str, frozenset[str]] | None:
         return {
             "known_args": base["known_args"] | extra | flags,
             "flag_args": base["flag_args"] | flags,
-            "list_args": DEFAULT_LIST_ARGS,
+            "list_args": base["list_args"],
         }
     known: set[str] = set(profile.args.get("flags") or ()) | set(profile.args.get("lists") or ())
     for spec in profile.fields:

@@ -128,14 +128,13 @@ def ingest_file(path: Path) -> list[SourceFile] | None:
 
 @cache
 def _argument_vocabulary() -> dict[str, frozenset[str]]:
-    """Argument names (for argparse prefix abbreviations) and store_true flags, from the registry.
-
-    The nargs='*' arguments are sd-scripts' fixed few (rundiff.ingest.launch.DEFAULT_LIST_ARGS).
-    """
+    """Argument names (for argparse prefix abbreviations), store_true flags and nargs='*' lists: the
+    registry's argument kinds."""
     from rundiff.normalise.registry import load_registry
 
     registry = load_registry()
-    return {"known_args": frozenset(registry.cli_names()), "flag_args": frozenset(registry.flag_names())}
+    return {"known_args": frozenset(registry.cli_names()), "flag_args": frozenset(registry.flag_names()),
+            "list_args": frozenset(registry.list_names())}
 
 
 def _ingest_toml(path: Path, *, text: str | None = None, chain: str | None = None,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rundiff.errors import RundiffError
-from rundiff.ingest.launch import DEFAULT_LIST_ARGS, Launch, find_launch
+from rundiff.ingest.launch import Launch, find_launch
 from rundiff.ingest.shell import ShellScript, dialect_for, read_script
 from rundiff.ingest.shell_words import ShellLimitError
 from rundiff.ingest.textfile import read_text
@@ -39,7 +39,7 @@ def virtual_text(source: SourceFile, path: Path) -> str | None:
 
 
 def ingest_script(path: Path, *, known_args: Collection[str] = (), flag_args: Collection[str] = (),
-                  list_args: Collection[str] = DEFAULT_LIST_ARGS) -> list[LaunchSource]:
+                  list_args: Collection[str] | None = None) -> list[LaunchSource]:
     """One LaunchSource per training launch in the script; [] when it launches no training."""
     path = Path(path)
     return ingest_command_text(read_text(path), path, 1, dialect=dialect_for(path), fmt="kohya-script",
@@ -50,7 +50,7 @@ def ingest_script(path: Path, *, known_args: Collection[str] = (), flag_args: Co
 def ingest_command_text(text: str, path: Path, first_line: int = 1, *, dialect: str = "posix",
                         fmt: str = "markdown-command", known_args: Collection[str] = (),
                         flag_args: Collection[str] = (),
-                        list_args: Collection[str] = DEFAULT_LIST_ARGS,
+                        list_args: Collection[str] | None = None,
                         script_dir: str | None = None) -> list[LaunchSource]:
     """Launches in `text`, a piece of `path` starting at line `first_line` (a Markdown code block)."""
     path = Path(path)

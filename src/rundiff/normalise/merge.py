@@ -17,7 +17,7 @@ from typing import Any
 
 from rundiff.model import Cell, Conflict, Fact, Provenance, Run, SourceKind
 from rundiff.normalise.registry import Alias, Parameter, Registry, load_registry
-from rundiff.normalise.values import ValueProblem, coerce, is_none, values_equal
+from rundiff.normalise.values import ValueProblem, coerce, is_none, kv_pairs, show, to_bool, values_equal
 
 #: Trainers whose defaults are sd-scripts' (the kohya_ss GUI launches sd-scripts).
 SD_SCRIPTS_TRAINERS = frozenset({"sd-scripts", "kohya_ss"})
@@ -27,6 +27,10 @@ _STRENGTH = {Provenance.WEIGHTS: 5, Provenance.METADATA: 4, Provenance.EXPLICIT:
 #: When they agree, the user's own setting is shown first and the others confirm it.
 _AGREEING_ORDER = {Provenance.EXPLICIT: 0, Provenance.METADATA: 1, Provenance.WEIGHTS: 2, Provenance.DERIVED: 3,
                    Provenance.INFERRED: 4}
+
+
+class Unusable(str):
+    """A value that could not be used, standing in for it: the text says why (the cell becomes unknown)."""
 
 
 @dataclass(frozen=True)
@@ -76,25 +80,51 @@ def _apply(param: Parameter, alias: Alias, fact: Fact, registry: Registry,
     raw = fact.value
     note = fact.note
     if alias.sets_value:
-        truthy = raw is True or (isinstance(raw, str) and raw.strip().lower() in ("true", "1", "yes", ""))
-        if not truthy:
+        if not _flag_is_on(raw):
             return []
         raw = alias.value
         note = note or f"from the legacy flag --{alias.key}"
+    if fact.kind is SourceKind.CONFIG_TOML and param.kind == "flag" and isinstance(raw, str):
+        return [_quoted_flag(param, fact, raw, warnings)]
     try:
-        value = coerce(param, raw)
+        value = coerce(param, raw, argv=fact.kind is SourceKind.CLI and isinstance(raw, str))
+        if alias.scale is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+            note = note or f"{alias.key} {show(raw)} x {alias.scale}"
+            value = coerce(param, value * alias.scale)
     except ValueProblem as err:
-        warnings.append(f"{fact.location} [{fact.key}]: {err}; value kept as written")
-        return [(param.name, _plain(raw), note)]
+        reason = f"the value of {fact.key} was not used: {err}"
+        warnings.append(f"{fact.location} [{fact.key}]: {err}; {param.name} is unknown")
+        return [(param.name, Unusable(reason), None)]
     if param.secret and value is not None:
         return [(param.name, "***", "a credential: its value is not shown")]
     if value is None and param.none_means is not None:
         value = param.none_means
         note = note or f"None means {param.none_means}"
-    if alias.scale is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = value * alias.scale
-        note = note or f"{alias.key} {raw} x {alias.scale}"
     return [(param.name, value, note)]
+
+
+def _quoted_flag(param: Parameter, fact: Fact, raw: str, warnings: list[str]) -> tuple[str, Any, str | None]:
+    """A flag written as a string in a --config_file: sd-scripts puts the value into its namespace unconverted
+    and tests it with ``if args.flag:``, so any non-empty string, "false" included, turns the flag on."""
+    on = bool(raw)
+    try:
+        meant: bool | None = to_bool(raw)
+    except ValueProblem:
+        meant = None
+    if meant is not on:
+        warnings.append(f"{fact.location} [{fact.key}]: the string {show(raw)} is {'on' if on else 'off'} for "
+                        "sd-scripts (it tests a config value's truth); write true or false without quotes")
+    return param.name, on, f"the string {show(raw)}: sd-scripts tests its truth"
+
+
+def _flag_is_on(raw: Any) -> bool:
+    """A legacy flag (``--use_8bit_adam``) is on when given bare, or true as the value reader reads it."""
+    if isinstance(raw, str) and not raw.strip():
+        return True
+    try:
+        return to_bool(raw)
+    except ValueProblem:
+        return False
 
 
 def _expand(param: Parameter, fact: Fact, registry: Registry,
@@ -111,23 +141,6 @@ def _expand(param: Parameter, fact: Fact, registry: Registry,
         inner = Fact(key, raw, fact.kind, fact.path, fact.line, fact.provenance, fact.note)
         out.extend(_apply(inner_param, inner_alias, inner, registry, warnings))
     return out
-
-
-def kv_pairs(value: Any) -> list[tuple[str, Any]]:
-    """`["conv_dim=8", "conv_alpha=4"]`, `"k=v k=v"` or a dict -> [(key, value)]."""
-    if value is None or value is True:
-        return []
-    if isinstance(value, dict):
-        return [(str(k), v) for k, v in value.items()]
-    items = value if isinstance(value, (list, tuple)) else str(value).split()
-    pairs = []
-    for item in items:
-        text = str(item).strip().strip("\"'")
-        for piece in text.split() if " " in text else [text]:
-            key, eq, raw = piece.partition("=")
-            if eq and key:
-                pairs.append((key.strip(), raw.strip()))
-    return pairs
 
 
 def observations(run_files: Any, registry: Registry) -> tuple[list[Observation], list[str]]:
@@ -161,9 +174,14 @@ def resolve(run_name: str, found: list[Observation], registry: Registry) -> tupl
             current = winners.get(obs.chain)
             if current is None or obs.precedence >= current.precedence:
                 winners[obs.chain] = obs
-        known = [o for o in winners.values() if o.provenance is not Provenance.UNKNOWN]
+        usable = [o for o in winners.values() if not isinstance(o.value, Unusable)]
+        if not usable:  # every source's value was refused: unknown, saying why
+            first = min(winners.values(), key=lambda o: o.source)
+            cells[name] = Cell(None, Provenance.UNKNOWN, first.source, str(first.value))
+            continue
+        known = [o for o in usable if o.provenance is not Provenance.UNKNOWN]
         # a value a script could not settle (an undecidable if) yields to any other source that knows it
-        ranked = sorted(known or winners.values(), key=lambda o: (-_STRENGTH.get(o.provenance, 0), o.source))
+        ranked = sorted(known or usable, key=lambda o: (-_STRENGTH.get(o.provenance, 0), o.source))
         param = registry.get(name)
         path_like = param is not None and param.type == "path"
         strongest = ranked[0]
@@ -171,7 +189,7 @@ def resolve(run_name: str, found: list[Observation], registry: Registry) -> tupl
             # An inference (from a log) confirms what a file says, or fills a gap; it never disputes it.
             ranked = [o for o in ranked if o.provenance is not Provenance.INFERRED
                       or values_equal(o.value, strongest.value, path_like=path_like)]
-        agreeing = [o for o in ranked if values_equal(o.value, strongest.value, path_like=path_like)]
+        agreeing = [o for o in ranked if o is strongest or values_equal(o.value, strongest.value, path_like=path_like)]
         disagreeing = [o for o in ranked if o not in agreeing]
         agreeing.sort(key=lambda o: (_AGREEING_ORDER.get(o.provenance, 9), o.source))
         shown = agreeing[0]

@@ -6,7 +6,7 @@ rationale all live in the YAML; this module only indexes it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -19,6 +19,36 @@ _SELF_NAMING = frozenset({"log", "cli", "config_toml", "gui", "dataset_toml", "t
                           "network_args", "optimizer_args", "lr_scheduler_args"})
 
 
+#: Argument kinds: how a command line writes a parameter (argparse: store_true / one value / nargs='*').
+ARG_KINDS = ("flag", "value", "list")
+#: Training scripts the sd-scripts argument facts describe; `scripts:` in an entry narrows them.
+SD_SCRIPTS_LORA_SCRIPTS = ("train_network.py", "sdxl_train_network.py")
+#: The argparse ``type=`` of an sd-scripts argument when the entry does not name one, by registry type.
+_ARGPARSE_TYPE = {"int": "int", "float": "float", "number": "int_or_float", "str": "str", "path": "str",
+                  "resolution": "str", "kv_list": "str", "str_list": "str", "float_list": "float",
+                  "int_list": "int", "bool": None}
+
+
+@dataclass(frozen=True)
+class SdScriptsArg:
+    """An sd-scripts command-line argument, as its argparse parser declares it.
+
+    Only what differs from the registry entry is written in the YAML: the argparse type follows from
+    the entry's type, the default is the entry's default, a flag defaults to False.
+    """
+
+    kind: str  # flag | value | list
+    type: str | None  # argparse type name: int, float, str, int_or_float, Path; None for flags
+    default: Any
+    choices: tuple[Any, ...] | None = None
+    scripts: tuple[str, ...] = SD_SCRIPTS_LORA_SCRIPTS
+
+    def table_row(self) -> tuple[Any, ...]:
+        """(kind, type, default[, choices]): the row ablate's backend and its stand-in build argparse from."""
+        row: tuple[Any, ...] = (self.kind, self.type, self.default)
+        return (*row, self.choices) if self.choices is not None else row
+
+
 @dataclass(frozen=True)
 class Alias:
     """One way a source kind spells a parameter."""
@@ -26,6 +56,7 @@ class Alias:
     key: str
     scale: float | None = None  # multiply numeric values (GUI percent -> ratio)
     value: Any = _MISSING  # a flag alias that sets this value when true
+    sd_scripts: Any = None  # a legacy spelling sd-scripts still declares: True or overrides (raw YAML)
 
     @property
     def sets_value(self) -> bool:
@@ -57,6 +88,9 @@ class Parameter:
     secret: bool = False
     aliases: dict[str, tuple[Alias, ...]] = field(default_factory=dict)
     overridden_by: tuple[Override, ...] = ()
+    kind: str | None = None  # flag | value | list: how a command line writes it (None: derived rows)
+    range: tuple[float | None, float | None] | None = None  # sensible values, either end open
+    sd_scripts: SdScriptsArg | None = None  # set when sd-scripts' LoRA scripts declare this argument
     #: Conditions on the run's other parameters for this one to take effect ({name: "set" | [values]}).
     active_when: dict[str, Any] = field(default_factory=dict)
     #: A per-run identifier (seed, output name, output path): runs differ in it by design.
@@ -130,12 +164,36 @@ class Registry:
 
     def flag_names(self) -> list[str]:
         """Command-line spellings that are store_true flags (they never take a value)."""
-        flags = {p.name for p in self.parameters.values() if p.type == "bool" and not p.derived}
+        return self._cli_spellings("flag")
+
+    def list_names(self) -> list[str]:
+        """Command-line spellings declared nargs='*': they take every following word that is not an option."""
+        return self._cli_spellings("list")
+
+    def _cli_spellings(self, kind: str) -> list[str]:
+        names = {p.name for p in self.parameters.values() if p.kind == kind and not p.derived}
         for p in self.parameters.values():
             for alias in p.aliases.get("cli", ()):
-                if p.type == "bool" or alias.sets_value:
-                    flags.add(alias.key)
-        return sorted(flags)
+                if ("flag" if alias.sets_value else p.kind) == kind:
+                    names.add(alias.key)
+        return sorted(names)
+
+    def sd_scripts_arguments(self, script: str) -> dict[str, SdScriptsArg]:
+        """sd-scripts' command line for ``script`` (basename), legacy spellings included; train_network.py's
+        for a LoRA script the registry has no facts of."""
+        if script not in SD_SCRIPTS_LORA_SCRIPTS:
+            script = SD_SCRIPTS_LORA_SCRIPTS[0]
+        table: dict[str, SdScriptsArg] = {}
+        for p in self.parameters.values():
+            if p.sd_scripts is not None and script in p.sd_scripts.scripts:
+                table[p.name] = p.sd_scripts
+            for alias in p.aliases.get("cli", ()):
+                if alias.sd_scripts is not None:
+                    kind = "flag" if alias.sets_value else p.kind
+                    arg = _sd_scripts_arg(alias.sd_scripts, p, kind)
+                    if script in arg.scripts:
+                        table[alias.key] = arg
+        return table
 
     def category_rank(self, category: str) -> int:
         keys = list(self.categories)
@@ -146,8 +204,30 @@ def _parse_alias(raw: Any) -> Alias:
     if isinstance(raw, str):
         return Alias(raw)
     if isinstance(raw, dict) and "key" in raw:
-        return Alias(str(raw["key"]), scale=raw.get("scale"), value=raw.get("value", _MISSING))
+        return Alias(str(raw["key"]), scale=raw.get("scale"), value=raw.get("value", _MISSING),
+                     sd_scripts=raw.get("sd_scripts"))
     raise ValueError(f"bad alias {raw!r}")
+
+
+def _sd_scripts_arg(raw: Any, param: Parameter, kind: str | None) -> SdScriptsArg:
+    """The argparse facts of an argument: the entry's own, overridden by what ``sd_scripts:`` says."""
+    spec = raw if isinstance(raw, dict) else {}
+    if kind not in ARG_KINDS:
+        raise ValueError(f"{param.name}: sd_scripts needs kind flag, value or list, got {kind!r}")
+    if kind == "flag":
+        return SdScriptsArg("flag", None, False, scripts=tuple(spec.get("scripts") or SD_SCRIPTS_LORA_SCRIPTS))
+    default = param.default if param.has_default else None
+    choices = spec.get("choices")
+    return SdScriptsArg(kind, spec.get("type", _ARGPARSE_TYPE[param.type]), spec.get("default", default),
+                        tuple(choices) if choices is not None else None,
+                        tuple(spec.get("scripts") or SD_SCRIPTS_LORA_SCRIPTS))
+
+
+def _parse_range(raw: Any) -> tuple[float | None, float | None] | None:
+    if raw is None:
+        return None
+    low, high = raw
+    return low, high
 
 
 def build_registry(data: dict[str, Any]) -> Registry:
@@ -174,9 +254,13 @@ def build_registry(data: dict[str, Any]) -> Registry:
             aliases=aliases,
             overridden_by=tuple(Override(tuple(o["params"]), o["why"], o.get("effective", ""))
                                 for o in spec.get("overridden_by") or ()),
+            kind=spec.get("kind"),
+            range=_parse_range(spec.get("range")),
             active_when=dict(spec.get("active_when") or {}),
             replicate=bool(spec.get("replicate", False)),
         )
+        if spec.get("sd_scripts") is not None:
+            param = replace(param, sd_scripts=_sd_scripts_arg(spec["sd_scripts"], param, param.kind))
         params[name] = param
         for kind, alias_list in aliases.items():
             for alias in alias_list:

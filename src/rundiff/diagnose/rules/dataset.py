@@ -18,13 +18,22 @@ RANK_FLAG_FACTOR = 2.0
 REPEATS_FLAG_FACTOR = 1.5
 
 
+def _count(value: object) -> int | None:
+    """A positive count from a cell; per-subset values (a list) count by their largest."""
+    if isinstance(value, list):
+        value = max((v for v in value if isinstance(v, int | float) and not isinstance(v, bool)), default=None)
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return int(value)
+    return None
+
+
 def image_count(ctx: RuleView) -> int | None:
-    images = ctx.value("image_count")
+    images = _count(ctx.value("image_count"))
     if images:
-        return int(images)
-    samples, repeats = ctx.value("num_train_images"), ctx.value("num_repeats")
+        return images
+    samples, repeats = _count(ctx.value("num_train_images")), _count(ctx.value("num_repeats"))
     if samples and repeats:
-        return max(1, round(int(samples) / int(repeats)))
+        return max(1, round(samples / repeats))
     return None
 
 
@@ -59,7 +68,7 @@ def rank_too_high_for_dataset(ctx: RuleView) -> Iterator[Hit]:
         raise NotChecked("training type unknown (LoRA or full fine-tune): give training_type or network_dim")
     if kind != "network":
         return
-    dim, images = ctx.value("network_dim"), image_count(ctx)
+    dim, images = _count(ctx.value("network_dim")), image_count(ctx)
     if not dim:
         raise NotChecked("network_dim unknown: give it, or keep the LoRA file")
     if not images:
@@ -96,7 +105,7 @@ def repeats_too_high(ctx: RuleView) -> Iterator[Hit]:
         raise NotChecked("training type unknown (LoRA or full fine-tune): give training_type or network_dim")
     if kind != "network":
         return
-    repeats, images = ctx.value("num_repeats"), image_count(ctx)
+    repeats, images = _count(ctx.value("num_repeats")), image_count(ctx)  # several subsets: the highest
     if not repeats:
         raise NotChecked("num_repeats unknown: keep the dataset folder (<N>_name) or give num_repeats")
     if not images:

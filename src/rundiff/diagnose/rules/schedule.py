@@ -45,6 +45,8 @@ def lr_zero_at_start(ctx: RuleView) -> Iterator[Hit]:
                 evidence["zero_lr_epochs_simulated"] = round(zero_epochs, 2)
             if schedule.base_lr == 0:
                 reasons.append("the learning rate is 0")
+            elif ctx.plan.warmup_epochs is None:  # per-update warmup of an LR too small to survive the scaling
+                reasons.append(f"the learning rate {fmt(schedule.base_lr)} times the warmup factor rounds to 0")
             else:
                 reasons.append(f"the scheduler steps once per epoch, so its warmup of "
                                f"{ctx.plan.warmup_epochs:g} epochs gives lambda(0) = 0 to every update of epoch 1")

@@ -7,12 +7,22 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from rundiff.errors import RundiffError
+from rundiff.normalise.registry import load_registry
+from rundiff.normalise.values import (
+    INT_LIMIT,
+    ValueProblem,
+    coerce,
+    is_none,
+    kv_pairs,
+    show,
+    to_float,
+    to_resolution,
+)
 
 #: Knobs that change memory, speed or file handling but not the training math; accepted silently.
 NO_EFFECT_ON_MATH = frozenset({
@@ -26,100 +36,61 @@ NO_EFFECT_ON_MATH = frozenset({
 })
 
 
-def _none(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and value.strip() in {"", "None", "none", "null"})
+def _read(name: str, *, when_none: Any = None, required: bool = False) -> Callable[[Any], Any]:
+    """Read a knob through the one value reader with the registry entry of ``name`` (sd-scripts' type)."""
+
+    def convert(value: Any) -> Any:
+        param = load_registry().get(name)
+        assert param is not None, name
+        out = coerce(param, value)
+        if out is None:
+            if required:
+                raise ValueProblem(f"expected a {param.type}, got {show(value)}")
+            return when_none
+        return out
+
+    return convert
 
 
-def _to_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in {"true", "1", "yes", "on"}:
-        return True
-    if isinstance(value, str) and value.strip().lower() in {"false", "0", "no", "off", "", "none"}:
-        return False
-    raise ValueError(f"expected true/false, got {value!r}")
+def _schedule_steps(value: Any) -> int | None:
+    """``lr_schedule_steps`` (rundiff's own, not a registry parameter): a positive step count or unset."""
+    if is_none(value):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise RundiffError(f"lr_schedule_steps must be a positive whole number, got {value!r}",
+                           key="lr_schedule_steps")
+    return value
 
 
-def _to_int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"expected an integer, got {value!r}")
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        return int(value.strip())
-    raise ValueError(f"expected an integer, got {value!r}")
-
-
-def _to_float(value: Any) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"expected a number, got {value!r}")
-    number = float(value.strip()) if isinstance(value, str) else float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"expected a finite number, got {value!r}")
-    return number
-
-
-def _opt(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    return lambda value: None if _none(value) else convert(value)
+def _flag(name: str) -> Callable[[Any], bool]:
+    """A store_true flag: absent or None is off (sd-scripts' default)."""
+    return _read(name, when_none=False)
 
 
 def _to_str(value: Any) -> str:
     if not isinstance(value, str | int | float):
-        raise ValueError(f"expected text, got {value!r}")
+        raise ValueError(f"expected text, got {show(value)}")
     return str(value)
 
 
-def _int_or_ratio(value: Any) -> int | float:
-    """sd-scripts' ``int_or_float``: below 1 (or 'N%') a ratio of all steps, else a whole step count."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.endswith("%"):
-            return float(text[:-1]) / 100.0
-        value = float(text) if any(c in text for c in ".eE") else int(text)
-    if isinstance(value, bool):
-        raise ValueError(f"expected steps or a ratio, got {value!r}")
-    if isinstance(value, float):  # a TOML float is a ratio even when >= 1 (sd-scripts quirk)
-        return value
-    return _to_int(value)
+def _opt_str(value: Any) -> str | None:
+    return None if is_none(value) else _to_str(value)
 
 
 def _resolution(value: Any) -> tuple[int, int]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value, value)
-    if isinstance(value, list | tuple) and len(value) in (1, 2):
-        parts = [_to_int(v) for v in value]
-    elif isinstance(value, str):
-        parts = [_to_int(p) for p in value.strip().strip("()[]").split(",") if p.strip()]
-    else:
-        raise ValueError(f"expected a resolution like 512 or '768,512', got {value!r}")
-    if len(parts) == 1:
-        parts = parts * 2
-    if len(parts) != 2 or min(parts) < 8:
-        raise ValueError(f"expected a resolution like 512 or '768,512', got {value!r}")
-    return (parts[0], parts[1])
+    width, height = to_resolution(value)
+    if min(width, height) < 8:
+        raise ValueError(f"expected a resolution like 512 or '768,512', got {show(value)}")
+    return (width, height)
 
 
 def _kv_args(value: Any) -> tuple[tuple[str, Any], ...]:
     """``["k=v", ...]`` or ``"k=v k=v"`` or a mapping; values are Python literals as sd-scripts reads them."""
-    if isinstance(value, Mapping):
-        items = list(value.items())
-    else:
-        pieces = value.split() if isinstance(value, str) else list(value)
-        items = []
-        for piece in pieces:
-            if not isinstance(piece, str) or "=" not in piece:
-                raise ValueError(f"expected k=v, got {piece!r}")
-            key, raw = piece.split("=", 1)
-            items.append((key.strip(), raw.strip()))
     parsed = []
-    for key, raw in items:
+    for key, raw in kv_pairs(value, strict=True):
         if isinstance(raw, str):
-            with contextlib.suppress(ValueError, SyntaxError):  # sd-scripts keeps unparseable text as is
-                raw = ast.literal_eval(raw)
+            with contextlib.suppress(ValueError, SyntaxError, MemoryError, RecursionError):
+                raw = ast.literal_eval(raw)  # sd-scripts keeps unparseable text as is
         parsed.append((str(key), raw))
     return tuple(parsed)
 
@@ -130,7 +101,7 @@ def _choice(*choices: str) -> Callable[[Any], str]:
         for choice in choices:
             if text.lower() == choice.lower():
                 return choice
-        raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+        raise ValueError(f"expected one of {', '.join(choices)}, got {show(value)}")
     return convert
 
 
@@ -157,75 +128,75 @@ class TrainConfig:
     """One variant's effective settings. Field names are sd-scripts argument names."""
 
     # network
-    network_dim: int | None = _knob(None, _opt(_to_int))
-    network_alpha: float = _knob(1.0, _to_float)
-    network_dropout: float | None = _knob(None, _opt(_to_float))
+    network_dim: int | None = _knob(None, _read("network_dim"))
+    network_alpha: float = _knob(1.0, _read("network_alpha", required=True))
+    network_dropout: float | None = _knob(None, _read("network_dropout"))
     network_args: tuple[tuple[str, Any], ...] = _knob((), _kv_args)
-    conv_dim: int | None = _knob(None, _opt(_to_int))
-    conv_alpha: float | None = _knob(None, _opt(_to_float))
-    network_train_unet_only: bool = _knob(False, _to_bool)
-    network_train_text_encoder_only: bool = _knob(False, _to_bool)
-    scale_weight_norms: float | None = _knob(None, _opt(_to_float))
-    loraplus_lr_ratio: float | None = _knob(None, _opt(_to_float))
+    conv_dim: int | None = _knob(None, _read("conv_dim"))
+    conv_alpha: float | None = _knob(None, _read("conv_alpha"))
+    network_train_unet_only: bool = _knob(False, _flag("network_train_unet_only"))
+    network_train_text_encoder_only: bool = _knob(False, _flag("network_train_text_encoder_only"))
+    scale_weight_norms: float | None = _knob(None, _read("scale_weight_norms"))
+    loraplus_lr_ratio: float | None = _knob(None, _read("loraplus_lr_ratio"))
     # optimisation
-    learning_rate: float = _knob(2e-6, _to_float)
-    unet_lr: float | None = _knob(None, _opt(_to_float))
-    text_encoder_lr: float | None = _knob(None, _opt(_to_float))
-    optimizer_type: str = _knob("AdamW", lambda v: "AdamW" if _none(v) else _to_str(v))
+    learning_rate: float = _knob(2e-6, _read("learning_rate", required=True))
+    unet_lr: float | None = _knob(None, _read("unet_lr"))
+    text_encoder_lr: float | None = _knob(None, _read("text_encoder_lr"))
+    optimizer_type: str = _knob("AdamW", lambda v: "AdamW" if is_none(v) else _to_str(v))
     optimizer_args: tuple[tuple[str, Any], ...] = _knob((), _kv_args)
     lr_scheduler: str = _knob("constant", _to_str)
-    lr_warmup_steps: int | float = _knob(0, _int_or_ratio)
-    lr_scheduler_num_cycles: int = _knob(1, _to_int)
-    lr_scheduler_power: float = _knob(1.0, _to_float)
-    lr_scheduler_min_lr_ratio: float | None = _knob(None, _opt(_to_float))
-    max_train_steps: int = _knob(1600, _to_int)
-    max_train_epochs: int | None = _knob(None, _opt(_to_int))
+    lr_warmup_steps: int | float = _knob(0, _read("lr_warmup_steps", required=True))
+    lr_scheduler_num_cycles: int = _knob(1, _read("lr_scheduler_num_cycles", required=True))
+    lr_scheduler_power: float = _knob(1.0, _read("lr_scheduler_power", required=True))
+    lr_scheduler_min_lr_ratio: float | None = _knob(None, _read("lr_scheduler_min_lr_ratio"))
+    max_train_steps: int = _knob(1600, _read("max_train_steps", required=True))
+    max_train_epochs: int | None = _knob(None, _read("max_train_epochs"))
     #: rundiff's own (ablate --horizon prefix): build the scheduler for this many steps, train max_train_steps.
-    lr_schedule_steps: int | None = _knob(None, _opt(_to_int))
-    train_batch_size: int = _knob(1, _to_int)
-    gradient_accumulation_steps: int = _knob(1, _to_int)
-    max_grad_norm: float = _knob(1.0, lambda v: 0.0 if _none(v) else _to_float(v))
+    lr_schedule_steps: int | None = _knob(None, _schedule_steps)
+    train_batch_size: int = _knob(1, _read("train_batch_size", required=True))
+    gradient_accumulation_steps: int = _knob(1, _read("gradient_accumulation_steps", required=True))
+    max_grad_norm: float = _knob(1.0, _read("max_grad_norm", when_none=0.0))
     mixed_precision: str = _knob("no", _choice("no", "fp16", "bf16"))
-    seed: int | None = _knob(None, _opt(_to_int))
-    ema_decay: float | None = _knob(None, _opt(_to_float))  # not a kohya knob (other trainers have it)
+    seed: int | None = _knob(None, _read("seed"))
+    ema_decay: float | None = _knob(None, _read("ema_decay"))  # not a kohya knob (other trainers have it)
     # noise and loss
-    noise_offset: float | None = _knob(None, _opt(_to_float))
-    noise_offset_random_strength: bool = _knob(False, _to_bool)
-    adaptive_noise_scale: float | None = _knob(None, _opt(_to_float))
-    multires_noise_iterations: int | None = _knob(None, _opt(_to_int))
-    multires_noise_discount: float = _knob(0.3, _to_float)
-    ip_noise_gamma: float | None = _knob(None, _opt(_to_float))
-    ip_noise_gamma_random_strength: bool = _knob(False, _to_bool)
-    min_snr_gamma: float | None = _knob(None, _opt(_to_float))
-    v_parameterization: bool = _knob(False, _to_bool)
-    scale_v_pred_loss_like_noise_pred: bool = _knob(False, _to_bool)
-    v_pred_like_loss: float | None = _knob(None, _opt(_to_float))
-    debiased_estimation_loss: bool = _knob(False, _to_bool)
-    zero_terminal_snr: bool = _knob(False, _to_bool)
-    min_timestep: int | None = _knob(None, _opt(_to_int))
-    max_timestep: int | None = _knob(None, _opt(_to_int))
+    noise_offset: float | None = _knob(None, _read("noise_offset"))
+    noise_offset_random_strength: bool = _knob(False, _flag("noise_offset_random_strength"))
+    adaptive_noise_scale: float | None = _knob(None, _read("adaptive_noise_scale"))
+    multires_noise_iterations: int | None = _knob(None, _read("multires_noise_iterations"))
+    multires_noise_discount: float = _knob(0.3, _read("multires_noise_discount", required=True))
+    ip_noise_gamma: float | None = _knob(None, _read("ip_noise_gamma"))
+    ip_noise_gamma_random_strength: bool = _knob(False, _flag("ip_noise_gamma_random_strength"))
+    min_snr_gamma: float | None = _knob(None, _read("min_snr_gamma"))
+    v_parameterization: bool = _knob(False, _flag("v_parameterization"))
+    scale_v_pred_loss_like_noise_pred: bool = _knob(False, _flag("scale_v_pred_loss_like_noise_pred"))
+    v_pred_like_loss: float | None = _knob(None, _read("v_pred_like_loss"))
+    debiased_estimation_loss: bool = _knob(False, _flag("debiased_estimation_loss"))
+    zero_terminal_snr: bool = _knob(False, _flag("zero_terminal_snr"))
+    min_timestep: int | None = _knob(None, _read("min_timestep"))
+    max_timestep: int | None = _knob(None, _read("max_timestep"))
     loss_type: str = _knob("l2", _choice("l1", "l2", "huber", "smooth_l1"))
     huber_schedule: str = _knob("snr", _choice("constant", "exponential", "snr"))
-    huber_c: float = _knob(0.1, _to_float)
-    huber_scale: float = _knob(1.0, _to_float)
-    prior_loss_weight: float = _knob(1.0, _to_float)
+    huber_c: float = _knob(0.1, _read("huber_c", required=True))
+    huber_scale: float = _knob(1.0, _read("huber_scale", required=True))
+    prior_loss_weight: float = _knob(1.0, _read("prior_loss_weight", required=True))
     # data and captions
-    train_data_dir: str | None = _knob(None, _opt(_to_str))
+    train_data_dir: str | None = _knob(None, _opt_str)
     resolution: tuple[int, int] = _knob((512, 512), _resolution)
     caption_extension: str = _knob(".caption", _to_str)
-    shuffle_caption: bool = _knob(False, _to_bool)
-    keep_tokens: int = _knob(0, _to_int)
-    keep_tokens_separator: str = _knob("", lambda v: "" if _none(v) else _to_str(v))
+    shuffle_caption: bool = _knob(False, _flag("shuffle_caption"))
+    keep_tokens: int = _knob(0, _read("keep_tokens", required=True))
+    keep_tokens_separator: str = _knob("", lambda v: "" if is_none(v) else _to_str(v))
     caption_separator: str = _knob(",", _to_str)
-    secondary_separator: str | None = _knob(None, _opt(_to_str))
-    caption_prefix: str | None = _knob(None, _opt(_to_str))
-    caption_suffix: str | None = _knob(None, _opt(_to_str))
-    caption_dropout_rate: float = _knob(0.0, _to_float)
-    caption_dropout_every_n_epochs: int = _knob(0, lambda v: 0 if _none(v) else _to_int(v))
-    caption_tag_dropout_rate: float = _knob(0.0, _to_float)
-    max_token_length: int | None = _knob(None, _opt(_to_int))
-    clip_skip: int | None = _knob(None, _opt(_to_int))
-    output_name: str | None = _knob(None, _opt(_to_str))
+    secondary_separator: str | None = _knob(None, _opt_str)
+    caption_prefix: str | None = _knob(None, _opt_str)
+    caption_suffix: str | None = _knob(None, _opt_str)
+    caption_dropout_rate: float = _knob(0.0, _read("caption_dropout_rate", required=True))
+    caption_dropout_every_n_epochs: int = _knob(0, _read("caption_dropout_every_n_epochs", when_none=0))
+    caption_tag_dropout_rate: float = _knob(0.0, _read("caption_tag_dropout_rate", required=True))
+    max_token_length: int | None = _knob(None, _read("max_token_length"))
+    clip_skip: int | None = _knob(None, _read("clip_skip"))
+    output_name: str | None = _knob(None, _opt_str)
     # bookkeeping (not knobs)
     proxy: ProxySettings = field(default_factory=ProxySettings)
     not_modelled: tuple[str, ...] = ()
@@ -272,8 +243,8 @@ class TrainConfig:
 
     def warmup_steps(self, total_steps: int) -> int:
         """A float is a ratio of all updates (sd-scripts ``get_scheduler_fix``), an int a step count."""
-        if isinstance(self.lr_warmup_steps, float):
-            return int(self.lr_warmup_steps * total_steps)
+        if isinstance(self.lr_warmup_steps, float):  # capped: a huge ratio must not overflow int()
+            return int(min(self.lr_warmup_steps * total_steps, float(INT_LIMIT)))
         return self.lr_warmup_steps
 
     def check(self, source: str | None = None) -> None:
@@ -307,7 +278,7 @@ class TrainConfig:
                 fail(f"{name} must lie in [0, 1]", name)
         for name in ("network_dropout", "rank_dropout", "module_dropout"):
             rate = getattr(self, name, None) if name == "network_dropout" else self.network_arg(name)
-            if rate is not None and not 0.0 <= float(rate) < 1.0:
+            if rate is not None and not 0.0 <= _rate(rate, name, source) < 1.0:
                 fail(f"{name} must lie in [0, 1)", name)
         if self.lr_scheduler.lower() == "constant" and self.warmup_steps(self.max_train_steps) != 0:
             fail("lr_scheduler constant does not take warmup (sd-scripts raises); use constant_with_warmup",
@@ -318,6 +289,13 @@ class TrainConfig:
         return {f.name: getattr(self, f.name) for f in fields(self) if "convert" in f.metadata}
 
 
+def _rate(raw: Any, name: str, source: str | None) -> float:
+    try:
+        return to_float(raw)
+    except ValueProblem as exc:
+        raise RundiffError(f"bad value for {name}: {exc}", source, key=name) from None
+
+
 def _lift_network_args(values: dict[str, Any], not_modelled: list[str], source: str | None) -> dict[str, Any]:
     """conv_dim/conv_alpha/loraplus_lr_ratio may arrive inside network_args, as kohya users write them."""
     modelled_inside = {"conv_dim", "conv_alpha", "rank_dropout", "module_dropout", "loraplus_lr_ratio"}
@@ -325,7 +303,7 @@ def _lift_network_args(values: dict[str, Any], not_modelled: list[str], source: 
         if raw is None:  # sd-scripts writes "dropout": null into ss_network_args by itself
             continue
         if key in ("conv_dim", "conv_alpha", "loraplus_lr_ratio") and values.get(key) is None:
-            convert = _to_int if key == "conv_dim" else _to_float
+            convert = _read(key)
             try:
                 values[key] = convert(raw)
             except (ValueError, TypeError) as exc:

@@ -47,6 +47,7 @@ from rundiff.ablate.plan import Plan, Variant
 from rundiff.ablate.safety import check_argv, plain
 from rundiff.errors import RundiffError
 from rundiff.model import Run
+from rundiff.normalise.values import ValueProblem, to_number
 
 TRAIN_SH = "train.sh"
 COMMAND_JSON = "command.json"
@@ -232,18 +233,14 @@ def _shebang_dir(program: Path) -> Path | None:
 
 
 def int_or_float(value: Any) -> int | float | None:
-    """sd-scripts' reading of --lr_warmup_steps: "10%" and values below 1 are ratios, others step counts."""
+    """sd-scripts' reading of --lr_warmup_steps, from the one value reader: on the command line (text)
+    "10%" and values below 1 are ratios, whole numbers step counts, "2.0" refused; from the config a
+    float stays a ratio. None when there is none or it cannot be read."""
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
-        return value
-    text = str(value).strip()
     try:
-        if text.endswith("%"):
-            return float(text[:-1]) / 100.0
-        number = float(text)
-        return int(number) if number >= 1 and number == int(number) else number
-    except ValueError:
+        return to_number(value, argv=isinstance(value, str))
+    except ValueProblem:
         return None
 
 

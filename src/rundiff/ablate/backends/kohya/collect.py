@@ -132,6 +132,7 @@ def initial_lr(group: str, args: dict[str, Any], first_logged: float, steps: int
     """The LR step 1 ran with: the group's base LR times the schedule's multiplier before any step."""
     from rundiff.ablate.backends.kohya.backend import int_or_float
     from rundiff.diagnose.schedule import SIMULATED_SCHEDULERS, lr_multiplier
+    from rundiff.normalise.values import ValueProblem, to_int
 
     scheduler = str(args.get("lr_scheduler") or "constant").lower()
     warmup = int_or_float(args.get("lr_warmup_steps", 0)) or 0
@@ -143,7 +144,11 @@ def initial_lr(group: str, args: dict[str, Any], first_logged: float, steps: int
     base = _group_base_lr(group, args)
     if base is not None:
         return base
-    cycles = int(args.get("lr_scheduler_num_cycles") or 1)
+    raw_cycles = args.get("lr_scheduler_num_cycles")
+    try:  # the one value reader: argv text as argparse's int() reads it, a config value as typed
+        cycles = to_int(raw_cycles, argv=isinstance(raw_cycles, str)) if raw_cycles is not None else 1
+    except ValueProblem:
+        cycles = 1
     after_one = lr_multiplier(scheduler, 1, warmup=warmup_steps, total=steps, num_cycles=cycles)
     return first_logged / after_one if after_one > 0 else None
 
