@@ -88,7 +88,7 @@ def test_config_hash_changes_with_the_effective_config(base):
 
 def test_nothing_to_compare_is_an_error(base):
     with pytest.raises(RundiffError, match="base run's own"):
-        plan_ablation(base, ["network_dim"], values=["32", "32.0"])
+        plan_ablation(base, ["network_dim"], values=["32", "32"])
 
 
 def test_values_all_equal_to_the_base_value_are_refused(base):
