@@ -43,9 +43,7 @@ def _json(path, obj, data=b""):
         ("meta_list", lambda p: _json(p, {"__metadata__": ["x"]}), "__metadata__"),
         (
             "overlap",
-            lambda p: _json(
-                p, {"a.alpha": _entry(begin=0, end=4), "b.alpha": _entry(begin=2, end=6)}, b"\0" * 6
-            ),
+            lambda p: _json(p, {"a.alpha": _entry(begin=0, end=4), "b.alpha": _entry(begin=2, end=6)}, b"\0" * 6),
             "overlap",
         ),
         ("hole", lambda p: _json(p, {"a": _entry(begin=4, end=8)}, b"\0" * 8), "hole"),
@@ -121,8 +119,7 @@ def test_million_tiny_tensors_clear_error_fast(tmp_path):
 def test_many_tiny_tensors_under_the_cap_work(tmp_path):
     n = 50_000
     parts = [
-        f'"lora_unet_m{i}.alpha":{{"dtype":"F16","shape":[],"data_offsets":[{2 * i},{2 * i + 2}]}}'
-        for i in range(n)
+        f'"lora_unet_m{i}.alpha":{{"dtype":"F16","shape":[],"data_offsets":[{2 * i},{2 * i + 2}]}}' for i in range(n)
     ]
     header = ("{" + ",".join(parts) + "}").encode()
     p = tmp_path / "alphas.safetensors"

@@ -199,9 +199,7 @@ def test_diffusers_lora_adapter_metadata(tmp_path):
         "lora_adapter_metadata": json.dumps({"transformer.r": 16, "transformer.lora_alpha": 8}),
         "format": "pt",
     }
-    p = write_lora(
-        tmp_path / "f.safetensors", arch="flux", rank=16, fmt="diffusers", text_encoder=False, metadata=meta
-    )
+    p = write_lora(tmp_path / "f.safetensors", arch="flux", rank=16, fmt="diffusers", text_encoder=False, metadata=meta)
     info = inspect_file(p)
     assert info.alpha == 8.0 and info.scale == 0.5 and info.alpha_source == "lora_adapter_metadata"
     assert info.modules == {"transformer": 494}
@@ -229,10 +227,6 @@ def test_full_checkpoint_is_not_a_lora(tmp_path):
 
 
 def test_chroma_and_sd3_detection(tmp_path):
-    assert (
-        inspect_file(write_lora(tmp_path / "c.safetensors", arch="chroma", rank=4)).architecture == "chroma"
-    )
-    info = inspect_file(
-        write_lora(tmp_path / "s.safetensors", arch="sd3.5-large", rank=4, text_encoder=False)
-    )
+    assert inspect_file(write_lora(tmp_path / "c.safetensors", arch="chroma", rank=4)).architecture == "chroma"
+    info = inspect_file(write_lora(tmp_path / "s.safetensors", arch="sd3.5-large", rank=4, text_encoder=False))
     assert info.architecture == "sd3.5-large" and info.modules == {"transformer": 377}

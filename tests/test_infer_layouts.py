@@ -414,3 +414,64 @@ def test_sshs_model_hash_mismatch_is_reported(tmp_path):
     p = write_lora(tmp_path / "x.safetensors", arch="sd15", rank=4, metadata={"sshs_model_hash": "00" * 32})
     info = inspect_file(p, hashes=True)
     assert info.hashes["sshs_model_hash_matches"] is False
+
+
+# --- compare sees the same decoding -------------------------------------------------------------------
+
+
+def test_compare_reads_other_trainers_metadata_as_canonical_parameters(tmp_path):
+    from rundiff import load_run
+
+    ot_config = {
+        "lora_rank": 16,
+        "lora_alpha": 8.0,
+        "learning_rate": 0.0003,
+        "batch_size": 2,
+        "epochs": 10,
+        "optimizer": {"optimizer": "ADAMW"},
+    }
+    run_dir = tmp_path / "ot_run"
+    run_dir.mkdir()
+    write_lora(
+        run_dir / "ot.safetensors",
+        arch="sdxl",
+        rank=16,
+        alpha=8.0,
+        fmt="kohya",
+        metadata={
+            "ot_branch": "master",
+            "ot_revision": "23df3832",
+            "ot_config": json.dumps(ot_config),
+            "modelspec.architecture": "stable-diffusion-xl-v1-base/lora",
+        },
+    )
+    run = load_run(run_dir)
+    assert run.value("network_dim") == 16 and run.value("network_alpha") == 8.0
+    assert run.value("learning_rate") == 0.0003 and run.value("train_batch_size") == 2
+    assert run.value("max_train_epochs") == 10 and run.value("model_family") == "sdxl"
+    assert run.trainer == "OneTrainer"
+
+    wan_dir = tmp_path / "wan_run"
+    wan_dir.mkdir()
+    write_lora(
+        wan_dir / "w.safetensors",
+        arch="wan-14b",
+        rank=32,
+        alpha=16.0,
+        fmt="kohya",
+        metadata=_musubi_meta("wan-14b", 32, 16.0),
+    )
+    run = load_run(wan_dir)
+    assert run.value("model_family") == "wan" and run.value("num_train_images") == 240
+    assert run.value("network_dim") == 32 and run.trainer == "musubi-tuner"
+
+
+@pytest.mark.parametrize(
+    "text", ["\x1b]0;PWNED\x07\x1b[2J\x1b[32mok\x1b[0m\r", "a\u202eb\x00c", "plain", "run\udcff", "\x9b31m"]
+)
+def test_terminal_text_is_cleaned_like_the_report_layer(text):
+    from rundiff.infer.render import clean
+    from rundiff.report.safe import plain_text
+
+    assert "\x1b" not in clean(text) and "\r" not in clean(text)
+    assert clean(text).replace("?", "") == plain_text(text).replace("?", "")

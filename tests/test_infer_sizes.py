@@ -98,3 +98,27 @@ def test_cli_bad_size_and_no_heavy_imports():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("arch", "rank", "dtype"),
+    [
+        ("wan-14b", 32, "BF16"),
+        ("wan-1.3b", 16, "F16"),
+        ("qwen-image", 16, "BF16"),
+        ("z-image", 32, "BF16"),
+        ("flux2-dev", 16, "BF16"),
+        ("flux2-klein-4b", 8, "F32"),
+        ("hunyuan-video", 32, "BF16"),
+    ],
+)
+def test_size_tables_of_2026_models_invert_their_own_files(tmp_path, arch, rank, dtype):
+    """A musubi-style file of each new module set gives back its rank from its size alone."""
+    p = write_lora(tmp_path / "x.safetensors", arch=arch, rank=rank, alpha=1.0, dtype=dtype)
+    report = size_report(str(p.stat().st_size), arch=arch)
+    assert any(c["rank"] == rank and c["architecture"] == arch for c in report["candidates"]), report
+
+
+def test_size_arch_without_a_module_table_is_a_clear_error():
+    with pytest.raises(RundiffError, match="no module table"):
+        size_report("100MB", arch="lumina2")

@@ -72,9 +72,7 @@ def test_sdxl_dim128_fp32_is_1_7_gb_sparse(tmp_path):
 
 
 def test_flux_kohya_bf16_alpha_bytes(tmp_path):
-    p = write_lora(
-        tmp_path / "flux.safetensors", arch="flux", rank=16, alpha=8.0, dtype="BF16", text_encoder=False
-    )
+    p = write_lora(tmp_path / "flux.safetensors", arch="flux", rank=16, alpha=8.0, dtype="BF16", text_encoder=False)
     with safe_open(str(p), "np") as f:
         keys = list(f.keys())
         assert f.get_slice("lora_unet_double_blocks_0_img_attn_qkv.lora_up.weight").get_shape() == [9216, 16]

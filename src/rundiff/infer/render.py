@@ -15,13 +15,16 @@ if TYPE_CHECKING:
     from rundiff.infer.series import Series
     from rundiff.infer.weights import WeightReport
 
-#: C0/C1 control characters (ANSI escapes, bells, carriage returns) never reach the terminal.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: The rules of :func:`rundiff.report.safe.plain_text` (importing rundiff.report would cost
+#: infer-rank's start-up budget many times over): whole ANSI sequences go, other controls become ``?``.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def clean(text: str) -> str:
-    """Text from a file, made safe to print: control characters shown as ``?``."""
-    return _CONTROL.sub("?", text)
+    """Text from a file, made safe to print: no escape sequences, no control characters, encodable."""
+    return _CONTROL.sub("?", _ANSI.sub("", _SURROGATE.sub("\ufffd", text)))
 
 
 _SHOWN_METADATA = (
@@ -203,7 +206,12 @@ def _series_table(series: Series) -> str:
             range(len(blocks)),
             key=lambda i: -(rows[-1]["norms"][i] or 0) if isinstance(rows[-1]["norms"][i], float) else 0,
         )[:8]
-        lines.append("    " + f"{'block':<34}" + "".join(f"{i + 1:>9}" for i in range(len(rows))))
+        labels = [
+            "final" if n.final else f"e{n.epoch}" if n.epoch is not None else f"s{n.step}"
+            for n, info in series.members
+            if info.weights is not None
+        ]
+        lines.append("    " + f"{'block':<34}" + "".join(f"{label:>9}" for label in labels))
         for i in order:
             cells = "".join(f"{_g(r['norms'][i]) if isinstance(r['norms'][i], float) else '-':>9}" for r in rows)
             lines.append(f"    {clean(blocks[i]):<34}{cells}")

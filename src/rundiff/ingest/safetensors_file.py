@@ -139,12 +139,16 @@ def metadata_facts(metadata: dict[str, str], shown: str) -> list[Fact]:
                     add("v_parameterization", True, note=f"{source_key} {value!r} ends in _v")
             if source_key == "modelspec.architecture":
                 adapter = value.partition("/")[2]
-                add("training_type", "lora" if adapter == "lora" else adapter or "full",
-                    note=f"from modelspec.architecture {value[:80]!r}")
+                add(
+                    "training_type",
+                    "lora" if adapter == "lora" else adapter or "full",
+                    note=f"from modelspec.architecture {value[:80]!r}",
+                )
         elif source_key in PACKED_KEYS and isinstance(packed := _json(value), dict):
             for dotted, leaf in _flatten(packed, source_key):
-                facts.append(Fact(dotted, leaf, SourceKind.METADATA, f"{shown} [{source_key}]", None,
-                                  Provenance.METADATA, None))
+                facts.append(
+                    Fact(dotted, leaf, SourceKind.METADATA, f"{shown} [{source_key}]", None, Provenance.METADATA, None)
+                )
         else:
             add(source_key, value, kind=SourceKind.METADATA)
     return facts
