@@ -54,7 +54,8 @@ def test_terminal_shows_differences_and_hides_same_rows_behind_a_count(two_runs)
     assert result.exit_code == 0, result.output
     assert "network_dim" in result.stdout and "shuffle_caption" in result.stdout
     assert "same in every run" in result.stdout
-    assert "learning_rate" not in result.stdout  # same in both: hidden by default
+    tables, same = result.stdout.split("What stayed the same")
+    assert "learning_rate" not in tables and "learning_rate 0.0001" in same  # same in both: listed, not tabled
     shown_all = runner.invoke(app, ["compare", *map(str, two_runs), "--all"])
     assert "learning_rate" in shown_all.stdout
 

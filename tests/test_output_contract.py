@@ -109,6 +109,9 @@ def test_version_short_help_and_exit_codes_in_help():
     assert helped.exit_code == 0 and "Exit codes" in helped.stdout
     assert "Exit codes" in runner.invoke(app, ["diagnose", "-h"]).stdout
     assert "--install-completion" in helped.stdout
+    from rundiff.cli import overview
+
+    assert "--install-completion" in overview() and "Exit codes" in overview()  # what `rundiff -h` prints
 
 
 def test_piped_output_takes_its_width_from_columns_not_a_fixed_200(run):

@@ -85,6 +85,12 @@ def test_a_profile_with_an_unknown_converter_or_op_is_refused() -> None:
         ([{"path": "/x", "balancing": 1.0, "image": {}, "text": {}}], "concepts.json", "OneTrainer"),
         ({"_wandb": {"value": {}}, "rank": {"value": 4}}, "config.yaml", "wandb"),
         ({"LoRA_type": "Standard"}, "x.json", "kohya_ss"),
+        ({"noise_offset_type": "Original", "network_dim": 8}, "config_lora-20240101-000000.toml", "kohya_ss"),
+        (
+            {"pretrained_model_name_or_path": "x", "save_model_as": "safetensors"},
+            "config/autosave/1.toml",
+            "lora-scripts",
+        ),
     ],
 )
 def test_recognised_with_evidence(data: object, name: str, trainer: str) -> None:
@@ -478,3 +484,40 @@ def test_simpletuner_env_is_not_the_backend_beside_a_config_json(tmp_path: Path)
     env_only.mkdir()
     (env_only / "config.env").write_text("MODEL_FAMILY=flux\nLEARNING_RATE=9e-4\n")
     assert value(load_run(env_only), "learning_rate") == 9e-4
+
+
+def test_configs_pasted_in_markdown_notes_are_read_by_their_profile(tmp_path: Path) -> None:
+    run = run_of(
+        tmp_path,
+        "NOTES.md",
+        """
+        # run notes
+
+        ```yaml
+        job: extension
+        config:
+          name: n
+          process:
+            - network: {type: lora, linear: 32}
+              train: {steps: 3000, lr: 2e-4}
+              model: {name_or_path: x, is_flux: true}
+        ```
+
+        ```json
+        {"broken": 1,
+        ```
+
+        ```python
+        print("not a config")
+        ```
+        """,
+    )
+    assert run.trainer == "ai-toolkit"
+    assert value(run, "network_dim") == 32 and run.cells["network_dim"].source.endswith("NOTES.md:8")
+    assert any("NOTES.md:14: a json block that does not parse" in w for w in run.warnings)
+    plain = run_of(
+        tmp_path / "p",
+        "NOTES.md",
+        "```yaml\nfoo: 1\n```\n\n```bash\naccelerate launch train_network.py --network_dim=4\n```\n",
+    )
+    assert plain.trainer == "sd-scripts" and "foo" not in plain.cells

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ def same(actual: Any, expected: Any) -> bool:
     return actual == expected
 
 
+@cache
 def read_case(expected_file: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """(expected spec, the run's JSON entry and values by parameter name)."""
     spec = yaml.safe_load(expected_file.read_text())

@@ -123,12 +123,13 @@ def _diagnosis(runs: list[Run]) -> list[dict[str, Any]] | None:
 
 
 def diagnose(paths: Sequence[str | Path], *, ignore: Iterable[str] = (), select: Iterable[str] = (),
-             thresholds: Mapping[str, Mapping[str, Any]] | None = None) -> Diagnosis:
+             thresholds: Mapping[str, Mapping[str, Any]] | None = None, weights: bool = False) -> Diagnosis:
     """Diagnose each run's training dynamics (LR schedule, EMA, dataset, logs).
 
     Each run is loaded on its own: one that cannot be read is listed in ``Diagnosis.unreadable``
     and the others are still diagnosed. Raises RundiffError only when no run can be read.
-    ``thresholds`` maps rule ids to threshold overrides (the config file's ``diagnose.rules``).
+    ``thresholds`` maps rule ids to threshold overrides (the config file's ``diagnose.rules``);
+    ``weights`` also reads each saved LoRA's weights (per-epoch norms, never-trained factors).
     """
     from rundiff.diagnose.engine import RuleSelection, diagnose_runs
     from rundiff.diagnose.findings import UnreadableRun
@@ -147,7 +148,7 @@ def diagnose(paths: Sequence[str | Path], *, ignore: Iterable[str] = (), select:
             raise errors[0]
         first = unreadable[0]
         raise RundiffError(f"no run could be read ({len(unreadable)} given); first: {first.path}: {first.error}")
-    return diagnose_runs(loaded, ignore=selection, unreadable=unreadable)
+    return diagnose_runs(loaded, ignore=selection, unreadable=unreadable, weights=weights)
 
 
 def inspect_lora(path: str | Path):
@@ -196,9 +197,9 @@ def run_ablation(
     """Train the plan's variants into ``out_dir`` (the builtin trainer unless ``backend`` says) and return
     the sweep as read back from that folder (its report: ``render(sweep, fmt)``)."""
     from rundiff.ablate.backend import ShortRun
-    from rundiff.ablate.builtin_backend import BuiltinBackend
+    from rundiff.ablate.backends.builtin.backend import BuiltinBackend
     from rundiff.ablate.driver import run_ablation as _run
-    from rundiff.ablate.executor import LocalExecutor
+    from rundiff.ablate.executors.local import LocalExecutor
     from rundiff.ablate.sweep import load_sweep
 
     base_run = base if isinstance(base, Run) else load_run(base)

@@ -144,6 +144,8 @@ class Run:
     logs: Any = None
     #: Files of this run that failed to parse: its values may be only defaults (diagnose says so).
     failed_files: list[str] = field(default_factory=list)
+    #: Save series of the run (ingest.checkpoints.Checkpoint lists, in save order).
+    checkpoints: list[Any] = field(default_factory=list)
 
     def get(self, name: str) -> Cell:
         return self.cells.get(name, UNKNOWN)

@@ -31,6 +31,7 @@ def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
+    matplotlib.rcParams["axes.formatter.useoffset"] = False  # equal curves must not look different
     import matplotlib.pyplot as plt
 
     return plt

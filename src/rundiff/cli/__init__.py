@@ -60,6 +60,7 @@ def overview() -> str:
         "  -V, --version  Print the version and exit.",
         "  --config PATH  Settings file to use instead of the closest rundiff.toml / pyproject.toml [tool.rundiff].",
         "  -h, --help     Show this message and exit.",
+        "  --install-completion / --show-completion  Shell completion for bash, zsh, fish or PowerShell.",
         "",
         "Commands:",
         *(f"  {name:<{width}}  {summary}" for name, (_, summary) in COMMANDS.items()),

@@ -34,6 +34,7 @@ def ablate_command(
     jobs: Annotated[int, typer.Option("--jobs", help="Variants trained at once.")] = 1,
     output: Annotated[Path, typer.Option("-o", "--output", help="Sweep folder (one subfolder per variant).")] = Path("ablations"),
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and the exact commands; train nothing.")] = False,
+    open_after: Annotated[bool, typer.Option("--open", help="Open the sweep's report.html when it is written.")] = False,
 ) -> None:
     """Re-run short trainings that vary one setting, and say whether its effect beats the seed noise."""
     from rundiff.ablate.backend import ShortRun
@@ -43,6 +44,7 @@ def ablate_command(
     from rundiff.api import load_run
 
     with user_errors():
+        _check_sweep_folder(output)
         base_run = load_run(base)
         like_runs = [load_run(p) for p in like or []]
         seed_list = [_int(s, "--seeds") for s in _list([seeds])]
@@ -70,9 +72,26 @@ def ablate_command(
             tail = record.stderr_tail.strip().splitlines()[-1:] or ["(no output)"]
             print(f"failed: {record.name}: {tail[0]}", file=sys.stderr)
         _write_reports(output)  # also after Ctrl-C: what finished is reported
+        if open_after:
+            from rundiff.report.output import open_report
+
+            open_report(output / "report.html")
         if result.interrupted:
             print("interrupted: finished variants are kept; run the same command again to continue", file=sys.stderr)
             raise typer.Exit(130)
+
+
+def _check_sweep_folder(output: Path) -> None:
+    """-o is the sweep folder (report.md, report.html, report.json land in it): a report file name
+    there is a mistake to stop at once, not a folder called report.html after an hour of training."""
+    from rundiff.errors import RundiffError
+    from rundiff.report.output import SUFFIX_FORMATS
+
+    if output.suffix.lower() in SUFFIX_FORMATS:
+        raise RundiffError(f"-o is the sweep folder; the reports are written into it as report.md, report.html "
+                           f"and report.json (not {output.name})", output, key="-o")
+    if output.exists() and not output.is_dir():
+        raise RundiffError("-o must be a folder (the sweep folder)", output, key="-o")
 
 
 def _int(text: str, option: str) -> int:

@@ -17,6 +17,7 @@ FORMATS = ("text", "md", "html", "json")
 
 
 def diagnose(
+    ctx: typer.Context,
     runs: Annotated[list[Path], typer.Argument(help="Run folders (or single config/script/log files).")],
     fmt: Annotated[
         str | None, typer.Option("--format", "-f", help=FORMAT_HELP.format(formats=", ".join(FORMATS)))
@@ -27,7 +28,7 @@ def diagnose(
     open_after: Annotated[bool, typer.Option("--open", help=OPEN_HELP)] = False,
     select: Annotated[list[str] | None, typer.Option("--select", help="Run only this rule (repeatable).")] = None,
     ignore: Annotated[list[str] | None, typer.Option("--ignore", help="Rule id to leave out (repeatable).")] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="rundiff.toml / pyproject.toml with [tool.rundiff.diagnose] (default: found from the current folder up).")] = None,
+    weights: Annotated[bool, typer.Option("--weights", help="Also read each saved LoRA's weights, tensor by tensor: per-epoch norms, never-trained (all-zero) factors.")] = False,
     exit_zero: Annotated[bool, typer.Option("--exit-zero", help="Exit 0 even when errors remain.")] = False,
     plots: Annotated[Path | None, typer.Option("--plots", help="Write LR, loss and EMA plots (PNG) here.")] = None,
 ) -> None:
@@ -38,15 +39,16 @@ def diagnose(
     `rundiff rule --all` explains every rule."""
     with user_errors():
         from rundiff import api
-        from rundiff.diagnose.config import diagnose_config
+        from rundiff.config import load_config
         from rundiff.diagnose.render import render
         from rundiff.report.output import choose_output
 
         out = choose_output(output, fmt, FORMATS, open_after=open_after)
-        settings, _ = diagnose_config(config)
-        diagnosis = api.diagnose(runs, select=[*settings.get("select", []), *(select or [])],
-                                 ignore=[*settings.get("ignore", []), *(ignore or [])],
-                                 thresholds=settings.get("rules", {}))
+        # select/ignore of [tool.rundiff.diagnose] arrive as option defaults; its `rules` table is read here
+        config_path = ctx.parent.params.get("config") if ctx.parent is not None else None
+        thresholds = load_config(config_path).section("diagnose", "rules")
+        diagnosis = api.diagnose(runs, select=select or [], ignore=ignore or [], thresholds=thresholds,
+                                 weights=weights)
         images = None
         if plots is not None or out.format == "html":
             from rundiff.diagnose.plots import diagnosis_plots, write_plots

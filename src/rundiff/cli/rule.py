@@ -13,13 +13,14 @@ from rundiff.errors import RundiffError
 
 
 def rule(
+    ctx: typer.Context,
     rule_id: Annotated[str | None, typer.Argument(help="The rule id, e.g. warmup-too-long.")] = None,
     all_rules: Annotated[bool, typer.Option("--all", help="Every rule.")] = False,
     fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
 ) -> None:
     """Explain a diagnose rule: what it flags and why, its thresholds (as the config file sets them) and its fix."""
     with user_errors():
-        from rundiff.diagnose.config import diagnose_config
+        from rundiff.config import load_config
         from rundiff.diagnose.rules import RULES, RULES_BY_ID, rule_json, rule_text
 
         if fmt not in ("text", "json"):
@@ -28,8 +29,9 @@ def rule(
             raise RundiffError("give one rule id, or --all")
         if rule_id is not None and rule_id not in RULES_BY_ID:
             raise RundiffError(f"unknown rule {rule_id!r} (known: {', '.join(RULES_BY_ID)})")
-        settings, source = diagnose_config()
-        overrides = settings.get("rules", {})
+        config = load_config(ctx.parent.params.get("config") if ctx.parent is not None else None)
+        overrides = config.section("diagnose", "rules")
+        source = str(config.path) if config.path else None
         chosen = RULES if all_rules else (RULES_BY_ID[rule_id],)
         if fmt == "json":
             import json

@@ -59,11 +59,13 @@ def rank_suspects(comparison: Comparison, registry: Registry) -> list[Suspect]:
         if not good_values:
             continue
         good_agree = all(values_equal(good_values[0], v, path_like=path_like) for v in good_values[1:])
-        separating, contradicting, unknown = [], [], []
+        separating, contradicting, unknown, inactive = [], [], [], []
         for run in bad:
             cell = row.entries[run.name].cell
-            if not cell.known or row.entries[run.name].inactive is not None:
+            if not cell.known:
                 unknown.append(run.name)
+            elif row.entries[run.name].inactive is not None:
+                inactive.append(run.name)
             elif any(values_equal(cell.value, v, path_like=path_like) for v in good_values):
                 contradicting.append(run.name)
             else:
@@ -79,7 +81,9 @@ def rank_suspects(comparison: Comparison, registry: Registry) -> list[Suspect]:
         if contradicting:
             reason += f"; same as good in {_some(contradicting)}"
         if unknown:
-            reason += f"; unknown or without effect in {_some(unknown)}"
+            reason += f"; unknown in {_some(unknown)}"
+        if inactive:
+            reason += f"; without effect in {_some(inactive)}"
         if not good_agree:
             reason += "; the good runs disagree among themselves"
         suspects.append(Suspect(row.name, score, reason, row.category, row.impact))

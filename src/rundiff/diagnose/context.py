@@ -29,6 +29,8 @@ class RunContext:
     schedule_inputs: tuple[str, ...] = ()
     #: How a parameter that is not a cell of the run got its value (e.g. total steps from the log).
     param_notes: Mapping[str, str] = field(default_factory=dict)
+    #: Weight statistics per saved file (``--weights``); None when the weights were not read.
+    weights: tuple[Any, ...] | None = None
 
     @property
     def name(self) -> str:
@@ -83,7 +85,21 @@ def _params(run: Run) -> tuple[dict[str, Any], list[str], dict[str, str]]:
         where = f" ({total.source})" if total.source else ""
         notes.append(f"total steps = {total.value} from the logs{where}")
         param_notes["max_train_steps"] = f"total steps from the logs{where}"
+        param_notes["@source:max_train_steps"] = total.source or ""
+    elif unset and run.get("max_train_steps").provenance is Provenance.UNKNOWN and run.logs is not None \
+            and run.logs.last_step and _no_step_inputs(run):
+        params["max_train_steps"] = run.logs.last_step
+        notes.append(f"total steps = {run.logs.last_step}: the last logged step (the run's total is not recorded; "
+                     "it is at least this)")
+        param_notes["max_train_steps"] = "the last logged step: the run's total is at least this"
+        param_notes["@source:max_train_steps"] = run.get("last_logged_step").source or (run.log_files or [""])[0]
     return params, notes, param_notes
+
+
+def _no_step_inputs(run: Run) -> bool:
+    """Nothing else would count the steps (no image count, no steps per epoch)."""
+    return not any(run.get(n).known for n in ("steps_per_epoch", "num_batches_per_epoch", "num_train_images",
+                                              "image_count"))
 
 
 def _log_source_note(run: Run, name: str) -> str:
@@ -91,7 +107,7 @@ def _log_source_note(run: Run, name: str) -> str:
     return f" ({cell.source})" if cell.source else ""
 
 
-def build_context(run: Run, logs: RunLogs) -> RunContext:
+def build_context(run: Run, logs: RunLogs, weights: tuple[Any, ...] | None = None) -> RunContext:
     params, notes, param_notes = _params(run)
     plan = plan_steps(params)
     if plan.total_is_default:
@@ -115,5 +131,8 @@ def build_context(run: Run, logs: RunLogs) -> RunContext:
                      f"the parameters give {plan.total_steps}")
     plan_inputs = tuple(n for n in _PLAN_INPUTS if params.get(n) is not None)
     schedule_inputs = tuple(n for n in _SCHEDULE_INPUTS if params.get(n) is not None) if schedule else ()
+    if schedule is not None and main is not None:
+        schedule_inputs = (main[0], *schedule_inputs)
     return RunContext(run=run, params=params, plan=plan, schedule=schedule, logs=logs, notes=tuple(notes),
-                      plan_inputs=plan_inputs, schedule_inputs=schedule_inputs, param_notes=param_notes)
+                      plan_inputs=plan_inputs, schedule_inputs=schedule_inputs, param_notes=param_notes,
+                      weights=weights)

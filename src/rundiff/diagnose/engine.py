@@ -109,11 +109,12 @@ def summarize(context: RunContext) -> dict[str, Any]:
     return {k: v for k, v in summary.items() if v is not None}
 
 
-def diagnose_context(context: RunContext, ignore: Iterable[str] | RuleSelection = frozenset()) -> RunDiagnosis:
+def diagnose_context(context: RunContext, ignore: Iterable[str] | RuleSelection = frozenset(),
+                     extra_warnings: Iterable[str] = ()) -> RunDiagnosis:
     notes = tuple(context.notes) + tuple(f"{name}: {context.plan.note(name)}" for name in
                                          ("steps_per_epoch", "total_steps", "warmup_steps") if context.plan.note(name))
     findings, not_checked = _apply(context, _selection(ignore))
-    warnings = tuple(dict.fromkeys([*context.run.warnings, *context.logs.warnings]))
+    warnings = tuple(dict.fromkeys([*context.run.warnings, *context.logs.warnings, *extra_warnings]))
     return RunDiagnosis(run=context.name, path=context.run.path, findings=tuple(findings),
                         summary=summarize(context), notes=notes, not_checked=tuple(not_checked),
                         warnings=warnings, context=context)
@@ -121,11 +122,21 @@ def diagnose_context(context: RunContext, ignore: Iterable[str] | RuleSelection 
 
 def diagnose_runs(runs: Iterable[Run], *, ignore: Iterable[str] | RuleSelection = (),
                   logs: dict[str, RunLogs] | None = None,
-                  unreadable: Iterable[UnreadableRun] = ()) -> Diagnosis:
+                  unreadable: Iterable[UnreadableRun] = (), weights: bool = False) -> Diagnosis:
     """Diagnose several runs; ``logs`` may give already-read logs by run name.
 
     ``unreadable`` are runs that could not be loaded: reported beside the others, never instead.
+    ``weights`` reads every saved LoRA of each run tensor by tensor (slow on big series).
     """
     selection = _selection(ignore)
-    contexts = [build_context(run, _run_logs(run, (logs or {}).get(run.name))) for run in runs]
-    return Diagnosis(runs=tuple(diagnose_context(c, selection) for c in contexts), unreadable=tuple(unreadable))
+    results = []
+    for run in runs:
+        saved, warnings = None, []
+        if weights:
+            from rundiff.diagnose.weights import read_weights
+
+            found, warnings = read_weights(run)
+            saved = tuple(found)
+        context = build_context(run, _run_logs(run, (logs or {}).get(run.name)), saved)
+        results.append(diagnose_context(context, selection, warnings))
+    return Diagnosis(runs=tuple(results), unreadable=tuple(unreadable))

@@ -39,7 +39,7 @@ def leading_zero_lr(ctx: RunContext) -> Observation | None:
     groups = {name: pts for name, pts in groups.items() if pts}
     points = [p for pts in groups.values() for p in pts]
     if not points:
-        return None
+        return _all_zero_without_epochs(ctx)
     by_epoch: dict[int, list[float]] = {}
     for p in points:
         epoch = _epoch_of(p, spe)
@@ -69,6 +69,25 @@ def leading_zero_lr(ctx: RunContext) -> Observation | None:
     if first.source:
         text += f" [{first.source}]"
     return Observation(text, evidence, first.source)
+
+
+#: Without epochs, LR 0 at every logged point counts only over this many logged steps or more.
+MIN_ZERO_STEPS = 10
+
+
+def _all_zero_without_epochs(ctx: RunContext) -> Observation | None:
+    """Steps per epoch unknown: every logged LR of every group is 0, over the whole logged run."""
+    groups = {name: pts for name, pts in _lr_points(ctx).items() if pts}
+    points = [p for pts in groups.values() for p in pts if p.step is not None]
+    if len(points) < 2 or any(p.value != 0.0 for pts in groups.values() for p in pts):
+        return None
+    first, last = min(p.step for p in points), max(p.step for p in points)
+    if last - first + 1 < MIN_ZERO_STEPS:
+        return None
+    source = min(points, key=lambda p: p.step or 0).source
+    text = (f"the logs show LR 0 for all {len(groups)} parameter group(s) at every logged point "
+            f"(steps {first}-{last}, steps per epoch unknown) [{source}]")
+    return Observation(text, {"zero_lr_steps_logged": last - first + 1, "lr_groups_logged": len(groups)}, source)
 
 
 def _group_base(ctx: RunContext, name: str) -> float | None:

@@ -24,6 +24,7 @@ def report_context(diagnosis: Diagnosis, plots: dict[str, dict[str, bytes]] | No
             "findings": [f.to_json() for f in run.findings],
             "not_checked": [n.to_json() for n in run.not_checked], "warnings": list(run.warnings),
             "plots": {kind: base64.b64encode(png).decode("ascii") for kind, png in images.items()},
+            "skipped": _skipped(run),
         })
     used = sorted({f.rule for f in diagnosis.findings})
     return {"runs": runs, "counts": counts, "has_errors": diagnosis.has_errors,
@@ -31,10 +32,19 @@ def report_context(diagnosis: Diagnosis, plots: dict[str, dict[str, bytes]] | No
             "rules": {rule_id: {"summary": RULES_BY_ID[rule_id].summary} for rule_id in used}}
 
 
+def _skipped(run: Any) -> list[dict[str, str]]:
+    """The run's files that were not read, and why (Run.skipped): every output lists them."""
+    source = getattr(getattr(run, "context", None), "run", None)
+    return [{"path": k.path, "reason": k.reason} for k in getattr(source, "skipped", [])]
+
+
 def render(diagnosis: Diagnosis, fmt: str, plots: dict[str, dict[str, bytes]] | None = None) -> str:
     """The report in one of FORMATS."""
     if fmt == "json":
-        return json.dumps(diagnosis.to_json(), indent=2, ensure_ascii=False) + "\n"
+        data = diagnosis.to_json()
+        for entry, run in zip(data.get("runs", []), diagnosis.runs, strict=False):
+            entry.setdefault("skipped", _skipped(run))
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     from rundiff.report.templates import render as render_template
 
     return render_template(_TEMPLATES[fmt], report_context(diagnosis, plots))

@@ -35,8 +35,9 @@ _JSON_SKIP = {"tokenizer.json", "tokenizer_config.json", "vocab.json", "special_
               "preprocessor_config.json", "added_tokens.json", "merges.txt",
               # rundiff's own outputs in an ablation sweep
               "variant.json", "plan.json", "command.json", "train_result.json", "report.json",
-              # W&B run files: logged values and the environment, read as logs (ingest/logs)
-              "wandb-summary.json", "wandb-metadata.json"}
+              # W&B logged values, read as a log (ingest/logs); wandb-metadata.json is read as the
+              # command line that started the run (ingest/profiled.py)
+              "wandb-summary.json"}
 #: Folders of a diffusers model (a base model stored in the run folder, not the run's settings).
 _MODEL_COMPONENT_DIRS = {"unet", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2",
                          "scheduler", "transformer", "feature_extractor", "safety_checker"}
@@ -61,6 +62,8 @@ class RunFiles:
     logs: Any = None
     #: Files that failed to parse (their warning is in ``warnings``).
     failed_files: list[str] = field(default_factory=list)
+    #: Save series (epoch checkpoints ... final file), each in save order.
+    checkpoints: list[Any] = field(default_factory=list)
 
 
 def ingest_run(path: str | Path) -> RunFiles:
@@ -99,8 +102,14 @@ def ingest_file(path: Path) -> list[SourceFile] | None:
         return ingest_script(path, **_argument_vocabulary())
     if suffix in MARKDOWN_SUFFIXES:
         from rundiff.ingest.markdown import ingest_markdown
+        from rundiff.ingest.markdown_configs import ingest_markdown_configs
 
-        return ingest_markdown(path, **_argument_vocabulary())
+        sources: list[SourceFile] = list(ingest_markdown(path, **_argument_vocabulary()))
+        configs, warnings = ingest_markdown_configs(path)
+        found = sources + configs
+        if found:
+            found[0].warnings.extend(warnings)
+        return found
     if suffix == ".ipynb":
         from rundiff.ingest.notebook import ingest_notebook
 
@@ -152,7 +161,7 @@ def _ingest_toml(path: Path, *, text: str | None = None, chain: str | None = Non
         if source is not None:
             return [source]
     sources = toml_config.ingest_toml(path, text=raw, chain=chain, display_path=display_path)
-    profile, evidence = recognise(data, shown, only=["lora-scripts", "musubi-tuner", "sd-scripts"])
+    profile, evidence = recognise(data, shown, only=["kohya_ss", "lora-scripts", "musubi-tuner", "sd-scripts"])
     for source in sources:
         if profile is not None:
             source.trainer = profile.trainer
@@ -238,6 +247,10 @@ def _ingest_yaml(path: Path) -> list[SourceFile]:
     data, node = trainer_config.load_yaml(path, text)
     if data is None:
         raise NotASource("empty YAML file")
+    from rundiff.ingest.wandb_run import ingest_wandb_config, is_wandb_config
+
+    if is_wandb_config(path) and isinstance(data, dict):
+        return [ingest_wandb_config(path, data, node)]
     if isinstance(data, dict) and "compute_environment" in data:  # accelerate's own config
         facts = [Fact(k, v, SourceKind.LAUNCHER, str(path), line)
                  for k, v, line in trainer_config.flatten(data, node)]
@@ -348,10 +361,9 @@ def _ingest_folder(run: RunFiles) -> None:
             used.add(f.resolve())
     weights = [f for f in files if f.suffix.lower() == ".safetensors"]
     finals, intermediate = final_checkpoints(weights)
-    if intermediate:
-        run.warnings.append(f"{len(intermediate)} intermediate checkpoint(s) skipped; read the last of each series")
     for f in intermediate:
         reasons[f] = "intermediate checkpoint: the last file of its series is read (the settings repeat)"
+    _read_checkpoint_series(run, weights)
     ordered = (
         [f for f in files if f.suffix.lower() in SCRIPT_SUFFIXES | MARKDOWN_SUFFIXES | {".ipynb"}]
         + [f for f in files if f.suffix.lower() in {".toml", ".json"} | YAML_SUFFIXES | ENV_SUFFIXES]
@@ -404,6 +416,18 @@ def _ingest_folder(run: RunFiles) -> None:
     run.skipped = _group_skipped(run.skipped)
     _adopt_lone_dataset_configs(run)
     _add_dataset_folders(run, subset_dirs)
+
+
+def _read_checkpoint_series(run: RunFiles, weights: list[Path]) -> None:
+    """Epoch/step saves of one series: the run's progress, from their headers (ingest/checkpoints.py)."""
+    from rundiff.ingest.checkpoints import read_series, series_groups, series_source
+
+    for members in series_groups(weights):
+        series = read_series(members, run.warnings)
+        source = series_source(series)
+        if source is not None:
+            run.sources.append(source)
+            run.checkpoints.append(series)
 
 
 def _read_logs(run: RunFiles) -> None:

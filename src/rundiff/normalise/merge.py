@@ -260,7 +260,8 @@ def normalise_run(run_files: Any, registry: Registry | None = None) -> Run:
               conflicts=conflicts, warnings=list(run_files.warnings) + warnings, trainer=trainer,
               outcome=run_files.outcome, log_files=[str(p) for p in run_files.log_files],
               skipped=list(getattr(run_files, "skipped", [])), trainer_evidence=trainer_evidence(run_files, trainer),
-              logs=getattr(run_files, "logs", None), failed_files=list(getattr(run_files, "failed_files", [])))
+              logs=getattr(run_files, "logs", None), failed_files=list(getattr(run_files, "failed_files", [])),
+              checkpoints=list(getattr(run_files, "checkpoints", [])))
     for source in run_files.sources:
         run.warnings.extend(source.warnings)
     return run

@@ -15,17 +15,31 @@ from rundiff.report.output import write_atomic
 __all__ = ["render", "render_comparison", "write_atomic"]
 
 
-def render_comparison(comparison: Any, fmt: str, *, show_all: bool = False, width: int | None = None) -> str:
-    """A Comparison as text, md, html, json or csv."""
+def render_comparison(comparison: Any, fmt: str, *, show_all: bool = False, width: int | None = None,
+                      extras: Any = None) -> str:
+    """A Comparison as text, md, html, json or csv.
+
+    ``extras`` (report.extras.Extras) asks for curves, sample images and a metric's effects; the
+    picture files a Markdown report links are left in ``extras.files`` for the caller to write.
+    """
     from rundiff.report.data import render_csv, render_json
 
+    metric = None
+    if extras is not None and extras.metric and fmt == "json":
+        from rundiff.report.metric import metric_effects
+
+        metric = metric_effects(comparison, extras.metric)
     if fmt == "json":
-        return render_json(comparison, comparison.diagnosis)
+        return render_json(comparison, comparison.diagnosis, metric=metric)
     if fmt == "csv":
         return render_csv(comparison)
     from rundiff.report.context import comparison_context
 
     context = comparison_context(comparison, show_all=show_all)
+    if extras is not None:
+        from rundiff.report.extras import add_extras
+
+        add_extras(context, comparison, fmt, extras)
     if fmt == "text":
         from rundiff.report.terminal import comparison_text
 

@@ -6,7 +6,9 @@ JSON contract (other tools read it; keep it stable, extend only):
      "parameters": [{"name", "category", "impact", "status", "replicate",
                      "values": {run: {"value", "provenance", "source", "note", "confirmed_by", "change",
                                       "inactive"}}}],
-     "conflicts": [...], "suspects": [{"name", "score", "reason"}], "findings"?: [...], "left_out"?: [...]}
+     "counts": {"differs", "partial", "unknown", "inactive", "same", "replicates_differ"},
+     "conflicts": [...], "suspects": [{"name", "score", "reason"}], "findings"?: [...], "left_out"?: [...],
+     "metric"?: {"name", "runs": {run: {"value", "source"}}, "effects": [...]}}
 status: same | differs | partial | unknown | inactive; change: same | changed | added | removed |
 unknown | inactive; inactive: why the value has no effect in that run, or null.
 """
@@ -75,6 +77,7 @@ def comparison_json(comparison: Comparison, diagnosis: list[dict[str, Any]] | No
             "values": [{"value": json_value(v), "provenance": p, "source": s} for v, p, s in c.values],
         } for c in comparison.conflicts],
         "suspects": [{"name": s.name, "score": s.score, "reason": s.reason} for s in comparison.suspects],
+        "counts": _counts(comparison),
     }
     if diagnosis is not None:
         data["findings"] = diagnosis
@@ -83,12 +86,27 @@ def comparison_json(comparison: Comparison, diagnosis: list[dict[str, Any]] | No
     return data
 
 
+def _counts(comparison: Comparison) -> dict[str, int]:
+    """Rows per status (per-run identifiers apart): "differs" counts only known values that disagree."""
+    counts = {status: 0 for status in ("differs", "partial", "unknown", "inactive", "same")}
+    for row in comparison.rows:
+        if not row.replicate:
+            counts[row.status] = counts.get(row.status, 0) + 1
+    counts["replicates_differ"] = sum(1 for r in comparison.rows if r.replicate and r.status == "differs")
+    return counts
+
+
 #: Up to this many runs the JSON is indented for people; past it, compact (the C encoder, 10x faster).
 INDENT_UP_TO_RUNS = 6
 
 
-def render_json(comparison: Comparison, diagnosis: list[dict[str, Any]] | None = None) -> str:
+def render_json(comparison: Comparison, diagnosis: list[dict[str, Any]] | None = None, *,
+                metric: dict[str, Any] | None = None) -> str:
     data = comparison_json(comparison, diagnosis)
+    if metric is not None:
+        data["metric"] = {"name": metric["name"], "runs": metric["runs"],
+                          "effects": [{k: v for k, v in e.items() if not k.endswith("_value")} | {
+                              "effect": e["effect_value"], "ratio": e["ratio_value"]} for e in metric["effects"]]}
     if len(comparison.runs) <= INDENT_UP_TO_RUNS:
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n"

@@ -35,6 +35,8 @@ def plain_text(value: Any, *, keep_newlines: bool = False) -> str:
     return _CONTROL.sub("", text.replace("\t", " ").replace("\r\n", " ").replace("\n", " "))
 
 
+#: An ampersand that would start an entity (`&lt;`, `&#60;`); a plain "&" renders as itself.
+_ENTITY_LIKE = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
 #: Markdown punctuation that can start markup anywhere; each is backslash-escaped (CommonMark allows it).
 _MD_PUNCT = re.compile(r"([\\`*\[\]|~])")
 #: An underscore is emphasis only at a word's edge (GFM ignores intraword ones: network_dim stays readable).
@@ -50,7 +52,7 @@ def markdown_text(value: Any) -> Markup:
     if isinstance(value, Markup):
         return value
     text = plain_text(value)
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _ENTITY_LIKE.sub("&amp;", text).replace("<", "&lt;").replace(">", "&gt;")
     text = _MD_PUNCT.sub(r"\\\1", text)
     text = _MD_UNDERSCORE.sub(r"\\_", text)
     if text[:1] in ("-", "=", "+", "#") and not _NUMBER.fullmatch(text):

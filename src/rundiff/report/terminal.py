@@ -54,28 +54,118 @@ def _cell(c: dict[str, Any]) -> Text:
     return text
 
 
-def comparison_console(console: Console, context: dict[str, Any]) -> None:
-    """Everything the terminal report shows, printed on ``console``."""
-    runs = context["runs"]
-    console.print(
-        Text.assemble(
-            t(context["title"], "bold"),
-            " — baseline ",
-            t(context["baseline"], "bold"),
-            f", {len(runs)} runs, {context['total_changes']} differing parameters",
-        )
-    )
+def _groups(g: dict[str, Any]) -> Text:
+    text = Text()
+    for i, v in enumerate(g["shown"]):
+        if i:
+            text.append(" · ")
+        text.append_text(t(v["text"], "bold"))
+        extra = f" ×{v['runs']}" + (f" ({v['good']} good)" if v["good"] else "")
+        extra += f" ({v['bad']} bad)" if v["bad"] else ""
+        text.append(extra, style="dim")
+    if g["more"]:
+        text.append(f" · {g['more']} more values", style="dim")
+    return text
+
+
+def _value_table(title: str, entries: list[dict[str, Any]], runs: list[dict[str, Any]], numbered: bool) -> Table:
+    table = Table(title=t(title), title_justify="left", title_style="bold", show_lines=False, pad_edge=False)
+    if numbered:
+        table.add_column("#", justify="right")
+    table.add_column("parameter", style="bold")
     for r in runs:
-        console.print(
-            Text.assemble(
-                "  ", _run_label(r["name"], r["outcome"]), t(f" ({r['trainer']}; {len(r['sources'])} sources)", "dim")
-            )
-        )
+        table.add_column(_run_label(r["name"], r["outcome"]))
+    for i, e in enumerate(entries, start=1):
+        head = [t(str(i))] if numbered else []
+        table.add_row(*head, t(e["name"]), *[_cell(c) for c in e["cells"]])
+    return table
+
+
+def print_summary(console: Console, context: dict[str, Any]) -> None:
+    """The answer first: counts, top suspects with each run's value, high-impact changes, how much of
+    each run is known, the diagnosis headline."""
+    o = context["overview"]
+    runs = context["runs"]
+    wide = context["wide_layout"]
+    counts = o["counts"]
+    line = Text.assemble((f"{counts['differs']} parameters differ in known values", "bold"))
+    for key, words in (("partial", "partly known"), ("unknown", "known in one run only"),
+                       ("inactive", "without effect in some runs"), ("replicates", "per-run identifiers differ")):
+        if counts.get(key):
+            line.append(f" · {counts[key]} {words}")
+    console.print(line)
+    if o["has_outcomes"]:
+        if not o["suspects"]:
+            console.print(t("No parameter separates the bad runs from the good ones with the evidence at hand."))
+        elif wide:
+            console.print(Text("Top suspects", style="bold"))
+            for i, s in enumerate(o["suspects"], start=1):
+                console.print(Text.assemble(f"  {i}. ", t(s["name"], "bold"), t(f" ({s['impact']}): ", "dim"),
+                                            _groups(s["groups"])))
+        else:
+            console.print(_value_table("Top suspects", o["suspects"], runs, numbered=True))
+        if o["more_suspects"]:
+            console.print(t(f"  {o['more_suspects']} more suspects below", "dim"))
+    if o["high_impact"]:
+        title = "High-impact changes" + (" besides the suspects" if o["has_outcomes"] else "")
+        if wide:
+            console.print(Text(title, style="bold"))
+            for h in o["high_impact"]:
+                console.print(Text.assemble("  ", t(h["name"], "bold"), ": ", _groups(h["groups"])))
+        else:
+            console.print(_value_table(title, o["high_impact"], runs, numbered=False))
+        if o["more_high_impact"]:
+            console.print(t(f"  {o['more_high_impact']} more in the tables below", "dim"))
+    console.print(Text("How much of each run is known", style="bold"))
+    if wide and o["knowledge_range"]:
+        k = o["knowledge_range"]
+        console.print(t(f"  median {k['median']} % known; least {k['least']['run']} ({k['least']['percent']} %), "
+                        f"best {k['most']['run']} ({k['most']['percent']} %)"))
+    else:
+        for k in o["knowledge"]:
+            console.print(Text.assemble("  ", _run_label(k["run"], k["outcome"]),
+                                        t(f": {k['known']} of {k['total']} known ({k['percent']} %), "
+                                          f"{k['stated']} stated in its own files; {k['trainer']}, "
+                                          f"{k['sources']} sources")))
+    diagnosis = o["diagnosis"]
+    if diagnosis is not None:
+        c = diagnosis["counts"]
+        console.print(Text.assemble(("Diagnosis: ", "bold"), (f"{c['error']} error(s)", _SEVERITY_STYLE["error"]),
+                                    ", ", (f"{c['warning']} warning(s)", _SEVERITY_STYLE["warning"]),
+                                    f", {c['info']} info"))
+        for f in diagnosis["top"]:
+            console.print(Text.assemble("  ", t(f"[{f['severity']}]", _SEVERITY_STYLE.get(f["severity"], "")), " ",
+                                        t(f["run"], "bold"), ": ", t(f["message"]), t(f" ({f['rule']})", "dim")))
+
+
+def print_metric(console: Console, metric: dict[str, Any]) -> None:
+    table = Table(title=t(f"Effect on {metric['name']}"), title_justify="left", title_style="bold")
+    for head in ("parameter", f"values (mean {metric['name']}, runs)", "effect", "spread", "ratio"):
+        table.add_column(t(head), justify="right" if head in ("effect", "spread", "ratio") else "left")
+    for e in metric["effects"]:
+        values = "; ".join(f"{g['text']}: {g['mean']} (n={g['n']})" for g in e["groups"])
+        table.add_row(t(e["name"]), t(values), t(e["effect"]), t(e["spread"]), t(e["ratio"]))
+    console.print(t(metric["sentence"], "dim"))
+    if metric["effects"]:
+        console.print(table)
+
+
+def comparison_console(console: Console, context: dict[str, Any]) -> None:
+    """Everything the terminal report shows, printed on ``console``: summary, tables, the rest."""
+    runs = context["runs"]
+    console.print(Text.assemble(t(context["title"], "bold"), " — baseline ", t(context["baseline"], "bold"),
+                                f", {len(runs)} runs"))
+    console.rule(Text("Summary", style="bold"), align="left")
+    print_summary(console, context)
+    metric = context["extras"]["metric"]
+    if metric:
+        print_metric(console, metric)
+    console.rule(Text("Parameters", style="bold"), align="left")
     if context["wide_layout"]:
-        table = Table(title="Differing parameters, one row per run", show_lines=False)
+        table = Table(title="Differing parameters, one row per run († per-run identifier)", show_lines=False)
         table.add_column("run")
         for col in context["wide"]["columns"]:
-            table.add_column(t(col["name"]))
+            table.add_column(t(col["name"] + (" †" if col["replicate"] else "")))
         for row in context["wide"]["rows"]:
             table.add_row(_run_label(row["run"], row["outcome"]), *[_cell(c) for c in row["cells"]])
         console.print(table)
@@ -89,23 +179,24 @@ def comparison_console(console: Console, context: dict[str, Any]) -> None:
             for r in runs:
                 table.add_column(_run_label(r["name"], r["outcome"]))
             for row in cat["rows"]:
-                table.add_row(t(row["name"]), t(row["impact"]), *[_cell(c) for c in row["cells"]])
+                impact = row["impact"] + ("" if row["status"] == "differs" else f" ({row['status']})")
+                table.add_row(t(row["name"] + (" †" if row["replicate"] else "")), t(impact),
+                              *[_cell(c) for c in row["cells"]])
             console.print(table)
             if cat["hidden_same"]:
-                console.print(
-                    t(f"  {cat['hidden_same']} the same in every run or set by none (--all shows them)", "dim")
-                )
+                console.print(t(f"  {cat['hidden_same']} the same in every run or set by none (--all shows them)",
+                                "dim"))
     hidden = sum(cat["hidden_same"] for cat in context["categories"])
     if hidden and context["wide_layout"]:
         console.print(t(f"{hidden} parameters the same in every run not shown", "dim"))
     if context["suspects"]:
         console.print(Text.assemble("\n", ("Suspects", "bold"), " (bad vs good, weighted by impact)"))
         for i, s in enumerate(context["suspects"][:15], start=1):
-            console.print(
-                Text.assemble(
-                    f"  {i}. ", t(s["name"], "bold"), t(f" ({s['impact']}, score {s['score']}) ", "dim"), t(s["reason"])
-                )
-            )
+            console.print(Text.assemble(f"  {i}. ", t(s["name"], "bold"),
+                                        t(f" ({s['impact']}, score {s['score']}) ", "dim"), t(s["reason"])))
+    if context["same"]:
+        console.print(Text("\nWhat stayed the same", style="bold"))
+        console.print(t("  " + "; ".join(f"{s['name']} {s['text']}" for s in context["same"])))
     if context["conflicts"]:
         console.print(Text("\nConflicts inside a run", style="bold"))
         for c in context["conflicts"]:
@@ -114,18 +205,9 @@ def comparison_console(console: Console, context: dict[str, Any]) -> None:
     if context["diagnosis"]:
         console.print(Text("\nDiagnosis", style="bold"))
         for f in context["diagnosis"]:
-            console.print(
-                Text.assemble(
-                    "  ",
-                    t(f["run"]),
-                    ": ",
-                    t(f["rule"]),
-                    " ",
-                    t(f"[{f['severity']}]", _SEVERITY_STYLE.get(f["severity"], "")),
-                    " ",
-                    t(f["message"]),
-                )
-            )
+            console.print(Text.assemble("  ", t(f["run"]), ": ", t(f["rule"]), " ",
+                                        t(f"[{f['severity']}]", _SEVERITY_STYLE.get(f["severity"], "")), " ",
+                                        t(f["message"])))
     for r in runs:
         for w in r["warnings"]:
             console.print(Text.assemble(("warning", "yellow"), " ", t(r["name"]), ": ", t(w)))

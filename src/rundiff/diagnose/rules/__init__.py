@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rundiff.diagnose.rules import dataset, ema, learning_rate, logs, schedule
+from rundiff.diagnose.rules import dataset, ema, learning_rate, logs, schedule, weights
 from rundiff.diagnose.rules.base import Hit, Rule, rule
 
 #: Every rule, in the order findings are reported. Ids are a public contract: never rename one.
@@ -21,6 +21,8 @@ RULES: tuple[Rule, ...] = (
     logs.loss_not_finite,
     logs.lr_observed_mismatch,
     logs.run_not_finished,
+    weights.lora_never_trained,
+    weights.weight_norm_stalled,
 )
 RULES_BY_ID: dict[str, Rule] = {r.id: r for r in RULES}
 

@@ -99,7 +99,8 @@ class RuleView:
             if value is None:
                 continue
             rows.append({"name": name, "value": value, "provenance": str(cell.provenance) if cell.known else
-                         "inferred", "source": cell.source, "note": cell.note or context.param_notes.get(name)})
+                         "inferred", "source": cell.source or context.param_notes.get(f"@source:{name}") or None,
+                         "note": cell.note or context.param_notes.get(name)})
         if "@plan" in self.reads:
             plan = context.plan
             for name in ("steps_per_epoch", "total_steps", "warmup_steps"):

@@ -57,7 +57,7 @@ def _range(ctx: RuleView) -> tuple[LrRange, str, str, float]:
         raise NotChecked("training type unknown (LoRA or full fine-tune): give training_type or network_dim")
     optimizer = ctx.value("optimizer_type")
     if optimizer is None:
-        raise NotChecked("optimizer_type unknown: the usual LR depends on it")
+        return _any_optimizer_range(ctx, kind)
     family = optimizer_family(optimizer)
     if family is None:
         raise NotChecked(f"no usual LR range is known for optimizer {optimizer!r} (SGD, AdaFactor, ...)")
@@ -73,9 +73,26 @@ def _range(ctx: RuleView) -> tuple[LrRange, str, str, float]:
     return limits, kind, family, peak
 
 
+def _any_optimizer_range(ctx: RuleView, kind: str) -> tuple[LrRange, str, str, float]:
+    """Optimizer unknown: a range only the LRs outside every known optimizer's range fall out of."""
+    main = ctx.main_lr
+    if main is None:
+        raise NotChecked("learning rate and optimizer_type unknown")
+    peak = ctx.schedule.peak_lr() if ctx.schedule is not None else main[1]
+    ranges = [r for (k, _), r in LR_RANGES.items() if k == kind]
+    low = min(r.error_at_or_below for r in ranges)
+    high = max(r.error_above for r in ranges)
+    if low < peak <= high:
+        raise NotChecked("optimizer_type unknown: the usual LR depends on it")
+    limits = LrRange((min(r.typical[0] for r in ranges), max(r.typical[1] for r in ranges)), low, low / 10, high,
+                     high * 10, "outside the usual range of every known optimizer (AdamW, Lion, Prodigy/D-Adaptation); "
+                     "the optimizer is unknown, so this is a warning")
+    return limits, kind, "any", peak
+
+
 def _what(kind: str, family: str, ctx: RuleView) -> str:
     training = "LoRA" if kind == "network" else "full fine-tune"
-    optimizer = ctx.value("optimizer_type")
+    optimizer = ctx.value("optimizer_type") or "an unknown optimizer"
     return f"a {training} with {optimizer}"
 
 
@@ -99,7 +116,7 @@ def lr_too_low(ctx: RuleView) -> Iterator[Hit]:
     limits, kind, family, peak = _range(ctx)
     if peak >= limits.warn_below:
         return
-    severity = Severity.ERROR if peak <= limits.error_at_or_below else Severity.WARNING
+    severity = Severity.ERROR if peak <= limits.error_at_or_below and family != "any" else Severity.WARNING
     low, high = limits.typical
     evidence = {"peak_lr": peak, "typical_low": low, "typical_high": high,
                 "factor_below_typical": round(low / peak, 2) if peak > 0 else float("inf")}
@@ -125,7 +142,7 @@ def lr_too_high(ctx: RuleView) -> Iterator[Hit]:
     limits, kind, family, peak = _range(ctx)
     if peak <= limits.warn_above:
         return
-    severity = Severity.ERROR if peak > limits.error_above else Severity.WARNING
+    severity = Severity.ERROR if peak > limits.error_above and family != "any" else Severity.WARNING
     low, high = limits.typical
     evidence = {"peak_lr": peak, "typical_low": low, "typical_high": high,
                 "factor_above_typical": round(peak / high, 2)}

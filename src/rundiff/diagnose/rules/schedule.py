@@ -61,6 +61,8 @@ def lr_zero_at_start(ctx: RuleView) -> Iterator[Hit]:
         return
     epochs = max(evidence.get("zero_lr_epochs_simulated", 0), evidence.get("zero_lr_epochs_logged", 0))
     through = f"through epoch {math.floor(epochs)}" if epochs >= 1 else "for a whole epoch or more"
+    if not epochs and "zero_lr_steps_logged" in evidence:
+        through = f"for all {evidence['zero_lr_steps_logged']:g} logged steps"
     evidence["zero_lr_epochs"] = round(epochs, 2)
     yield Hit(f"LR is 0 {through}: " + "; ".join(reasons) + ".", evidence)
 

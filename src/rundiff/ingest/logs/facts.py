@@ -187,6 +187,11 @@ def log_sources(logs: RunLogs, run_path: str, kinds: dict[str, str] | None = Non
         seen.add(name)
         path, line = split_where(where)
         facts.append(Fact(name, value, SourceKind.LOG, path, line, Provenance.INFERRED, note))
+    if logs.trainer is not None and logs.trainer[0] == "sd-scripts" and logs.get("loss/current") \
+            and logs.get("loss/average"):
+        path, line = split_where(logs.trainer[1].split(": ", 1)[0])
+        facts.append(Fact("training_type", "lora", SourceKind.LOG, path, line, Provenance.INFERRED,
+                          "sd-scripts logs loss/current and loss/average only from train_network (LoRA)"))
     chain = f"{run_path}#logs"
     readable = [f for f in logs.files if f not in set(logs.unreadable)]
     sources = {path: SourceFile(path=path, format=f"{(kinds or {}).get(path, 'training')}-log", chain=chain)
@@ -196,4 +201,5 @@ def log_sources(logs: RunLogs, run_path: str, kinds: dict[str, str] | None = Non
         if target is None:
             target = sources.setdefault(fact.path, SourceFile(path=fact.path, format="training-log", chain=chain))
         target.facts.append(fact)
+    # logs.trainer is evidence, not a licence for defaults: a log does not show what the config left unset.
     return list(sources.values())

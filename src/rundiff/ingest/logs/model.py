@@ -49,6 +49,8 @@ class RunLogs:
     finish: tuple[bool, str] | None = None
     #: The highest global step a progress bar or step counter showed.
     last_step: int | None = None
+    #: The trainer the logs are recognisably from (its console block, its tag set), with the evidence.
+    trainer: tuple[str, str] | None = None
 
     def add(self, name: str, point: Point) -> None:
         self.series.setdefault(name, []).append(point)
@@ -80,6 +82,8 @@ class RunLogs:
             self.finish = other.finish
         if other.last_step is not None:
             self.last_step = max(self.last_step or 0, other.last_step)
+        if self.trainer is None:
+            self.trainer = other.trainer
 
     @property
     def empty(self) -> bool:

@@ -29,6 +29,8 @@ def read_event_file(path: Path) -> RunLogs:
         logs.warnings.append(f"{path}: not a readable TensorBoard event file ({exc.__class__.__name__})")
         logs.unreadable.append(str(path))
         return logs
+    if {"loss/current", "loss/average"} <= set(tags) and any(t.startswith("lr/") for t in tags):
+        logs.trainer = ("sd-scripts", f"{path}: sd-scripts' train_network tags loss/current, loss/average, lr/*")
     out_of_range = 0
     for tag in tags:
         hit = series_for(tag)

@@ -42,6 +42,8 @@ CONSOLE_FACTS: dict[str, tuple[re.Pattern[str], ...]] = {
     "total_steps": (re.compile(rf"total optimization steps[^:=]{{0,80}}[:=]\s*({COUNT})", re.I),),
 }
 _KOHYA_OVERRIDE = re.compile(rf"override steps\. steps for ({COUNT}) epochs is[^:]{{0,80}}:\s*({COUNT})")
+#: Lines only sd-scripts' (and musubi-tuner's) train_network prints: its bilingual console block.
+_KOHYA_BLOCK = re.compile(r"学習開始|num batches per epoch / 1epochのバッチ数|num train images \* repeats /")
 _KOHYA_EPOCH = re.compile(rf"^\s*epoch ({COUNT})/({COUNT})\s*$")
 _TQDM = re.compile(rf"^(?P<desc>[^|\[]{{0,200}}?):?\s*(?:\d{{1,3}}%\|[^|]{{0,200}}\|)?\s*"
                    rf"(?P<n>{COUNT})/(?P<total>{COUNT})\s*\[(?P<inside>[^\]]{{0,2000}})\]")
@@ -123,6 +125,8 @@ class _TextLogParser:
                 if match:
                     found |= self._fact(name, match.group(1), where)
                     break
+        if self.logs.trainer is None and _KOHYA_BLOCK.search(line):
+            self.logs.trainer = ("sd-scripts", f"{where}: sd-scripts' console block ({line[:60]})")
         match = _KOHYA_OVERRIDE.search(line)
         if match:
             found |= self._fact("max_train_epochs", match.group(1), where)
