@@ -54,6 +54,13 @@ def test_report_is_written_with_a_verdict(sweep):
     assert factor["name"] == "network_dim" and factor["verdict"] == "spread_unknown"
     assert "network_dim" in first.stdout and "spread unknown with one seed" in first.stdout
     assert (out / "report.html").read_text().count("data:image/png;base64,") >= 2
+    # the short run's horizon and the engine are stated in the plan, the report and on the terminal
+    assert report["horizon"] == "compressed" and report["executor"]["name"] == "local"
+    assert "compressed: the constant schedule squeezed into 2 steps (base schedule 100 steps, warmup 0)" in \
+        report["schedules"][0]
+    markdown = (out / "report.md").read_text()
+    assert "executor local" in markdown and "LR horizon compressed" in markdown
+    assert "LR horizon compressed" in first.output
 
 
 def test_a_rerun_skips_finished_variants(sweep):

@@ -144,11 +144,12 @@ def test_rewrite_for_network_dim_gives_the_exact_command_and_files(tmp_path):
         FAKE_ACCELERATE, "launch", "--num_cpu_threads_per_process=2", str(STANDIN.absolute() / "train_network.py"),
         "--config_file=train.toml", "--dataset_config=dataset.toml", "--network_module=networks.lora",
         "--network_dim=8", "--network_alpha=16", "--learning_rate=1e-4", "--lr_scheduler=cosine",
-        "--lr_warmup_steps=2", f"--sample_prompts={base / 'prompts.txt'}", "--sample_every_n_steps=10",
+        "--lr_warmup_steps=1", f"--sample_prompts={base / 'prompts.txt'}", "--sample_every_n_steps=10",
         "--output_dir=output", "--output_name=mylora", "--logging_dir=logs", "--max_train_steps=10", "--seed=0",
     ]
     assert job.cwd == folder
-    assert job.env["HF_HUB_OFFLINE"] == "1" and job.env["CUDA_VISIBLE_DEVICES"] == ""
+    assert "HF_HUB_OFFLINE" not in job.env and job.env["CUDA_VISIBLE_DEVICES"] == ""  # the base's export: not applied
+    assert kohya.base_env(base_run) == {"HF_HUB_OFFLINE": "1"}  # ... but shown
     command = json.loads((folder / "command.json").read_text())
     assert command == {"argv": list(job.argv), "cwd": ".", "env": job.env}
     # the --config_file copy: sections kept, what the short run sets removed (CLI beats it anyway)
@@ -247,7 +248,7 @@ def test_num_repeats_on_a_folder_method_base_gets_a_generated_dataset_config(tmp
 def test_constant_scheduler_with_warmup_is_refused_before_anything_runs(tmp_path):
     base_run = rundiff.load_run(make_base(tmp_path, scheduler="constant", warmup="0"))
     plan = plan_ablation(base_run, ["lr_warmup_steps"], values=["0", "5"], steps=10)
-    with pytest.raises(RundiffError, match=r"lr_warmup_steps=5: lr_scheduler constant with lr_warmup_steps 5"):
+    with pytest.raises(RundiffError, match=r"lr_warmup_steps=5: lr_scheduler constant with lr_warmup_steps 1 cannot"):
         backend().check(base_run, plan)
     # the stand-in fails the way the real trainer does (ValueError, exit 1, no logs, no LoRA)
     folder = tmp_path / "direct"
@@ -279,8 +280,8 @@ def test_missing_training_script_and_unknown_arguments_are_refused(tmp_path, mon
     assert not elsewhere.installed(base_run) and backend().installed(base_run)
     with pytest.raises(RundiffError, match=r"train_network.py is not in .*sd-scripts"):
         elsewhere.check(base_run, plan)
-    with pytest.raises(RundiffError, match="ema_decay is not an argument of sd-scripts' train_network.py"):
-        backend().check(base_run, plan_ablation(base_run, ["ema_decay"], values=["0.99", "0.999"], steps=10))
+    with pytest.raises(RundiffError, match="logit_mean is not an argument of sd-scripts' train_network.py"):
+        backend().check(base_run, plan_ablation(base_run, ["logit_mean"], values=["0.0", "0.5"], steps=10))
     monkeypatch.delenv("KOHYA_SD_SCRIPTS", raising=False)
     with pytest.raises(RundiffError, match="set --kohya-dir or KOHYA_SD_SCRIPTS"):
         KohyaBackend(None)
@@ -327,20 +328,24 @@ def test_crashing_variant_is_recorded_with_its_stderr_and_the_sweep_goes_on(tmp_
 
 def test_logged_lr_is_one_step_ahead_of_the_applied_lr_which_matches_the_simulation(tmp_path):
     base_run = rundiff.load_run(make_base(tmp_path))
-    plan = plan_ablation(base_run, ["lr_warmup_steps"], values=["3"], steps=10)
-    warnings = train(backend(), base_run, plan, tmp_path / "sweep", ["lr_warmup_steps=3"])
-    assert warnings == {"lr_warmup_steps=3": []}
-    rows = read_csv(tmp_path / "sweep" / "lr_warmup_steps=3" / "metrics.csv")
+    # --horizon compressed: 48 warmup steps of the base's 160 become 3 of the short run's 10
+    plan = plan_ablation(base_run, ["lr_warmup_steps"], values=["48"], steps=10)
+    schedule = next(v for v in plan.variants if v.name == "lr_warmup_steps=48").schedule
+    assert (schedule["base_total_steps"], schedule["warmup_steps"]) == (160, 3)
+    warnings = train(backend(), base_run, plan, tmp_path / "sweep", ["lr_warmup_steps=48"])
+    assert warnings == {"lr_warmup_steps=48": []}
+    rows = read_csv(tmp_path / "sweep" / "lr_warmup_steps=48" / "metrics.csv")
     assert list(rows[0]) == ["step", "epoch", "loss", "loss_avg", "lr/textencoder", "lr/unet",
-                             "lr_applied/textencoder", "lr_applied/unet", "wall_time_s", "dw", "dw_rel"]
+                             "lr_logged/textencoder", "lr_logged/unet", "wall_time_s", "dw", "dw_rel"]
     assert [int(r["step"]) for r in rows] == list(range(1, 11))
     schedule = LRSchedule("cosine", 1e-4, StepPlan(total_steps=10, warmup_steps=3))
     for n, row in enumerate(rows, start=1):
-        assert float(row["lr_applied/unet"]) == pytest.approx(schedule.lr(n - 1), rel=1e-6, abs=1e-12)
-        assert float(row["lr/unet"]) == pytest.approx(schedule.lr(n), rel=1e-6, abs=1e-12)
+        # lr/<group> is the LR the step ran with (as the builtin backend writes it); lr_logged/ is kohya's
+        assert float(row["lr/unet"]) == pytest.approx(schedule.lr(n - 1), rel=1e-6, abs=1e-12)
+        assert float(row["lr_logged/unet"]) == pytest.approx(schedule.lr(n), rel=1e-6, abs=1e-12)
         if n < 10:
-            assert rows[n]["lr_applied/unet"] == row["lr/unet"]
-    assert float(rows[0]["lr_applied/unet"]) == 0.0 and float(rows[0]["lr/unet"]) == pytest.approx(1e-4 / 3)
+            assert rows[n]["lr/unet"] == row["lr_logged/unet"]
+    assert float(rows[0]["lr/unet"]) == 0.0 and float(rows[0]["lr_logged/unet"]) == pytest.approx(1e-4 / 3)
     assert rows[-1]["dw"] and float(rows[-1]["dw"]) > 0 and all(not r["dw"] for r in rows[:-1])
     assert all(r["dw_rel"] == "" for r in rows)
     walls = [float(r["wall_time_s"]) for r in rows]
@@ -361,9 +366,10 @@ def test_collect_reads_the_real_trainers_events(tmp_path):
     (folder / "stdout.log").write_text("  num batches per epoch / 1epochのバッチ数: 80\n")
     assert collect_variant(folder) == []
     rows = read_csv(folder / "metrics.csv")
-    assert "lr/group1" not in rows[0] and {"lr/textencoder", "lr/unet"} <= set(rows[0])
-    logged = [float(r["lr/unet"]) for r in rows]
-    applied = [float(r["lr_applied/unet"]) for r in rows]
+    assert "lr/group1" not in rows[0] and "lr_logged/group1" not in rows[0]
+    assert {"lr/textencoder", "lr/unet", "lr_logged/unet"} <= set(rows[0])
+    logged = [float(r["lr_logged/unet"]) for r in rows]
+    applied = [float(r["lr/unet"]) for r in rows]
     assert logged[:5] == pytest.approx([2e-05, 4e-05, 6e-05, 8e-05, 1e-04], rel=1e-6)
     assert applied == pytest.approx([0.0, *logged[:-1]], rel=1e-6)
     schedule = LRSchedule("cosine", 1e-4, StepPlan(total_steps=10, warmup_steps=5))
@@ -433,7 +439,7 @@ def test_validation_losses_go_to_validation_csv(tmp_path):
 
 
 def test_a_run_that_finds_no_images_exits_0_but_is_recorded_as_failed(tmp_path):
-    base = make_base(tmp_path)
+    base = make_base(tmp_path, warmup="0")  # with no images the base's total steps, so its warmup fraction, are unknown
     for image in (base / "dataset" / "10_sks").glob("*.png"):
         image.unlink()
     base_run = rundiff.load_run(base)

@@ -144,8 +144,36 @@ def test_one_seed_says_the_spread_is_unknown(tmp_path: Path) -> None:
     (factor,) = judge_sweep(load_sweep(tmp_path))
     assert factor.loss.verdict == "spread_unknown" and factor.loss.ratio is None
     assert factor.loss.effect == pytest.approx(0.05)
-    assert ("final validation loss ranges 0.160 (32) to 0.210 (8); spread unknown with one seed: "
-            "rerun with --seeds 0,1,2 to tell effect from noise.") in factor.sentence
+    assert ("final validation loss ranges 0.160 (32) to 0.210 (8); spread unknown with one seed: rundiff cannot "
+            "tell this effect from seed noise, nor say which value is better. It needs at least 2 seeds per value "
+            "(--seeds 0,1,2: with 3 seeds each, noise alone passes ") in factor.sentence
+    assert "Lowest" not in factor.sentence and "rises" not in factor.sentence and "falls" not in factor.sentence
+
+
+def test_one_seed_never_claims_a_trend_however_large(tmp_path: Path) -> None:
+    # issue 11: one seed and 2e-5 apart was reported as "the loss rises as network_dim grows"
+    make_sweep(tmp_path, "network_dim", {8: [0.20000], 16: [0.20001], 32: [0.20002]})
+    (factor,) = judge_sweep(load_sweep(tmp_path))
+    assert "rises" not in factor.sentence and "Lowest" not in factor.sentence and "cannot tell" in factor.sentence
+
+
+def test_a_trend_is_claimed_only_when_each_step_beats_the_spread(tmp_path: Path) -> None:
+    # 8 -> 16 moves by 0.001 (within the 0.005 spread), 16 -> 32 by 0.05: the whole effect is larger than noise,
+    # the lowest value is named, but "falls as network_dim grows" is not claimed
+    make_sweep(tmp_path, "network_dim", {8: [0.195, 0.2, 0.205], 16: [0.194, 0.199, 0.204],
+                                         32: [0.145, 0.15, 0.155]})
+    (factor,) = judge_sweep(load_sweep(tmp_path))
+    assert factor.loss.verdict == "larger_than_noise" and "Lowest at network_dim=32" in factor.sentence
+    assert "falls as" not in factor.sentence
+
+
+def test_not_distinguishable_says_how_many_seeds_would_tell(tmp_path: Path) -> None:
+    make_sweep(tmp_path, "unet_lr", {1e-4: [0.19, 0.2, 0.21], 5e-4: [0.21, 0.22, 0.23]}, val_offset=None)
+    (factor,) = judge_sweep(load_sweep(tmp_path))
+    assert "about 4 seeds per value would show it (--seeds 0,1,2,3)" in factor.sentence
+    make_sweep(tmp_path / "tiny", "unet_lr", {1e-4: [0.19, 0.2, 0.21], 5e-4: [0.1901, 0.2001, 0.2101]})
+    (tiny,) = judge_sweep(load_sweep(tmp_path / "tiny"))
+    assert tiny.loss.verdict == "not_distinguishable" and "seeds per value would" not in tiny.sentence
 
 
 def test_seeds_that_agree_exactly(tmp_path: Path) -> None:
@@ -177,7 +205,7 @@ def test_grid_values_and_categorical_factor(tmp_path: Path) -> None:
     (verdict,) = judge_sweep(load_sweep(tmp_path))
     assert verdict.name == factor
     assert "ranges 0.200 (network_dim=16,network_alpha=1) to 0.300 (network_dim=4,network_alpha=1)" in verdict.sentence
-    assert "Lowest at network_dim=16,network_alpha=1" in verdict.sentence
+    assert "Lowest" not in verdict.sentence  # one seed: no value is called better
 
 
 # --- failed, interrupted, diverged ---------------------------------------------------------------------------
@@ -307,3 +335,23 @@ def test_reports_are_deterministic(written: tuple[Path, list[Path]], tmp_path: P
     second = {p.relative_to(tmp_path).as_posix(): p.read_bytes() for p in again}
     assert second.keys() == first.keys()
     assert all(second[name] == first[name] for name in first), [n for n in first if second[n] != first[n]]
+
+
+def test_plots_have_no_offset_axis_and_equal_curves_stay_together(tmp_path: Path) -> None:
+    """Curves 1e-6 apart must not be drawn a whole axis apart under a '+1.2e-1' offset label."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    from rundiff.ablate import plots
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1, 2], [0.123401, 0.123402, 0.123401])
+    ax.plot([0, 1, 2], [0.123402, 0.123401, 0.123402])
+    plots._finish(ax, "t", "loss", factor="network_dim")
+    fig.canvas.draw()
+    assert ax.yaxis.get_major_formatter().get_offset() == ""
+    low, high = ax.get_ylim()
+    assert high - low >= plots.MIN_RELATIVE_SPAN * 0.1234 * 0.99
+    plt.close(fig)

@@ -163,3 +163,21 @@ def test_repeats_that_differ_per_subset_do_not_break_the_dataset_rules(tmp_path)
     _, out = diagnose(tmp_path, "run")
     rules = {f["rule"] for f in json.loads(out)["findings"]}
     assert "rank-too-high-for-dataset" in rules  # dim 64 for 6 images
+
+
+def test_hostile_numbers_in_another_trainers_config_cost_only_those_values(tmp_path):
+    """Trainer profiles read numbers through the same reader: a SimpleTuner config with inf, a 401-digit
+    rank and an area of 1e308 megapixels compares, with those cells unknown and the rest read."""
+    import shutil
+
+    fixture = Path(__file__).parent / "fixtures" / "trainers" / "simpletuner" / "flux_example"
+    run = tmp_path / "run"
+    shutil.copytree(fixture, run)
+    config = run / "config" / "config.json"
+    data = json.loads(config.read_text(encoding="utf-8"))
+    data.update(learning_rate="inf", lora_rank=10**400, resolution=1e308, resolution_type="area")
+    config.write_text(json.dumps(data), encoding="utf-8")
+    report = compare_json(tmp_path, "run")
+    assert cell(report, "learning_rate")["provenance"] == "unknown"
+    assert cell(report, "network_dim")["provenance"] == "unknown" and "digits" in cell(report, "network_dim")["note"]
+    assert cell(report, "lr_scheduler")["provenance"] == "explicit"

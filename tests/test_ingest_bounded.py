@@ -141,16 +141,6 @@ def test_launch_script_over_the_size_bound_is_one_error(tmp_path):
         ingest_script(path)
 
 
-def test_many_unknown_arguments_resolve_by_prefix_quickly():
-    from rundiff.ingest.launch import _with_prefix
-
-    known = frozenset({"network_dim", "network_alpha", "learning_rate", "lr_scheduler"})
-    assert _with_prefix("network_d", known) == {"network_dim"}
-    assert _with_prefix("network", known) == {"network_dim", "network_alpha"}
-    assert _with_prefix("zz", known) == set()
-    assert "caption_extention" in _with_prefix("caption_exten", known)  # legacy spellings too
-
-
 def test_safetensors_metadata_entries_are_bounded():
     import json
 

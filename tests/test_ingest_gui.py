@@ -102,3 +102,78 @@ def test_multires_noise_type_gates_the_noise_keys(tmp_path):
     cells = load_run(path).cells
     assert cells["multires_noise_iterations"].value == 6
     assert cells["noise_offset"].provenance.value == "default"  # "Original"-only key dropped
+
+
+def test_additional_parameters_are_a_command_line_applied_after_the_gui(tmp_path):
+    path = write_gui(
+        tmp_path / "extra.json",
+        max_train_steps=1600,
+        additional_parameters='--max_train_steps=3000 --network_args "rank_dropout=0.1" '
+        "module_dropout=0.05 --scale_weight_norms 1.5 --xformers --debiased_estimation_loss",
+    )
+    run = load_run(path)
+    cells = run.cells
+    assert cells["max_train_steps"].value == 3000  # the free text comes after the GUI's own TOML: it wins
+    assert "additional_parameters" in cells["max_train_steps"].note
+    assert cells["scale_weight_norms"].value == 1.5
+    assert cells["debiased_estimation_loss"].value is True
+    assert cells["rank_dropout"].value == 0.1 and cells["module_dropout"].value == 0.05  # quotes deleted, split
+    assert any("overrides the GUI's own max_train_steps 1600" in w for w in run.warnings)
+
+
+def test_empty_additional_parameters_change_nothing(tmp_path):
+    run = load_run(write_gui(tmp_path / "plain.json", max_train_steps=1600, additional_parameters="  "))
+    assert run.cells["max_train_steps"].value == 1600
+    assert "additional_parameters" not in (run.cells["max_train_steps"].note or "")
+
+
+def test_noise_offset_type_gates_are_shown_as_not_in_effect(tmp_path):
+    run = load_run(
+        write_gui(
+            tmp_path / "multires.json",
+            noise_offset_type="Multires",
+            multires_noise_iterations=6,
+            noise_offset=0.1,
+            adaptive_noise_scale=0.01,
+        )
+    )
+    assert run.cells["noise_offset"].provenance.value == "default"
+    [warning] = [w for w in run.warnings if "noise_offset=" in w]
+    assert "not in effect" in warning and "adaptive_noise_scale=0.01" in warning and "Original" in warning
+    # and the other way: Original passes noise_offset and holds back the multires keys
+    run = load_run(write_gui(tmp_path / "orig.json", noise_offset_type="Original", multires_noise_iterations=6))
+    assert run.cells["noise_offset"].value == 0.0357
+    assert run.cells["multires_noise_iterations"].provenance.value == "default"
+    assert any("multires_noise_iterations=6" in w and "Multires" in w for w in run.warnings)
+
+
+def test_model_checkboxes_gate_family_settings(tmp_path):
+    run = load_run(
+        write_gui(tmp_path / "sdxl.json", guidance_scale=3.5, weighting_scheme="logit_normal", sdxl_no_half_vae=True)
+    )
+    assert run.cells["model_family"].value == "sdxl"
+    assert run.cells.get("guidance_scale") is None or run.cells["guidance_scale"].provenance.value != "explicit"
+    assert any("guidance_scale=3.5" in w and "flux1_checkbox" in w for w in run.warnings)
+    assert any("weighting_scheme" in w and "sd3_checkbox" in w for w in run.warnings)
+    # with the flux box on (and sdxl off) the same keys are passed and the sdxl one is held back
+    run = load_run(
+        write_gui(tmp_path / "flux.json", sdxl=False, flux1_checkbox=True, guidance_scale=3.5, sdxl_no_half_vae=True)
+    )
+    assert run.cells["model_family"].value == "flux"
+    assert run.cells["guidance_scale"].value == 3.5
+    assert any("sdxl_no_half_vae=True" in w and "sdxl checkbox" in w for w in run.warnings)
+
+
+def test_sdxl_checkbox_wins_over_flux_as_the_gui_orders_them(tmp_path):
+    run = load_run(write_gui(tmp_path / "both.json", sdxl=True, flux1_checkbox=True))
+    assert run.cells["model_family"].value == "sdxl"
+    assert any("runs sdxl_train_network.py" in w for w in run.warnings)
+
+
+def test_learning_rates_choose_the_train_mode_as_the_gui_does(tmp_path):
+    both_zero = load_run(write_gui(tmp_path / "a.json", text_encoder_lr=0, unet_lr=0, learning_rate=1e-4)).cells
+    assert both_zero.get("network_train_unet_only") is None or both_zero["network_train_unet_only"].value is not True
+    te_only = load_run(write_gui(tmp_path / "b.json", text_encoder_lr=5e-5, unet_lr=0)).cells
+    assert te_only["network_train_text_encoder_only"].value is True
+    standard_conv = load_run(write_gui(tmp_path / "c.json", conv_dim=8, conv_alpha=4))
+    assert any("conv_dim=8" in w and "no conv layers" in w for w in standard_conv.warnings)

@@ -395,9 +395,12 @@ def test_unresolved_variables_warn_with_file_and_line(tmp_path):
           --output_dir=${OUT:-./out}
         """)
     [source] = ingest_script(path)
-    assert facts(source)["pretrained_model_name_or_path"] == ""
+    # a value built from a variable the script never sets is unknown (not ""), with a warning naming it
+    model = next(f for f in source.facts if f.key == "pretrained_model_name_or_path")
+    assert model.value is None and model.provenance.value == "unknown" and "$MODEL" in model.note
     assert facts(source)["output_dir"] == "./out"
-    assert source.warnings == [f"{path}:2: $MODEL is not set in this script; it was read as empty"]
+    assert source.warnings == [f"{path}:2: --pretrained_model_name_or_path: built from $MODEL, which this script "
+                               "does not set or rundiff does not run; its value is unknown (read as '')"]
 
 
 def test_launcher_forms(tmp_path):

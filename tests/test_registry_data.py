@@ -33,7 +33,8 @@ ALIAS_KINDS = {"cli", "config_toml", "dataset_toml", "gui", "trainer_config", "m
                "optimizer_args", "lr_scheduler_args"}
 EXPAND_KINDS = {"network_args", "optimizer_args", "lr_scheduler_args"}
 ENTRY_FIELDS = {"category", "impact", "type", "choices", "default", "none_means", "expand", "derived",
-                "aliases", "rationale", "ladder", "secret", "active_when", "replicate", "kind", "range", "sd_scripts"}
+                "aliases", "rationale", "ladder", "secret", "active_when", "replicate", "kind", "range", "sd_scripts",
+                "overridden_by"}
 ARG_KINDS = {"flag", "value", "list"}
 SD_SCRIPTS_FIELDS = {"type", "default", "choices", "scripts"}
 ARGPARSE_TYPES = {"int", "float", "str", "int_or_float", "Path"}
@@ -238,6 +239,27 @@ def test_entry_fields_category_impact_type_rationale(params: dict):
         if not isinstance(rationale, str) or len(rationale.strip()) < 15 or "\n" in rationale.strip():
             problems.append(f"{name}: rationale must be one non-trivial line")
     assert not problems, "\n".join(problems)
+
+
+def test_overridden_by_names_real_parameters_with_a_reason(params: dict):
+    """`overridden_by`: rules of other parameters that, all set, take this one's place (ablate refuses it)."""
+    problems = []
+    seen = 0
+    for name, entry in params.items():
+        for rule in entry.get("overridden_by") or []:
+            seen += 1
+            if not isinstance(rule, dict) or set(rule) - {"params", "why", "effective"}:
+                problems.append(f"{name}: overridden_by entry must be a mapping of params/why/effective")
+                continue
+            others = rule.get("params")
+            if not isinstance(others, list) or not others or any(o not in params or o == name for o in others):
+                problems.append(f"{name}: overridden_by params {others!r} must name other parameters")
+            if not isinstance(rule.get("why"), str) or len(rule["why"]) < 10:
+                problems.append(f"{name}: overridden_by needs a one-line why")
+    assert not problems, "\n".join(problems)
+    assert seen >= 4
+    lr_rules = [tuple(r["params"]) for r in params["learning_rate"]["overridden_by"]]
+    assert ("unet_lr", "text_encoder_lr") in lr_rules
 
 
 def test_choices_only_on_str_and_canonical(params: dict):

@@ -220,3 +220,130 @@ def test_unknown_values_stay_unknown_in_the_run(tmp_path, name):
     if name == "gui_windows.bat":
         assert run.cells["network_alpha"].provenance is Provenance.UNKNOWN  # not sd-scripts' default
         assert any("line 17" in w for w in run.warnings)
+
+
+# -- launch forms: every script is read, or skipped with a reason ---------------------------------
+
+LAUNCH_FORMS = {
+    "module_launch.sh": "python -m accelerate.commands.launch --num_cpu_threads_per_process=2 train_network.py {a}\n",
+    "quoted_script.sh": 'accelerate launch --mixed_precision bf16 "./sdxl_train_network.py" {a}\n',
+    "python_u.sh": "python3 -u train_network.py {a}\n",
+    "unset_python.sh": "$PYTHON train_network.py {a}\n",
+    "venv_python.ps1": ".\\venv\\Scripts\\python.exe train_network.py {a}\r\n",
+    "call_operator.ps1": '$py = ".\\venv\\Scripts\\python.exe"\n& $py train_network.py {a}\n',
+    "call.bat": "call accelerate launch train_network.py {a}\r\n",
+    "start_wait.bat": "start /wait python train_network.py {a}\r\n",
+    "nohup.sh": "nohup accelerate launch train_network.py {a} > log.txt 2>&1 &\n",
+    "exec.sh": "exec accelerate launch train_network.py {a}\n",
+    "env_prefix_blank_continuation.sh": "CUDA_VISIBLE_DEVICES=0 accelerate launch train_network.py \\  \n  {a}\n",
+    "bom_crlf.ps1": "\ufeffaccelerate launch train_network.py {a}\r\n",
+    "caret_continuation.sh": "accelerate launch train_network.py ^\n  {a}\n",
+    "run.zsh": "accelerate launch train_network.py {a}\n",
+    "run.ksh": "accelerate launch train_network.py {a}\n",
+    "eval.sh": 'CMD="accelerate launch train_network.py"\nCMD="$CMD {a}"\neval "$CMD"\n',
+    "bash_c.sh": 'bash -c "accelerate launch train_network.py {a}"\n',
+    "musubi_module.sh": "accelerate launch -m musubi_tuner.wan_train_network {a}\n",
+    "unset_python.bat": '"%PYTHON%" train_network.py {a}\r\n',
+    "cmd_c.bat": 'cmd /c "accelerate launch train_network.py {a}"\r\n',
+    "torchrun.sh": "torchrun --nproc_per_node 2 train_network.py {a}\n",
+    "conda_run.sh": "conda run -n kohya accelerate launch train_network.py {a}\n",
+    "splat.ps1": '$a = @("--network_dim", "4", "--seed", "7")\naccelerate launch train_network.py @a\n',
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAUNCH_FORMS))
+def test_launch_forms_are_read(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(LAUNCH_FORMS[name].format(a="--network_dim 4 --seed 7").encode())
+    facts, _ = launch_facts(path)
+    assert facts["network_dim"].value == "4" and facts["seed"].value == "7"
+    assert facts["training_script"].value.endswith("train_network.py")
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("git pull\npip install -r requirements.txt\n", "no command in it runs a training script (it runs: git, pip)"),
+    ("python finetune/tag_images_by_wd14_tagger.py --batch_size 4 ./train\n", "not a training script"),
+    ("cp train_network.py backup/\n", "names train_network.py but not as a launch"),
+])
+def test_scripts_without_a_launch_are_skipped_with_a_reason(tmp_path, text, reason):
+    (tmp_path / "tool.sh").write_text(text)
+    (tmp_path / "train.sh").write_text("accelerate launch train_network.py --network_dim 4\n")
+    run = load_run(tmp_path)
+    [skipped] = [s for s in run.skipped if s.path.endswith("tool.sh")]
+    assert reason in skipped.reason
+    assert run.cells["network_dim"].value == 4  # the other script is still read
+
+
+# -- bash and-or lists and case -----------------------------------------------------------------
+
+
+def test_and_or_lists_run_only_when_their_test_allows():
+    s = read_script(textwrap.dedent("""
+        LOWRAM=1
+        V2=0
+        ARGS=()
+        [ "$LOWRAM" = 1 ] && ARGS+=(--lowram)
+        [[ $V2 == 1 ]] && ARGS+=(--v2) || ARGS+=(--clip_skip=2)
+        [ -f vae.safetensors ] && ARGS+=(--vae=vae.safetensors)
+        if [ "$LOWRAM" = 1 ] && [ "$V2" = 1 ]; then ARGS+=(--both); fi
+        if [ "$LOWRAM" = 1 ] || [ "$V2" = 1 ]; then ARGS+=(--either); fi
+        run "${ARGS[@]}"
+        """))
+    words = s.commands[-1].texts
+    assert words[:3] == ["run", "--lowram", "--clip_skip=2"]
+    assert "--v2" not in words and "--both" not in words and words[-1] == "--either"
+    [vae] = [w for w in words if w.startswith("--vae")]
+    assert "cannot be decided" in vae.cond  # a file test: given only maybe
+
+
+def test_case_picks_the_matching_pattern(tmp_path):
+    path = tmp_path / "case.sh"
+    text = textwrap.dedent("""
+        model_type="sdxl"
+        case "$model_type" in
+          sd1.5|sd15) script=train_network.py; extra="--clip_skip=2" ;;
+          "sdxl")
+            script=sdxl_train_network.py
+            extra="--no_half_vae"
+            ;;
+          flux*) script=flux_train_network.py ;;
+          *) script=unknown.py ;;
+        esac
+        accelerate launch $script $extra --network_dim 8
+        """)
+    path.write_text(text)
+    v = values(launch_facts(path)[0])
+    assert v["training_script"] == "sdxl_train_network.py" and v["no_half_vae"] is True and "clip_skip" not in v
+    path.write_text(text.replace('model_type="sdxl"', 'model_type="flux-dev"'))
+    v = values(launch_facts(path)[0])
+    assert v["training_script"] == "flux_train_network.py" and "no_half_vae" not in v
+    path.write_text(text.replace('model_type="sdxl"', 'model_type="sd15"'))
+    assert values(launch_facts(path)[0])["clip_skip"] == "2"
+
+
+def test_case_on_an_unset_variable_reports_alternatives(tmp_path):
+    path = tmp_path / "case_env.sh"
+    path.write_text(textwrap.dedent("""
+        case "$MODEL" in
+          xl) DIM=32 ;;
+          *) DIM=16 ;;
+        esac
+        accelerate launch train_network.py --network_dim $DIM --seed 3
+        """))
+    facts, warnings = launch_facts(path)
+    assert facts["seed"].value == "3"
+    assert facts["network_dim"].provenance is Provenance.UNKNOWN and "'32' or '16'" in facts["network_dim"].note
+
+
+def test_powershell_isnullorempty_and_array_copy():
+    s = read_script(textwrap.dedent("""
+        $reg = ""
+        $name = "x"
+        $a = [System.Collections.ArrayList]::new()
+        if (![string]::IsNullOrEmpty($reg)) { [void]$a.Add("--reg") }
+        if (-not [string]::IsNullOrWhiteSpace($name)) { [void]$a.Add("--name=$name") }
+        $b = $a
+        $b += "--z"
+        run @b
+        """), "powershell")
+    assert s.commands[-1].texts == ["run", "--name=x", "--z"]

@@ -112,3 +112,15 @@ def test_limit_error_is_one_line_for_the_file(tmp_path):
     with pytest.raises(RundiffError) as err:
         ingest_script(script)
     assert "\n" not in str(err.value) and "grow.sh" in str(err.value)
+
+
+def test_command_count_and_width_are_capped():
+    from rundiff.ingest.shell import MAX_COMMANDS
+    from rundiff.ingest.shell_posix import MAX_COMMAND_WORDS
+
+    with pytest.raises(ShellLimitError, match="commands"):
+        read_script("true\n" * (MAX_COMMANDS + 1))
+    for dialect in ("posix", "cmd", "powershell"):
+        with pytest.raises(ShellLimitError, match="words"):
+            read_script("run " + "x " * (MAX_COMMAND_WORDS + 1) + "\n", dialect)
+    assert read_script("run " + "x " * 500 + "\n").commands[0].texts[-1] == "x"  # a long real line is fine

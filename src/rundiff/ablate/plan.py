@@ -1,7 +1,10 @@
 """Plan an ablation: which variants to train, each differing from the base run by one setting.
 
 Every override is checked against the registry before anything runs: an unknown name is an error
-that lists the closest names, a value of the wrong type is an error, a derived row cannot be set.
+that lists the closest names, a value of the wrong type is an error, a derived row cannot be set, a
+parameter another setting of the base run overrides (the registry's `overridden_by`) cannot be varied,
+values that are all the base run's own are refused, and so is a value that could not be passed to the
+trainer as exactly one argument. Each variant also gets its short-run LR schedule (`horizon`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rundiff.ablate.horizon import DEFAULT_HORIZON, short_schedule
+from rundiff.ablate.safety import check_value, plain, shown
 from rundiff.errors import RundiffError
 from rundiff.model import Run
 from rundiff.normalise.registry import Registry, load_registry
@@ -31,6 +36,7 @@ class Variant:
     seed: int
     factor: str | None  # the varied parameter(s), "+"-joined for a grid; None for the base itself
     is_base_value: bool = False  # its overrides equal the base run's own values
+    schedule: dict[str, Any] | None = None  # the short run's LR schedule (`horizon.ShortSchedule.to_json`)
 
     def config_hash(self, base_values: dict[str, Any], settings: dict[str, Any]) -> str:
         """Key of the effective config: a finished variant with the same key is not trained again."""
@@ -50,6 +56,10 @@ class Plan:
     base_values: dict[str, Any] = field(default_factory=dict)
     grid: bool = False
     notes: list[str] = field(default_factory=list)
+    horizon: str = DEFAULT_HORIZON
+    executor: dict[str, Any] = field(default_factory=dict)  # the engine that runs it (set by the driver)
+    backend: str = ""
+    base_env: dict[str, str] = field(default_factory=dict)  # assignments in the base's files: shown, not applied
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -58,10 +68,24 @@ class Plan:
             "steps": self.steps,
             "seeds": self.seeds,
             "grid": self.grid,
+            "horizon": self.horizon,
+            "backend": self.backend,
+            "executor": self.executor,
+            "base_env_not_applied": self.base_env,
             "variants": [{"name": v.name, "overrides": v.overrides, "seed": v.seed, "factor": v.factor,
-                          "is_base_value": v.is_base_value} for v in self.variants],
+                          "is_base_value": v.is_base_value, "schedule": v.schedule} for v in self.variants],
             "notes": self.notes,
         }
+
+    def schedule_lines(self) -> list[str]:
+        """One line per distinct short-run schedule, naming the variants that use it."""
+        lines: dict[str, list[str]] = {}
+        for variant in self.variants:
+            if variant.schedule:
+                lines.setdefault(describe_schedule(variant.schedule), []).append(variant.name)
+        if len(lines) == 1:
+            return [f"LR horizon {next(iter(lines))}"]
+        return [f"LR horizon {text} [{', '.join(names)}]" for text, names in lines.items()]
 
 
 def check_name(name: str, registry: Registry) -> str:
@@ -96,9 +120,39 @@ def parse_value(name: str, raw: Any, registry: Registry) -> Any:
     return value
 
 
+def describe_schedule(schedule: dict[str, Any]) -> str:
+    """The plan.json form of a short-run schedule as one line (see `horizon.ShortSchedule.describe`)."""
+    from rundiff.ablate.horizon import ShortSchedule
+
+    try:
+        return ShortSchedule(schedule["horizon"], schedule["lr_scheduler"], schedule["steps"],
+                             schedule["warmup_steps"], schedule["schedule_steps"], schedule.get("base_total_steps"),
+                             schedule.get("base_warmup_steps"), schedule.get("peak_lr_fraction")).describe()
+    except (KeyError, TypeError, ValueError):
+        return "unknown"
+
+
+def check_shadowed(name: str, base: Run, base_values: dict[str, Any], registry: Registry) -> None:
+    """Refuse varying ``name`` when the base run's other settings make it change nothing: a rule of the
+    registry's ``overridden_by`` holds (learning_rate under unet_lr and text_encoder_lr), or its
+    ``active_when`` condition fails (lr_scheduler_num_cycles under a cosine scheduler)."""
+    from rundiff.comparison.activity import inactive_because, is_set
+
+    param = registry.get(name)
+    for rule in (param.overridden_by if param is not None else ()):
+        if all(is_set(base_values.get(other)) for other in rule.params):
+            setting = " and ".join(f"{other}={_label(base_values[other])}" for other in rule.params)
+            effective = rule.effective or " / ".join(rule.params)
+            raise RundiffError(f"{name} is overridden in the base run by {setting}: {rule.why}; every variant "
+                               f"would train the same; vary {effective} instead", key=name)
+    reason = inactive_because(param, base)
+    if reason is not None:
+        raise RundiffError(f"{name} has {reason} in the base run; every variant would train the same", key=name)
+
+
 def plan_ablation(base: Run, vary: list[str], *, values: list[str] | None = None, like: list[Run] | None = None,
                   grid: bool = False, steps: int = 300, seeds: list[int] | None = None,
-                  registry: Registry | None = None) -> Plan:
+                  registry: Registry | None = None, horizon: str = DEFAULT_HORIZON) -> Plan:
     """Variants for each varied parameter (one factor at a time, or their product with ``grid``)."""
     registry = registry or load_registry()
     if not vary:
@@ -113,11 +167,21 @@ def plan_ablation(base: Run, vary: list[str], *, values: list[str] | None = None
     notes: list[str] = []
     levels: dict[str, list[Any]] = {}
     for name in names:
+        check_shadowed(name, base, base_values, registry)
         if values is not None:
             found = [parse_value(name, v, registry) for v in values]
+            for value in found:
+                check_value(name, value, "--values")
             source = "--values"
+            if name in base_values and all(values_equal(base_values[name], v) for v in found):
+                raise RundiffError(f"every --values value of {name} is the base run's own "
+                                   f"({shown(_label(base_values[name]))}); nothing would differ", key=name)
         elif like:
-            found = [run.value(name) for run in like if run.get(name).known]
+            found = []
+            for run in like:
+                if run.get(name).known:
+                    check_value(name, run.value(name), f"--like {run.path}")
+                    found.append(run.value(name))
             source = "--like runs"
             missing = [run.name for run in like if not run.get(name).known]
             if missing:
@@ -129,10 +193,10 @@ def plan_ablation(base: Run, vary: list[str], *, values: list[str] | None = None
                 raise RundiffError(f"{name} has no default ladder; give --values", key=name)
         if name in base_values and not any(values_equal(base_values[name], v) for v in found):
             found.insert(0, base_values[name])
-            notes.append(f"{name}: the base run's own value {base_values[name]!r} is included")
+            notes.append(f"{name}: the base run's own value {shown(_label(base_values[name]))} is included")
         levels[name] = _distinct(found)
         if len(levels[name]) < 2:
-            raise RundiffError(f"{name}: {source} give only one value ({levels[name]!r}); nothing to compare",
+            raise RundiffError(f"{name}: {source} give only one value ({shown(str(levels[name]))}); nothing to compare",
                                key=name)
     variants = []
     combos: list[tuple[str | None, dict[str, Any]]] = []
@@ -144,13 +208,13 @@ def plan_ablation(base: Run, vary: list[str], *, values: list[str] | None = None
             combos.extend((name, {name: value}) for value in levels[name])
     for factor, overrides in combos:
         is_base = all(name in base_values and values_equal(base_values[name], v) for name, v in overrides.items())
+        label = ",".join(f"{k}={_label(v)}" for k, v in overrides.items())
+        schedule = short_schedule({**base_values, **overrides}, steps, horizon, label=f"variant {label}").to_json()
         for seed in seeds:
-            label = ",".join(f"{k}={_label(v)}" for k, v in overrides.items())
-            if len(seeds) > 1:
-                label += f",seed={seed}"
-            variants.append(Variant(label, overrides, seed, factor, is_base))
+            name = label + (f",seed={seed}" if len(seeds) > 1 else "")
+            variants.append(Variant(name, overrides, seed, factor, is_base, schedule))
     _check_unique([v.name for v in variants])
-    return Plan(base.path, base.name, names, variants, steps, seeds, base_values, grid, notes)
+    return Plan(base.path, base.name, names, variants, steps, seeds, base_values, grid, notes, horizon)
 
 
 def _distinct(values: list[Any]) -> list[Any]:
@@ -162,13 +226,15 @@ def _distinct(values: list[Any]) -> list[Any]:
 
 
 def _label(value: Any) -> str:
+    if value is None:
+        return "none"
     if isinstance(value, list):
         return "x".join(_label(v) for v in value)
     if isinstance(value, float):
         return format(value, "g")
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value).replace("/", "_").replace("\\", "_")
+    return plain(str(value)).replace("/", "_").replace("\\", "_")
 
 
 def _check_unique(names: list[str]) -> None:

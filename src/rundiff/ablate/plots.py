@@ -156,7 +156,29 @@ def _log_axis(ax) -> None:
     ax.yaxis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
 
 
+#: A linear y axis spans at least this fraction of its largest |value|: curves that differ by float noise
+#: (0.123401 against 0.123402) are drawn on top of each other instead of filling the axis apart.
+MIN_RELATIVE_SPAN = 0.02
+
+
+def _no_offset(ax) -> None:
+    """Plain tick labels (no "+1.234e-1" offset that makes equal curves look apart) and a minimum span."""
+    from matplotlib.ticker import ScalarFormatter
+
+    for axis in (ax.xaxis, ax.yaxis):
+        formatter = axis.get_major_formatter()
+        if isinstance(formatter, ScalarFormatter):
+            formatter.set_useOffset(False)
+    if ax.get_yscale() == "linear":
+        low, high = ax.get_ylim()
+        span = MIN_RELATIVE_SPAN * max(abs(low), abs(high))
+        if 0 < high - low < span:
+            middle = (low + high) / 2
+            ax.set_ylim(middle - span / 2, middle + span / 2)
+
+
 def _finish(ax, title: str, ylabel: str, *, factor: str, note: str = "", xlabel: str = "optimizer update") -> None:
+    _no_offset(ax)
     ax.set_title(title, fontsize=11)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -201,7 +223,8 @@ def loss_plot(factor: str, groups: _Groups, steps_total: int, proxy: bool) -> by
 
 
 def lr_plot(factor: str, groups: _Groups, proxy: bool) -> bytes | None:
-    """Applied LR per group (lr_applied/* when logged, else lr/*), of each value's first seed.
+    """Applied LR per group (lr/*: the LR each step ran with, for every backend; lr_applied/* in older sweeps),
+    of each value's first seed.
 
     Values whose schedules are identical (the factor does not touch the LR) share one line, so that
     lines drawn on top of each other do not hide which values they stand for.
@@ -236,7 +259,7 @@ def lr_plot(factor: str, groups: _Groups, proxy: bool) -> bytes | None:
     if min(peaks) > 0 and max(peaks) / min(peaks) > LOG_SPAN:  # LRs decades apart (an LR ladder)
         _log_axis(ax)
     else:
-        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3), useOffset=False)
     _finish(ax, _title(factor, "learning rate used at each update", proxy), "learning rate", factor=factor,
             note="first seed of each value; one line style per parameter group")
     return _png(fig)

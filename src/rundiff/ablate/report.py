@@ -104,6 +104,8 @@ def sweep_json(sweep: Sweep, verdicts: list[FactorVerdict] | None = None) -> dic
         "base": {"name": sweep.base_name, "path": sweep.base_path}, "backend": sweep.backend,
         "steps": sweep.steps, "seeds": list(sweep.seeds), "grid": sweep.grid, "proxy": sweep.proxy,
         "label": PROXY_LABEL if sweep.proxy else None, "tail_fraction": TAIL_FRACTION,
+        "horizon": sweep.horizon, "schedules": list(sweep.schedules), "executor": sweep.executor or {},
+        "base_env_not_applied": sweep.base_env or {},
         "factors": [v.to_json() for v in verdicts],
         "variants": [_variant_json(v) for v in sweep.variants],
         "notes": list(sweep.notes),
@@ -163,6 +165,9 @@ def report_context(sweep: Sweep, verdicts: list[FactorVerdict], images: dict[str
         "seeds": ", ".join(str(s) for s in sweep.seeds), "grid": sweep.grid, "notes": list(sweep.notes),
         "tail_percent": f"{TAIL_FRACTION:.0%}", "factors": factors, "variants": variants, "problems": problems,
         "finished": sum(v.finished for v in sweep.variants), "total": len(sweep.variants),
+        "horizon": sweep.horizon, "schedules": list(sweep.schedules),
+        "executor": (sweep.executor or {}).get("name", "unknown"),
+        "base_env": [f"{k}={v}" for k, v in (sweep.base_env or {}).items()],
     }
 
 

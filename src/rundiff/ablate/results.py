@@ -28,6 +28,8 @@ class VariantRecord:
     stderr_tail: str = ""
     warnings: list[str] = field(default_factory=list)
     is_base_value: bool = False
+    executor: str = ""  # the engine that ran it: local | ray | slurm
+    where: str = ""  # host (and GPU) it ran on, when the engine says
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)

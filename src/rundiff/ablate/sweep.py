@@ -72,6 +72,10 @@ class Sweep:
     grid: bool
     notes: tuple[str, ...]
     variants: tuple[VariantOutcome, ...]
+    horizon: str = "unknown"  # compressed | prefix; "unknown" for sweeps written before it was recorded
+    schedules: tuple[str, ...] = ()  # one line per distinct short-run LR schedule (plan.schedule_lines)
+    executor: dict[str, Any] | None = None  # the engine plan.json records (local, ray, slurm)
+    base_env: dict[str, str] | None = None  # assignments in the base run's files: shown, never applied
 
     @property
     def backend(self) -> str:
@@ -132,7 +136,22 @@ def load_sweep(out_dir: Path) -> Sweep:
         factors=tuple(str(f) for f in _list(plan.get("factors"))), steps=_int(plan.get("steps")) or 0,
         seeds=tuple(s for s in (_int(x) for x in _list(plan.get("seeds"))) if s is not None),
         grid=bool(plan.get("grid", False)), notes=tuple(str(n) for n in _list(plan.get("notes"))),
-        variants=variants)
+        variants=variants, horizon=str(plan.get("horizon") or "unknown"), schedules=_schedule_lines(plan),
+        executor=plan.get("executor") if isinstance(plan.get("executor"), dict) else None,
+        base_env={str(k): str(v) for k, v in plan["base_env_not_applied"].items()}
+        if isinstance(plan.get("base_env_not_applied"), dict) else None)
+
+
+def _schedule_lines(plan: dict[str, Any]) -> tuple[str, ...]:
+    from rundiff.ablate.plan import describe_schedule
+
+    lines: dict[str, list[str]] = {}
+    for entry in _list(plan.get("variants")):
+        if isinstance(entry, dict) and isinstance(entry.get("schedule"), dict):
+            lines.setdefault(describe_schedule(entry["schedule"]), []).append(str(entry.get("name")))
+    if len(lines) == 1:
+        return (next(iter(lines)),)
+    return tuple(f"{text} [{', '.join(names)}]" for text, names in lines.items())
 
 
 def _load_variant(out_dir: Path, entry: Any, plan_path: Path) -> VariantOutcome:

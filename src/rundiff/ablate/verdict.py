@@ -227,7 +227,9 @@ def _sentence(factor: str, metric: str, values: list[ValueScores], effect: float
     if low.mean == high.mean:
         head = f"{factor}: {METRIC_LABELS[metric]} is {low_text} for every value"
     if verdict == SPREAD_UNKNOWN:
-        text = (f"{head}; spread unknown with one seed: rerun with --seeds 0,1,2 to tell effect from noise.")
+        text = (f"{head}; spread unknown with one seed: rundiff cannot tell this effect from seed noise, nor say "
+                f"which value is better. It needs at least 2 seeds per value ({_seeds_needed(values)}).")
+        return text  # no direction, no trend: nothing says they are not noise
     elif spread == 0:
         text = (f"{head}; the seeds agree exactly (spread 0): "
                 + ("the effect is larger than noise." if effect > 0 else "every value gives the same result."))
@@ -238,24 +240,55 @@ def _sentence(factor: str, metric: str, values: list[ValueScores], effect: float
             text += f": the effect is larger than noise ({noise})."
         else:
             text += f": not distinguishable from noise at these settings ({noise})."
+            needed = seeds_for_ratio(ratio, len(values), min(v.n for v in values)) if ratio else None
+            if needed is not None:
+                text += (f" If an effect this size is real, about {needed} seeds per value would show it "
+                         f"(--seeds {','.join(str(i) for i in range(needed))}).")
     if verdict == NOT_DISTINGUISHABLE:
         return text
-    trend = _trend(factor, values)
+    trend = _trend(factor, values, spread or 0.0)
     if metric == "dw":
         return text + (f" ‖ΔW‖ {trend}." if trend else "")
     return text + f" Lowest at {_setting(factor, low)}" + (f"; the loss {trend}." if trend else ".")
+
+
+#: Most seeds per value the report suggests; beyond this the effect is too small to chase with seeds.
+MAX_SUGGESTED_SEEDS = 12
+
+
+def _seeds_needed(values: list[ValueScores]) -> str:
+    k = max(2, len(values))
+    threshold = noise_threshold((3,) * k)
+    return (f"--seeds 0,1,2: with 3 seeds each, noise alone passes {ratio_text(threshold)} the seed-to-seed "
+            "spread 1 time in 20, so an effect must be larger than that")
+
+
+def seeds_for_ratio(ratio: float, k: int, n_now: int) -> int | None:
+    """Seeds per value at which an effect of ``ratio`` x the spread (as measured with ``n_now`` seeds) would
+    pass the noise threshold: the range of means shrinks like 1/sqrt(n) under noise, the effect does not."""
+    if ratio <= 0 or k < 2:
+        return None
+    for n in range(n_now + 1, MAX_SUGGESTED_SEEDS + 1):
+        threshold = noise_threshold((n,) * k)
+        if threshold is not None and ratio >= threshold:
+            return n
+    return None
 
 
 def _setting(factor: str, value: ValueScores) -> str:
     return value.label if "=" in value.label else f"{factor}={value.label}"
 
 
-def _trend(factor: str, values: list[ValueScores]) -> str | None:
-    """'rises as X grows' / 'falls as X grows' when the values are numbers and the means are monotonic."""
+def _trend(factor: str, values: list[ValueScores], spread: float) -> str | None:
+    """'rises as X grows' / 'falls as X grows' when the values are numbers, the means are monotonic and every
+    step between neighbouring values is larger than the seed-to-seed spread (a trend made of steps within
+    the noise is not claimed)."""
     if not all(isinstance(v.value, int | float) and not isinstance(v.value, bool) for v in values):
         return None
     ordered = [v.mean for v in sorted(values, key=lambda v: v.value)]
     steps = [b - a for a, b in zip(ordered, ordered[1:], strict=False)]
+    if not all(abs(s) > spread for s in steps):
+        return None
     if all(s > 0 for s in steps):
         return f"rises as {factor} grows"
     if all(s < 0 for s in steps):

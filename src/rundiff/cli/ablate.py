@@ -31,16 +31,22 @@ def ablate_command(
     kohya_dir: Annotated[Path | None, typer.Option("--kohya-dir", help="Your sd-scripts work tree (or $KOHYA_SD_SCRIPTS).")] = None,
     kohya_python: Annotated[str | None, typer.Option("--kohya-python", help="Python of your kohya venv.")] = None,
     device: Annotated[str, typer.Option("--device", help="cpu, cuda, or cuda:0,cuda:1 for one GPU per job.")] = "cpu",
-    jobs: Annotated[int, typer.Option("--jobs", help="Variants trained at once.")] = 1,
+    jobs: Annotated[int | None, typer.Option("--jobs", help="Variants trained at once (default: one per GPU, or 1 on the CPU; Ray: the cluster's GPUs).")] = None,
+    horizon: Annotated[str, typer.Option("--horizon", help="compressed: the base schedule squeezed into --steps (warmup fraction, cycles, decay kept); prefix: its first --steps steps.")] = "compressed",
+    executor: Annotated[str, typer.Option("--executor", help="local, ray (rundiff[ray]) or slurm (rundiff[slurm], via submitit).")] = "local",
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster to join (default: start one on this machine).")] = None,
+    slurm_partition: Annotated[str | None, typer.Option("--slurm-partition", help="Slurm partition for --executor slurm.")] = None,
+    pass_env: Annotated[list[str] | None, typer.Option("--pass-env", help="Also hand this variable of your environment to the trainer (repeatable).")] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="Sweep folder (one subfolder per variant).")] = Path("ablations"),
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and the exact commands; train nothing.")] = False,
     open_after: Annotated[bool, typer.Option("--open", help="Open the sweep's report.html when it is written.")] = False,
 ) -> None:
     """Re-run short trainings that vary one setting, and say whether its effect beats the seed noise."""
     from rundiff.ablate.backend import ShortRun
-    from rundiff.ablate.driver import dry_run_commands, run_ablation
-    from rundiff.ablate.executors.local import LocalExecutor
+    from rundiff.ablate.driver import base_env, dry_run_commands, run_ablation
+    from rundiff.ablate.executors import make_executor
     from rundiff.ablate.plan import plan_ablation
+    from rundiff.ablate.safety import plain, shown
     from rundiff.api import load_run
 
     with user_errors():
@@ -49,28 +55,37 @@ def ablate_command(
         like_runs = [load_run(p) for p in like or []]
         seed_list = [_int(s, "--seeds") for s in _list([seeds])]
         plan = plan_ablation(base_run, _list(vary), values=_list([values]) if values else None,
-                             like=like_runs or None, grid=grid, steps=steps, seeds=seed_list)
+                             like=like_runs or None, grid=grid, steps=steps, seeds=seed_list, horizon=horizon)
         chosen = choose_backend(backend, base_run, kohya_dir, kohya_python)
         devices = _list([device]) if "," in device else []
-        short = ShortRun(steps=steps, device=devices[0] if devices else device)
-        print(f"ablate {base_run.name}: {len(plan.variants)} variants x {steps} steps, backend {chosen.name}",
-              file=sys.stderr)
+        gpu_list = [d for d in devices if d.startswith("cuda")]
+        short = ShortRun(steps=steps, device="cuda" if gpu_list else (devices[0] if devices else device))
+        print(f"ablate {plain(base_run.name)}: {len(plan.variants)} variants x {steps} steps, backend {chosen.name}, "
+              f"executor {executor}", file=sys.stderr)
+        for line in plan.schedule_lines():
+            print(f"  {line}", file=sys.stderr)
         for note in plan.notes:
             print(f"  note: {note}", file=sys.stderr)
+        for name, value in base_env(chosen, base_run).items():
+            print(f"  not applied: the base run sets {plain(name)}={shown(value)} (the trainer's environment is "
+                  "an allow-list; --pass-env NAME hands over a variable of yours)", file=sys.stderr)
         if dry_run:
             for warning in chosen.check(base_run, plan):
                 print(f"  warning: {warning}", file=sys.stderr)
-            for line in dry_run_commands(base_run, plan, chosen, output, short):
+            for line in dry_run_commands(base_run, plan, chosen, output, short, executor={"name": executor}):
                 print(line)
             return
+        engine = make_executor(executor, devices=gpu_list, jobs=jobs, pass_env=pass_env or (),
+                               ray_address=ray_address, gpus_per_job=0.0 if short.device.startswith("cpu") else None,
+                               slurm_folder=output / ".submitit", slurm_partition=slurm_partition)
         with _progress_display() as on_progress:
             result = run_ablation(base_run, plan, chosen, output, short=short, jobs=jobs,
-                                  executor=LocalExecutor(devices), on_progress=on_progress)
+                                  executor=engine, on_progress=on_progress)
         for warning in result.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         for record in result.failed:
             tail = record.stderr_tail.strip().splitlines()[-1:] or ["(no output)"]
-            print(f"failed: {record.name}: {tail[0]}", file=sys.stderr)
+            print(f"failed: {plain(record.name)}: {plain(tail[0])}", file=sys.stderr)
         _write_reports(output)  # also after Ctrl-C: what finished is reported
         if open_after:
             from rundiff.report.output import open_report

@@ -13,7 +13,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import cache
 from pathlib import PureWindowsPath
 
 from rundiff.ingest.shell import Command, Word
@@ -115,22 +115,22 @@ def find_launch(command: Command, *, known_args: Collection[str] = (), flag_args
                 list_args: Collection[str] | None = None) -> Launch | None:
     """The training launch in `command`, or None when it is not one (``list_args`` None: the registry's)."""
     words = command.words
-    pos = next((i for i, w in enumerate(words) if w.text.lower().endswith(".py") and w.text[:1] != "-"), None)
-    if pos is None:
+    pos, script = _script_word(words)
+    if pos is None or script is None:
         return None
-    script = basename(words[pos].text)
     if script not in TRAINERS and "train" not in script.lower():
         return None  # a tool (captioning, merging, resizing), not a training run
     head = [basename(w.text) for w in words[:pos]]
     start = next((i for i, h in enumerate(head) if _PYTHON.match(h) or _ACCELERATE.match(h)), None)
-    if start is None:
+    unknown_launcher = start is None and all(not h.strip() or h.startswith("-") for h in head)
+    if start is None and not unknown_launcher:
         return None
     launcher = "python"
     opts_from = None
-    if _ACCELERATE.match(head[start]):
+    if start is not None and _ACCELERATE.match(head[start]):
         launcher = "accelerate"
         opts_from = start + 2 if start + 1 < pos and head[start + 1] == "launch" else start + 1
-    else:
+    elif start is not None:
         for i in range(start + 1, pos - 1):
             if head[i] == "-m" and head[i + 1].startswith("accelerate"):
                 launcher, opts_from = "accelerate", i + 2
@@ -140,11 +140,34 @@ def find_launch(command: Command, *, known_args: Collection[str] = (), flag_args
         known_args, flag_args, list_args = (vocabulary["known_args"], vocabulary["flag_args"],
                                             vocabulary["list_args"])
     launch = Launch(script, words[pos].text, command.line, launcher, unresolved=list(command.unresolved))
+    if unknown_launcher:
+        what = ", ".join(f"${v}" if not v.startswith("$") else v for v, _ in command.unresolved[:2]) or "nothing"
+        launch.warnings.append(f"line {command.line}: the program that runs {script} is not known (it expands "
+                               f"from {what}); read as a Python launch")
     if opts_from is not None:
         launch.launcher_args = _parse(words[opts_from:pos], ACCELERATE_FLAGS, (), (), launch, "accelerate")
     lists = registry_list_args() if list_args is None else list_args
     launch.trainer_args = _parse(words[pos + 1:], flag_args, lists, known_args, launch, script)
     return launch
+
+
+def _script_word(words: Sequence[Word]) -> tuple[int | None, str | None]:
+    """Index and basename of the training script: the first `*.py` word, else `-m package.module`."""
+    pos = next((i for i, w in enumerate(words) if w.text.lower().endswith(".py") and w.text[:1] != "-"), None)
+    if pos is not None:
+        return pos, basename(words[pos].text)
+    for i, w in enumerate(words[:-1]):
+        module = words[i + 1].text
+        if w.text in ("-m", "--module") and not module.startswith(("accelerate", "torch.")) and module[:1] != "-":
+            return i + 1, module.rsplit(".", 1)[-1] + ".py"
+    return None, None
+
+
+def parse_arguments(words: Sequence[Word], launch: Launch, owner: str, *, known_args: Collection[str] = (),
+                    flag_args: Collection[str] = (), list_args: Collection[str] | None = None) -> list[Arg]:
+    """Arguments as argparse reads them (abbreviations, flags, nargs lists); problems go to launch.warnings."""
+    lists = registry_list_args() if list_args is None else list_args
+    return _parse(words, flag_args, lists, known_args, launch, owner)
 
 
 def _script_vocabulary(script: str) -> dict[str, frozenset[str]] | None:
@@ -208,21 +231,20 @@ def _is_option(text: str) -> bool:
     return text.startswith("-") and len(text) > 1 and not _NUMBER.match(text)
 
 
-@lru_cache(maxsize=8)
+@cache
 def _sorted_names(known: frozenset[str]) -> tuple[str, ...]:
     return tuple(sorted({*known, *LEGACY_ARGS}))
 
 
-def _with_prefix(written: str, known: Collection[str]) -> set[str]:
-    """Known names starting with ``written``, by bisection: linear scans made 440 000 unknown arguments
-    take minutes (repro M06)."""
-    names = _sorted_names(known if isinstance(known, frozenset) else frozenset(known))
-    found = set()
-    for name in names[bisect_left(names, written):]:
-        if not name.startswith(written):
+def _with_prefix(prefix: str, names: tuple[str, ...]) -> set[str]:
+    """The names starting with `prefix`, by binary search (an argument list can be long)."""
+    start = bisect_left(names, prefix)
+    out = set()
+    for name in names[start:]:
+        if not name.startswith(prefix):
             break
-        found.add(name)
-    return found
+        out.add(name)
+    return out
 
 
 def _resolve(written: str, known: Collection[str], launch: Launch, line: int) -> tuple[str, str | None]:
@@ -231,7 +253,7 @@ def _resolve(written: str, known: Collection[str], launch: Launch, line: int) ->
         return LEGACY_ARGS[written], f"written as the legacy --{written}"
     if not known or written in known:
         return written, None
-    candidates = _with_prefix(written, known)
+    candidates = _with_prefix(written, _sorted_names(frozenset(known)))
     targets = {LEGACY_ARGS.get(n, n) for n in candidates}
     if len(targets) == 1:
         full = targets.pop()

@@ -26,10 +26,11 @@ from rundiff.ingest.filesystem import (
 )
 from rundiff.ingest.logs.discover import classify_log
 from rundiff.ingest.safetensors_file import final_checkpoints, ingest_safetensors
+from rundiff.ingest.shell import SCRIPT_SUFFIXES as _SHELL_SUFFIXES
 from rundiff.ingest.textfile import read_text
 from rundiff.model import Fact, Skipped, SourceFile, SourceKind
 
-SCRIPT_SUFFIXES = frozenset({".sh", ".bash", ".bat", ".cmd", ".ps1"})
+SCRIPT_SUFFIXES = _SHELL_SUFFIXES
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 YAML_SUFFIXES = frozenset({".yaml", ".yml"})
 ENV_SUFFIXES = frozenset({".env"})
@@ -106,9 +107,12 @@ def ingest_file(path: Path) -> list[SourceFile] | None:
     """The sources one file contributes; None when rundiff does not read this kind of file."""
     suffix = path.suffix.lower()
     if suffix in SCRIPT_SUFFIXES:
-        from rundiff.ingest.script import ingest_script
+        from rundiff.ingest.script import ingest_script, no_launch_reason
 
-        return ingest_script(path, **_argument_vocabulary())
+        launches = ingest_script(path, **_argument_vocabulary())
+        if not launches:
+            raise NotASource(no_launch_reason(path))
+        return launches
     if suffix in MARKDOWN_SUFFIXES:
         from rundiff.ingest.markdown import ingest_markdown
         from rundiff.ingest.markdown_configs import ingest_markdown_configs

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rundiff.errors import RundiffError
-from rundiff.ingest.launch import Launch, find_launch
+from rundiff.ingest.launch import TRAINERS, Launch, basename, find_launch
 from rundiff.ingest.shell import ShellScript, dialect_for, read_script
 from rundiff.ingest.shell_words import ShellLimitError
 from rundiff.ingest.textfile import read_text
@@ -71,6 +71,7 @@ def ingest_command_text(text: str, path: Path, first_line: int = 1, *, dialect: 
         if launch is None:
             continue
         source = _source(launch, shell, path, fmt)
+        source.warnings[:0] = [f"{path}:{note}" for note in shell.notes]
         following = shell.commands[index + 1] if index + 1 < len(shell.commands) else None
         if following is not None and following.words[0].text.startswith("--"):
             source.warnings.append(
@@ -78,6 +79,26 @@ def ingest_command_text(text: str, path: Path, first_line: int = 1, *, dialect: 
                 f"{launch.line}: the shell ends that command at a comment or blank line before them")
         sources.append(source)
     return sources
+
+
+def no_launch_reason(path: Path) -> str:
+    """Why a script gives no training launch, for the run's list of skipped files."""
+    path = Path(path)
+    try:
+        shell = read_script(read_text(path), dialect_for(path), script_dir=str(path.resolve().parent))
+    except (RundiffError, ShellLimitError, RecursionError) as err:
+        return f"not read as a launch script: {err}"
+    for command in shell.commands:
+        for word in command.words:
+            name = basename(word.text)
+            if name.lower().endswith(".py") and not word.text.startswith("-"):
+                if name not in TRAINERS and "train" not in name.lower():
+                    return f"line {command.line} runs {name}, which is not a training script (no launch in it)"
+                head = " ".join(w.text for w in command.words[:3])
+                return f"line {command.line} names {name} but not as a launch rundiff knows ({head!r} ...)"
+    heads = list(dict.fromkeys(basename(c.words[0].text) for c in shell.commands if c.words))[:5]
+    shown = ", ".join(heads) if heads else "nothing"
+    return f"no command in it runs a training script (it runs: {shown})"
 
 
 def _source(launch: Launch, shell: ShellScript, path: Path, fmt: str) -> LaunchSource:
@@ -112,7 +133,10 @@ def _source(launch: Launch, shell: ShellScript, path: Path, fmt: str) -> LaunchS
         if name in ("config_file", "dataset_config") and isinstance(arg.value, str) and arg.value:
             _reference(source, shell, path, arg.value, add_toml=name == "config_file")
     source.warnings.extend(f"{where}:{w.removeprefix('line ')}" for w in launch.warnings)
-    for variable, line in launch.unresolved:
+    explained = " ".join(a.cond for a in launch.trainer_args + launch.launcher_args if a.cond)
+    for variable, line in dict.fromkeys(launch.unresolved):
+        if f"from {_describe(variable)}" in explained or f", {_describe(variable)}" in explained:
+            continue  # the argument it went into is already reported as unknown, naming it
         source.warnings.append(f"{where}:{line}: {_describe(variable)} is not set in this script; "
                                "it was read as empty")
     from rundiff.ingest.profiled import apply_launch_profile  # the trainer's profile, by script name

@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 from rundiff.ingest.shell_cmd import CMD_SILENT, CmdLexer, cmd_condition
 from rundiff.ingest.shell_flow import Flow, alternatives, evaluate
+from rundiff.ingest.shell_glob import matches
 from rundiff.ingest.shell_posix import PosixLexer
 from rundiff.ingest.shell_powershell import PowerShellLexer
 from rundiff.ingest.shell_pscond import ps_condition
@@ -38,14 +39,17 @@ from rundiff.ingest.shell_words import (
     Param,
     RawCommand,
     RawWord,
+    ShellLimitError,
     Value,
     cond_of,
 )
 
 DIALECTS = ("posix", "cmd", "powershell")
 _RESERVED = frozenset({"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "{", "}", "function"})
-_SKIPPED_HEADS = frozenset({"for", "select", "case", "esac"})
+_SKIPPED_HEADS = frozenset({"for", "select"})
 _DECLARERS = frozenset({"export", "declare", "typeset", "local", "readonly"})
+#: The most commands one script may hold (time bound; launch scripts have a few hundred).
+MAX_COMMANDS = 50_000
 _ASSIGN = re.compile(r"^([A-Za-z_]\w*)(?:\[([^\]]*)\])?(\+?)=")
 
 
@@ -83,11 +87,17 @@ class ShellScript:
     commands: list[Command]
     virtual_files: dict[str, VirtualFile]
     variables: dict[str, Value]
+    #: How the text was read where that differs from the shell's own rules ("line N: ..."), for warnings.
+    notes: list[str] = field(default_factory=list)
 
 
 def dialect_for(path: str | Path) -> str:
     suffix = Path(path).suffix.lower()
     return {".bat": "cmd", ".cmd": "cmd", ".ps1": "powershell", ".psm1": "powershell"}.get(suffix, "posix")
+
+
+#: File suffixes read as launch scripts (zsh, ksh and dash scripts use the POSIX syntax launch scripts need).
+SCRIPT_SUFFIXES = frozenset({".sh", ".bash", ".zsh", ".ksh", ".dash", ".bat", ".cmd", ".ps1", ".psm1"})
 
 
 def read_script(text: str, dialect: str = "posix", first_line: int = 1, script_dir: str | None = None) -> ShellScript:
@@ -98,6 +108,9 @@ def read_script(text: str, dialect: str = "posix", first_line: int = 1, script_d
     if dialect not in DIALECTS:
         raise ValueError(f"unknown shell dialect {dialect!r}")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    notes: list[str] = []
+    if dialect == "posix":
+        text = _lenient_continuations(text, first_line, notes)
     lexer = {"posix": PosixLexer, "cmd": CmdLexer, "powershell": PowerShellLexer}[dialect](text, first_line)
     variables: dict[str, Value] = {}
     if dialect == "powershell":
@@ -110,7 +123,38 @@ def read_script(text: str, dialect: str = "posix", first_line: int = 1, script_d
         arith_bits=32 if dialect == "cmd" else 64,
         arith_power=dialect != "cmd",
     )
-    return _Reader(expander, dialect).run(lexer.lex())
+    script = _Reader(expander, dialect).run(lexer.lex())
+    script.notes[:0] = notes
+    return script
+
+
+_TRAILING_BLANKS = re.compile(r"\\[ \t]+\n")
+_CARET_END = re.compile(r"[ \t]\^[ \t]*\n")
+
+
+def _lenient_continuations(text: str, first_line: int, notes: list[str]) -> str:
+    """Continuations people write that bash itself would not join, read as the author meant them.
+
+    `\\` followed by blanks (bash: an escaped blank, and the command ends), and a `.sh` written with
+    cmd's `^` at line ends (copied from Windows instructions). Each is named in a note.
+    """
+
+    def line_of(pos: int) -> int:
+        return first_line + text.count("\n", 0, pos)
+
+    for m in list(_TRAILING_BLANKS.finditer(text))[:3]:
+        notes.append(
+            f"{line_of(m.start())}: blanks after the line-continuation backslash (bash would end the "
+            "command here); read as a continuation"
+        )
+    text = _TRAILING_BLANKS.sub("\\\n", text)
+    if _CARET_END.search(text) and not re.search(r"\\\n", text):
+        notes.append(
+            f"{line_of(_CARET_END.search(text).start())}: lines end in cmd's `^`; read as line "  # type: ignore[union-attr]
+            "continuations, as the author meant them (bash would not join them)"
+        )
+        text = _CARET_END.sub(" \\\n", text)
+    return text
 
 
 class _Reader:
@@ -121,17 +165,27 @@ class _Reader:
         self.files: dict[str, VirtualFile] = {}
         self.flow = Flow()
         self.line = 0
+        self.notes: list[str] = []
+        self.assigned: list[str] = []  # keys assigned by the current assignment (see _assign_tainted)
+        self.depth = 0  # nesting of `eval` / `bash -c` strings read as commands
+        self.pending_test: list | None = None  # [keyword, value, text, line] of an `if` waiting for `then`
+        self.case_subjects: list[str | None] = []
+        self.status: bool | None = True  # the exit status of the last command, when it is a test
+        self.status_text = ""
         expander.on_assign = self._note_assign
 
     def run(self, raw_commands: list[RawCommand]) -> ShellScript:
+        if len(raw_commands) > MAX_COMMANDS:
+            raise ShellLimitError(f"more than {MAX_COMMANDS} commands; real launch scripts have a few hundred")
         for raw in raw_commands:
             self.x.unresolved = []
             self.line = raw.line
             self._command(raw)
-        return ShellScript(self.commands, self.files, self.x.variables)
+        return ShellScript(self.commands, self.files, self.x.variables, self.notes)
 
     def _note_assign(self, key: str, old: Value | None, new: Value) -> None:
         """Remember what an undecidable `if` assigns, so its alternatives can be named at its end."""
+        self.assigned.append(key)
         for frame in self.flow.frames:
             if frame.current is None and isinstance(new, str) and not isinstance(old, list):
                 frame.before.setdefault(key, None if old is None else str(old))
@@ -174,22 +228,27 @@ class _Reader:
     def _command(self, raw: RawCommand) -> None:
         words = list(raw.words)
         if raw.flow is not None:
-            kind, text = raw.flow
-            test = self._dialect_test(text, raw.line) if kind in ("if", "elif") and self.flow.active else None
-            self._flow(kind, test, text, raw.line)
+            self._flow_marker(raw)
             return
         if self.dialect == "posix":
+            if (
+                self.pending_test is not None
+                and raw.after in ("&&", "||")
+                and words
+                and words[0].literal not in ("then", "elif", "else", "fi")
+            ):
+                self.pending_test[1] = _combine(self.pending_test[1], raw.after, self._test(words))
+                self.pending_test[2] += f" {raw.after} " + " ".join(_written(w) for w in words)
+                return
             while words and words[0].literal in _RESERVED and not words[0].quoted:
                 keyword = words.pop(0).literal
-                if keyword == "if":
-                    self.flow.open_if(self._test(words), raw.line, " ".join(_written(w) for w in words))
-                    return
-                if keyword == "elif":
-                    self.flow.elif_(self._test(words))
+                if keyword in ("if", "elif"):
+                    self.pending_test = [keyword, self._test(words), " ".join(_written(w) for w in words), raw.line]
                     return
                 if keyword in ("while", "until"):
                     return  # the loop test is not a command of interest
                 if keyword == "then":
+                    self._apply_pending_test()
                     self.flow.then()
                 elif keyword == "else":
                     self.flow.else_()
@@ -197,13 +256,67 @@ class _Reader:
                     self._close_if()
             if words and words[0].literal in _SKIPPED_HEADS:
                 return
+            if words and words[0].literal == "case" and len(words) == 3:
+                subject = self._test_value(words[1])
+                self.case_subjects.append(subject)
+                self.flow.open_if(False, raw.line, f"case {_written(words[1])}")
+                self.flow.then()
+                return
         if not self.flow.active:
             return
-        self.x.cond = self.flow.condition()
+        after_cond = None
+        if raw.after in ("&&", "||") and self.dialect == "posix":
+            runs = self.status if raw.after == "&&" else (None if self.status is None else not self.status)
+            if runs is False:
+                return  # `[ "$X" = 1 ] && ARGS+=(...)` with a false test: the command never runs
+            if runs is None:
+                verdict = "holds" if raw.after == "&&" else "fails"
+                after_cond = (
+                    f"given only if the test before {raw.after} at line {raw.line} "
+                    f"({self.status_text}) {verdict}, which cannot be decided"
+                )
+        self.x.cond = self.flow.condition() or after_cond
         try:
             self._simple(raw, words)
         finally:
             self.x.cond = None
+
+    def _flow_marker(self, raw: RawCommand) -> None:
+        kind, text = raw.flow  # type: ignore[misc]
+        if kind == "pattern":  # one pattern list of a case: an elif that matches the subject
+            subject = self.case_subjects[-1] if self.case_subjects else None
+            patterns = text.split("\x00")
+            if subject is None or "\x01" in patterns:
+                test = None
+            else:
+                hits = [matches(subject, p) for p in patterns]
+                test = True if True in hits else (None if None in hits else False)
+            self.flow.elif_(test)
+            self.flow.then()
+            return
+        if kind == "esac":
+            if self.case_subjects:
+                self.case_subjects.pop()
+            self._close_if()
+            return
+        test = self._dialect_test(text, raw.line) if kind in ("if", "elif") and self.flow.active else None
+        self._flow(kind, test, text, raw.line)
+
+    def _apply_pending_test(self) -> None:
+        if self.pending_test is None:
+            return
+        kind, test, text, line = self.pending_test
+        self.pending_test = None
+        if kind == "if":
+            self.flow.open_if(test, line, text)
+        else:
+            self.flow.elif_(test)
+
+    def _test_value(self, word: RawWord) -> str | None:
+        """A word's value for a test, or None when it depends on something not known."""
+        before = len(self.x.unresolved)
+        value = self.x.string(word)
+        return None if len(self.x.unresolved) > before or cond_of(value) else value
 
     def _dialect_test(self, text: str, line: int) -> bool | None:
         before = len(self.x.unresolved)
@@ -218,14 +331,15 @@ class _Reader:
     def _assign_tainted(self, do, line: int) -> None:
         """Run one assignment; a value built from something never run or not worked out is tagged."""
         before = len(self.x.unresolved)
-        keys_before = dict(self.x.variables)
+        self.assigned = []
         do()
         missing = list(dict.fromkeys(what for what, _ in self.x.unresolved[before:]))
         if not missing:
             return
         shown = ", ".join(what if what.startswith("$") else f"${what}" for what in missing)
-        for key, value in self.x.variables.items():
-            if isinstance(value, str) and keys_before.get(key) is not value:
+        for key in dict.fromkeys(self.assigned):
+            value = self.x.variables.get(key)
+            if isinstance(value, str):
                 why = (
                     f"built from ${key}, set at line {line} from {shown}, which this script does not set "
                     "or rundiff does not run"
@@ -257,8 +371,33 @@ class _Reader:
                 self.x.variables.pop(self.x.key(w.text), None)
         for heredoc in raw.heredocs:
             self._heredoc(raw, heredoc.body, heredoc.line, final)
+        self.status, self.status_text = True, ""
+        if final and final[0].text in ("[", "[[", "test", "!", "true", "false"):
+            texts = [w.text for w in final]
+            self.status = {"true": True, "false": False}.get(texts[0])
+            if self.status is None:
+                self.status = None if self.x.unresolved or any(cond_of(t) for t in texts) else evaluate(texts)
+            self.status_text = " ".join(texts)[:80]
+            return
+        inner = _inner_command(final)
+        if inner is not None and self.depth < 3:
+            self._read_inner(*inner)
+            return
         if final:
             self.commands.append(Command(final, final[0].line, env, list(self.x.unresolved)))
+
+    def _read_inner(self, text: str, dialect: str, line: int) -> None:
+        """`eval "$CMD"`, `bash -c "..."`, `cmd /c "..."`: the string is a command line; read it, never run it."""
+        lexer = {"posix": PosixLexer, "cmd": CmdLexer, "powershell": PowerShellLexer}[dialect](text, line)
+        unresolved = list(self.x.unresolved)
+        self.depth += 1
+        try:
+            for raw in lexer.lex():
+                raw.line = line
+                self.x.unresolved = list(unresolved)
+                self._command(raw)
+        finally:
+            self.depth -= 1
 
     def _test(self, words: list[RawWord]) -> bool | None:
         before = len(self.x.unresolved)
@@ -308,6 +447,13 @@ class _Reader:
         if assign.arith:
             result = self.x.arith(text, assign.value.line if assign.value else 0)
             text = "" if result is None else str(result)
+        source = assign.value.parts if assign.value is not None else ()
+        if assign.ps_type is not None and len(source) == 1 and isinstance(source[0], Param):
+            other = self.x.lookup(source[0].name)
+            if isinstance(other, list):  # `$b = $a` copies an array in PowerShell
+                self.x.types[self.x.key(assign.name)] = "list"
+                self.x.assign(assign.name, list(other), append=assign.append)
+                return
         if assign.append and assign.ps_type is not None and isinstance(current, list):
             self.x.assign(assign.name, [text], append=True)  # PowerShell `$list += "x"` adds an element
             return
@@ -335,6 +481,46 @@ class _Reader:
             items.extend([""] * (i + 1 - len(items)))
             items[i] = items[i] + text if append else text
             self.x.assign(name, items)
+
+
+_SHELLS = {
+    "sh": "posix",
+    "bash": "posix",
+    "zsh": "posix",
+    "ksh": "posix",
+    "dash": "posix",
+    "cmd": "cmd",
+    "cmd.exe": "cmd",
+    "powershell": "powershell",
+    "powershell.exe": "powershell",
+    "pwsh": "powershell",
+    "pwsh.exe": "powershell",
+}
+
+
+def _inner_command(final: list[Word]) -> tuple[str, str, int] | None:
+    """(text, dialect, line) when the command runs a string as a command line (eval, `bash -c`, ...)."""
+    texts = [w.text for w in final]
+    if not texts:
+        return None
+    head = Path(texts[0].replace("\\", "/")).name.lower()
+    if head == "eval" and len(texts) > 1:
+        return " ".join(texts[1:]), "posix", final[0].line
+    dialect = _SHELLS.get(head)
+    if dialect is None:
+        return None
+    flags = {"posix": ("-c",), "cmd": ("/c", "/k", "/C", "/K"), "powershell": ("-command", "-c")}[dialect]
+    for i, t in enumerate(texts[1:-1], start=1):
+        if t.lower() in flags or t in flags:
+            return " ".join(texts[i + 1 :]) if dialect != "posix" else texts[i + 1], dialect, final[0].line
+    return None
+
+
+def _combine(left: bool | None, op: str, right: bool | None) -> bool | None:
+    """Three-valued `&&` / `||` of two tests (None: cannot be decided)."""
+    if op == "&&":
+        return False if False in (left, right) else (True if left and right else None)
+    return True if True in (left, right) else (False if left is False and right is False else None)
 
 
 def _common_words(text: str, others: list[str]) -> int:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 
-from rundiff.ingest.shell_words import Assign, Expander, Lit, Param, Part, RawCommand, RawWord
+from rundiff.ingest.shell_posix import MAX_COMMAND_WORDS
+from rundiff.ingest.shell_words import Assign, Expander, Lit, Param, Part, RawCommand, RawWord, ShellLimitError
 
 _CMD_PARAM = re.compile(r"%(~[a-zA-Z]*)?([0-9*])|%([^%\n]+)%|!([A-Za-z_][\w.]*)!")
 
@@ -169,6 +170,8 @@ class CmdLexer:
                     pending_redirect = None
                 else:
                     cur.words.append(word)
+                    if len(cur.words) > MAX_COMMAND_WORDS:
+                        raise ShellLimitError(f"line {word.line}: a command of more than {MAX_COMMAND_WORDS} words")
                 parts.clear()
 
         def end_command() -> None:

@@ -21,11 +21,15 @@ from rundiff.ingest.shell_words import (
     Part,
     RawCommand,
     RawWord,
+    ShellLimitError,
 )
 
 _META = set(" \t\n;&|<>()")
 _ASSIGN_HEAD = re.compile(r"^([A-Za-z_]\w*)(\+?)=$")
 _NAME = re.compile(r"[A-Za-z_]\w*")
+_PLAIN_RUN = re.compile(r"[^\s;&|<>()\\'\"$`]+")
+#: The most words one command may have; real launch lines have a few hundred at most.
+MAX_COMMAND_WORDS = 20_000
 _FD = re.compile(r"(\d{1,9})[<>]")
 _REDIRECT = re.compile(r"&>>|&>|<<<|<<-|<<|>>|>&|<&|>\||<>|<|>")
 _PARAM_OPS = (":-", ":=", ":+", ":?", "##", "%%", "^^", ",,", "//", "-", "=", "+", "?", "#", "%", "^", ",", "/", ":")
@@ -39,6 +43,8 @@ class PosixLexer(Cursor):
         self.commands: list[RawCommand] = []
         self.cur = RawCommand(first_line)
         self.pending: list[tuple[RawCommand, str, bool, bool, int]] = []
+        self.cases: list[bool] = []  # per open `case`: whether a pattern list comes next
+        self.patterns: list[str] = []  # the pattern words read so far (`a|b)`)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -67,8 +73,13 @@ class PosixLexer(Cursor):
                 if c == "&" and self._peek(1) == ">":
                     self._redirect("")
                     continue
-                self._advance(2 if self._peek(1) == c and c in "&|;" else 1)
+                if self.cases and self._case_punctuation(c):
+                    continue
+                op = c * 2 if self._peek(1) == c and c in "&|;" else c
+                self._advance(len(op))
                 self._end_command()
+                if op in ("&&", "||"):
+                    self.cur.after = op
             elif c in "<>" or (c.isdigit() and (fd := _FD.match(self.s, self.i))):
                 digits = fd.group(1) if c.isdigit() else ""
                 self._advance(len(digits))
@@ -77,8 +88,50 @@ class PosixLexer(Cursor):
                 if not self.cur.words:
                     self.cur.line = self.line
                 self.cur.words.append(self._word())
+                if len(self.cur.words) > MAX_COMMAND_WORDS:
+                    raise ShellLimitError(f"line {self.cur.line}: a command of more than {MAX_COMMAND_WORDS} words")
+                self._case_words()
         self._end_command()
         return self.commands
+
+    # -- case ... esac -------------------------------------------------------------------------
+
+    def _case_words(self) -> None:
+        """`case WORD in` opens a case; `esac` closes it (both become flow markers for the reader)."""
+        words = self.cur.words
+        first = words[0].literal if words[0].parts else None
+        if first == "case" and len(words) == 3 and words[2].literal == "in":
+            self._end_command()
+            self.cases.append(True)
+        elif self.cases and len(words) == 1 and first == "esac":
+            self.cur.words = []
+            self._end_command()
+            self.commands.append(RawCommand(self.line, flow=("esac", "")))
+            self.cases.pop()
+            self.patterns = []
+
+    def _case_punctuation(self, c: str) -> bool:
+        """`pat|pat)` and `;;` inside a case; True when the character was consumed here."""
+        if c == ";" and self._peek(1) == ";":
+            self._advance(3 if self._peek(2) == "&" else 2)
+            self._end_command()
+            self.cases[-1] = True
+            return True
+        if not self.cases[-1]:
+            return False
+        if c == "(" and not self.cur.words and not self.patterns:
+            self._advance()
+            return True
+        if c in "|)" and self.cur.words:
+            self.patterns.extend(w.literal if w.literal is not None else "\x01" for w in self.cur.words)
+            self.cur.words = []
+            self._advance()
+            if c == ")":
+                self.commands.append(RawCommand(self.line, flow=("pattern", "\x00".join(self.patterns))))
+                self.patterns = []
+                self.cases[-1] = False
+            return True
+        return False
 
     def _redirect(self, fd: str) -> None:
         m = _REDIRECT.match(self.s, self.i)
@@ -167,7 +220,8 @@ class PosixLexer(Cursor):
                     flush()
                     parts.append(expansion)
             else:
-                buf.append(self._advance())
+                m = _PLAIN_RUN.match(self.s, self.i)  # a run of ordinary characters in one step
+                buf.append(self._advance(m.end() - self.i if m else 1))
         flush()
         return RawWord(tuple(parts), start_line)
 

@@ -9,7 +9,19 @@ from __future__ import annotations
 
 import re
 
-from rundiff.ingest.shell_words import ArrayLit, Assign, CmdSub, Cursor, Lit, Param, Part, RawCommand, RawWord
+from rundiff.ingest.shell_posix import MAX_COMMAND_WORDS
+from rundiff.ingest.shell_words import (
+    ArrayLit,
+    Assign,
+    CmdSub,
+    Cursor,
+    Lit,
+    Param,
+    Part,
+    RawCommand,
+    RawWord,
+    ShellLimitError,
+)
 
 _PS_NAME = re.compile(r"(?i)(?:(env|global|script|local|private):)?([A-Za-z_]\w*)")
 _CONTINUATION = re.compile(r"`[ \t]*\n")
@@ -99,6 +111,8 @@ class PowerShellLexer(Cursor):
                     self.cur.line = self.line
                 start = self.i
                 self.cur.words.append(self._word())
+                if len(self.cur.words) > MAX_COMMAND_WORDS:
+                    raise ShellLimitError(f"line {self.cur.line}: a command of more than {MAX_COMMAND_WORDS} words")
                 if self.i == start:
                     self._advance()
         self._end_command()

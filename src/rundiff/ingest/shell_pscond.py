@@ -17,7 +17,8 @@ from rundiff.ingest.shell_words import Expander, cond_of
 
 _TOKEN = re.compile(
     r"""\s*(?:
-      (?P<var>\$(?:\{[^}]+\}|(?:env:)?[A-Za-z_]\w*))
+      (?P<isnull>\[string\]::IsNullOr(?:Empty|WhiteSpace)\(\s*\$(?:env:)?[A-Za-z_]\w*\s*\))
+    | (?P<var>\$(?:\{[^}]+\}|(?:env:)?[A-Za-z_]\w*))
     | (?P<dq>"(?:[^"`]|`.|"")*")
     | (?P<sq>'(?:[^']|'')*')
     | (?P<num>-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\b
@@ -133,6 +134,9 @@ class _Parser:
             return self._expand(text[1:-1])
         if kind == "var":
             return self._variable(text[1:].strip("{}"))
+        if kind == "isnull":  # [string]::IsNullOrEmpty($x)
+            value = self._variable(text[text.index("$") + 1:].rstrip(") \t"))
+            return value is None or (isinstance(value, str) and not value.strip())
         raise _Undecidable
 
     def _variable(self, name: str) -> Any:

@@ -216,7 +216,12 @@ class Expander:
             if isinstance(part, Lit):
                 push(part.text)
                 continue
+            before = len(self.unresolved)
             values, mode = self._part_values(part, word.line)
+            if len(self.unresolved) > before:  # this part could not be expanded: the word is not known
+                missing = ", ".join(dict.fromkeys(_shown(what) for what, _ in self.unresolved[before:]))
+                cur_cond = cur_cond or f"built from {missing}, which this script does not set or rundiff does not run"
+                values = [tagged(v, cur_cond) for v in values]
             if mode == "none":
                 if not values and not (isinstance(part, Param) and part.index == "@"):
                     push("")  # "$unset" is still one (empty) word
@@ -410,6 +415,10 @@ class Expander:
         return value
 
 
+def _shown(what: str) -> str:
+    return what if what.startswith("$") else f"${what}"
+
+
 def _short(text: str, limit: int = 60) -> str:
     """Text from a script cut to a length fit for a one-line warning."""
     return text if len(text) <= limit else text[:limit] + "..."
@@ -445,6 +454,8 @@ class RawCommand:
     #: Control flow a lexer recognised by its own syntax (cmd `if`, PowerShell `if (...) {`):
     #: ("if" | "elif", condition text) / ("else", "") / ("fi", ""), evaluated by the reader.
     flow: tuple[str, str] | None = None
+    #: "&&" / "||" when the command before this one decides whether it runs (POSIX and-or lists).
+    after: str | None = None
 
     @property
     def empty(self) -> bool:

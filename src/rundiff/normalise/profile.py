@@ -38,6 +38,7 @@ from typing import Any
 import yaml
 
 from rundiff.model import Fact, Provenance, SourceKind
+from rundiff.normalise.values import ValueProblem, to_float
 
 _ABSENT = object()
 #: Keys that mean nothing but the trainer's own bookkeeping in any profile.
@@ -422,13 +423,12 @@ def _is_null(value: Any) -> bool:
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
+    """A finite number through the one value reader (huge integers, nan, inf and junk are None)."""
+    if isinstance(value, bool) or value is None or value is _ABSENT:
         return None
-    if isinstance(value, (int, float)):
-        return float(value)
     try:
-        return float(str(value).strip())
-    except (TypeError, ValueError):
+        return to_float(value if isinstance(value, (int, float)) else str(value))
+    except ValueProblem:
         return None
 
 
@@ -531,6 +531,8 @@ def _area_to_side(value: Any) -> tuple[Any, str | None]:
     """Megapixels (SimpleTuner resolution_type=area) to the side of a square of that area, to 64 px."""
     n = _number(value)
     if n is None or n <= 0:
+        return value, None
+    if n > 1e6:  # a million megapixels is no training resolution
         return value, None
     side = int(round(math.sqrt(n * 1e6) / 64.0) * 64)
     return side, f"{value} megapixels = about {side}x{side}"

@@ -64,6 +64,15 @@ class Alias:
 
 
 @dataclass(frozen=True)
+class Override:
+    """Another setting that, when set, takes this parameter's place (registry: ``overridden_by``)."""
+
+    params: tuple[str, ...]  # shadowed when every one of these is set in the run
+    why: str
+    effective: str = ""  # what to vary instead
+
+
+@dataclass(frozen=True)
 class Parameter:
     name: str
     category: str
@@ -78,6 +87,7 @@ class Parameter:
     ladder: tuple[Any, ...] = ()
     secret: bool = False
     aliases: dict[str, tuple[Alias, ...]] = field(default_factory=dict)
+    overridden_by: tuple[Override, ...] = ()
     kind: str | None = None  # flag | value | list: how a command line writes it (None: derived rows)
     range: tuple[float | None, float | None] | None = None  # sensible values, either end open
     sd_scripts: SdScriptsArg | None = None  # set when sd-scripts' LoRA scripts declare this argument
@@ -242,6 +252,8 @@ def build_registry(data: dict[str, Any]) -> Registry:
             ladder=tuple(spec.get("ladder") or ()),
             secret=bool(spec.get("secret", False)),
             aliases=aliases,
+            overridden_by=tuple(Override(tuple(o["params"]), o["why"], o.get("effective", ""))
+                                for o in spec.get("overridden_by") or ()),
             kind=spec.get("kind"),
             range=_parse_range(spec.get("range")),
             active_when=dict(spec.get("active_when") or {}),

@@ -1,4 +1,9 @@
-"""The local engine: one process per variant on this machine (no shell), one per GPU or CPU slot."""
+"""The local engine: one process per variant on this machine (no shell), one per GPU or CPU slot.
+
+With GPUs given (`--device cuda:0,cuda:1`) each running job gets a GPU of its own through
+`CUDA_VISIBLE_DEVICES` (the trainer then sees it as its only device); without, `jobs` processes share
+the CPU and see no GPU.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,12 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from rundiff.ablate.executors import STDERR_LOG, STDOUT_LOG, TAIL_BYTES, Job, JobResult
+from rundiff.ablate.executors import STDERR_LOG, STDOUT_LOG, Job, JobResult, LineCallback, stderr_tail
+from rundiff.ablate.safety import trainer_env
 
 
 @dataclass
@@ -20,34 +27,47 @@ class _LocalHandle:
     started: float
     stdout: object
     stderr: object
-    on_line: Callable[[str, str], None] | None = None
+    gpu: str | None = None
+    on_line: LineCallback | None = None
     offsets: dict[str, int] = field(default_factory=dict)
 
 
 class LocalExecutor:
-    """Processes on this machine; `poll_lines` feeds each job's new stderr/stdout lines to a callback."""
+    """Processes on this machine; new stdout/stderr lines of each job go to its ``on_line`` callback."""
 
-    def __init__(self, devices: Sequence[str] | None = None) -> None:
-        self.devices = list(devices or [])
-        self._next_device = 0
+    name = "local"
 
-    def device_for_next(self) -> str | None:
-        if not self.devices:
-            return None
-        device = self.devices[self._next_device % len(self.devices)]
-        self._next_device += 1
-        return device
+    def __init__(self, devices: Sequence[str] | None = None, *, jobs: int | None = None,
+                 pass_env: Sequence[str] = ()) -> None:
+        self.gpus = [d.split(":", 1)[1] if ":" in d else "0" for d in devices or [] if d.startswith("cuda")]
+        self.jobs = jobs
+        self.pass_env = tuple(pass_env)
+        self._busy: set[str] = set()
 
-    def submit(self, job: Job, on_line: Callable[[str, str], None] | None = None) -> _LocalHandle:
+    @property
+    def slots(self) -> int:
+        if self.gpus:
+            return len(self.gpus) if self.jobs is None else min(self.jobs, len(self.gpus))
+        return max(1, self.jobs or 1)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "slots": self.slots, "gpus": list(self.gpus)}
+
+    def submit(self, job: Job, on_line: LineCallback | None = None) -> _LocalHandle:
         job.cwd.mkdir(parents=True, exist_ok=True)
+        added = dict(job.env)
+        gpu = None
+        if self.gpus:
+            gpu = next((g for g in self.gpus if g not in self._busy), self.gpus[0])
+            self._busy.add(gpu)
+            added["CUDA_VISIBLE_DEVICES"] = gpu
+        elif (job.device or "cpu").startswith("cpu"):
+            added.setdefault("CUDA_VISIBLE_DEVICES", "")  # a CPU slot sees no GPU
         stdout = (job.cwd / STDOUT_LOG).open("wb")
         stderr = (job.cwd / STDERR_LOG).open("wb")
-        env = {**os.environ, **job.env}
-        if job.device and job.device.startswith("cuda:") and len(self.devices) > 1:
-            env["CUDA_VISIBLE_DEVICES"] = job.device.split(":", 1)[1]
-        process = subprocess.Popen(list(job.argv), cwd=job.cwd, env=env, stdout=stdout, stderr=stderr,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
-        return _LocalHandle(job.name, job, process, time.perf_counter(), stdout, stderr, on_line)
+        process = subprocess.Popen(list(job.argv), cwd=job.cwd, env=trainer_env(added, passed=self.pass_env),
+                                   stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL, start_new_session=True)
+        return _LocalHandle(job.name, job, process, time.perf_counter(), stdout, stderr, gpu, on_line)
 
     def wait(self, handles: Sequence[_LocalHandle], timeout: float | None = None) -> list[_LocalHandle]:
         deadline = None if timeout is None else time.perf_counter() + timeout
@@ -84,13 +104,10 @@ class LocalExecutor:
         self._feed(handle)
         for stream in (handle.stdout, handle.stderr):
             stream.close()  # type: ignore[attr-defined]
-        tail = ""
-        try:
-            raw = (handle.job.cwd / STDERR_LOG).read_bytes()[-TAIL_BYTES:]
-            tail = raw.decode("utf-8", "replace")
-        except OSError:
-            pass
-        return JobResult(handle.name, code, time.perf_counter() - handle.started, tail, interrupted=code < 0)
+        self._busy.discard(handle.gpu or "")
+        where = f"this machine, GPU {handle.gpu}" if handle.gpu is not None else "this machine"
+        return JobResult(handle.name, code, time.perf_counter() - handle.started, stderr_tail(handle.job.cwd),
+                         interrupted=code < 0, where=where)
 
     def cancel(self, handle: _LocalHandle) -> None:
         if handle.process.poll() is None:
@@ -98,3 +115,6 @@ class LocalExecutor:
                 os.killpg(handle.process.pid, 15)
             except (ProcessLookupError, PermissionError):
                 handle.process.terminate()
+
+    def close(self) -> None:
+        return None

@@ -24,7 +24,7 @@ def _key(column: str) -> str:
 def column_series(column: str) -> str | None:
     """The series a CSV column feeds, None for columns rundiff does not read."""
     key = _key(column)
-    if key.startswith("lr_applied"):  # rundiff's own column: the LR a step ran with, not a logged LR
+    if key.startswith(("lr_applied", "lr_logged")):  # rundiff ablate's own copies (lr/* is the applied LR)
         return None
     hit = series_for(column) or series_for(key)
     return hit.series if hit else None

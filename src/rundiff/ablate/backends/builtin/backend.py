@@ -17,6 +17,7 @@ from rundiff.ablate.backend import Progress, ShortRun
 from rundiff.ablate.backends.tomlwrite import dump_flat
 from rundiff.ablate.executors import Job
 from rundiff.ablate.plan import Plan, Variant
+from rundiff.ablate.safety import plain
 from rundiff.errors import RundiffError
 from rundiff.model import Provenance, Run
 
@@ -71,6 +72,11 @@ class BuiltinBackend:
         values.update(FIXED)
         values["max_train_steps"] = short.steps
         values["seed"] = variant.seed
+        schedule = variant.schedule or {}
+        if schedule:  # the short-run horizon (rundiff.ablate.horizon): warmup in steps of the short run
+            values["lr_warmup_steps"] = int(schedule["warmup_steps"])
+            if schedule.get("horizon") == "prefix":
+                values["lr_schedule_steps"] = int(schedule["schedule_steps"])
         if isinstance(values.get("resolution"), list):
             values["resolution"] = ",".join(str(v) for v in values["resolution"])
         return values
@@ -83,11 +89,11 @@ class BuiltinBackend:
 
     def prepare(self, base: Run, variant: Variant, folder: Path, short: ShortRun) -> Job:
         folder.mkdir(parents=True, exist_ok=True)
-        header = (f"rundiff ablate (builtin backend): {base.name} with {variant.name}\n"
+        header = (f"rundiff ablate (builtin backend): {plain(base.name)} with {plain(variant.name)}\n"
                   "proxy-model dynamics, not image quality")
         (folder / CONFIG_TOML).write_text(dump_flat(self.params(base, variant, short), header), encoding="utf-8")
         argv = (sys.executable, "-m", "rundiff.ablate.backends.builtin.run", CONFIG_TOML, "--device", short.device)
-        return Job(variant.name, argv, folder, {"PYTHONUNBUFFERED": "1"}, short.device)
+        return Job(variant.name, argv, folder, {"PYTHONUNBUFFERED": "1", "PYTHONPATH": _package_root()}, short.device)
 
     def parse_progress(self, line: str) -> Progress | None:
         if not line.startswith("{"):
@@ -104,6 +110,13 @@ class BuiltinBackend:
         except (OSError, ValueError):
             return ["train_result.json missing"]
         return list(result.get("warnings") or [])
+
+
+def _package_root() -> str:
+    """The folder holding the `rundiff` package this process runs, so the trainer imports the same one."""
+    import rundiff
+
+    return str(Path(rundiff.__file__).resolve().parent.parent)
 
 
 def _dataset_dir(base: Run) -> Path | None:

@@ -52,6 +52,16 @@ def _read(name: str, *, when_none: Any = None, required: bool = False) -> Callab
     return convert
 
 
+def _schedule_steps(value: Any) -> int | None:
+    """``lr_schedule_steps`` (rundiff's own, not a registry parameter): a positive step count or unset."""
+    if is_none(value):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise RundiffError(f"lr_schedule_steps must be a positive whole number, got {value!r}",
+                           key="lr_schedule_steps")
+    return value
+
+
 def _flag(name: str) -> Callable[[Any], bool]:
     """A store_true flag: absent or None is off (sd-scripts' default)."""
     return _read(name, when_none=False)
@@ -141,6 +151,8 @@ class TrainConfig:
     lr_scheduler_min_lr_ratio: float | None = _knob(None, _read("lr_scheduler_min_lr_ratio"))
     max_train_steps: int = _knob(1600, _read("max_train_steps", required=True))
     max_train_epochs: int | None = _knob(None, _read("max_train_epochs"))
+    #: rundiff's own (ablate --horizon prefix): build the scheduler for this many steps, train max_train_steps.
+    lr_schedule_steps: int | None = _knob(None, _schedule_steps)
     train_batch_size: int = _knob(1, _read("train_batch_size", required=True))
     gradient_accumulation_steps: int = _knob(1, _read("gradient_accumulation_steps", required=True))
     max_grad_norm: float = _knob(1.0, _read("max_grad_norm", when_none=0.0))

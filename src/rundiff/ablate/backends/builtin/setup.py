@@ -104,7 +104,8 @@ def build_setup(config: TrainConfig, device: str | torch.device = "cpu") -> Setu
     relative_step = False
     if groups:
         optimizer, infos, relative_step = build_optimizer(groups, infos, config)
-        scheduler = build_scheduler(optimizer, config, total_steps, relative_step)
+        schedule_steps = max(total_steps, config.lr_schedule_steps or 0)  # longer under ablate --horizon prefix
+        scheduler = build_scheduler(optimizer, config, schedule_steps, relative_step)
     else:
         notes.append("every learning rate is 0: no parameter group is trained (sd-scripts drops lr-0 groups)")
 

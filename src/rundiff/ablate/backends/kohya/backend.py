@@ -44,6 +44,7 @@ from rundiff.ablate.backends.kohya.launch import (
 )
 from rundiff.ablate.executors import Job
 from rundiff.ablate.plan import Plan, Variant
+from rundiff.ablate.safety import check_argv, plain
 from rundiff.errors import RundiffError
 from rundiff.model import Run
 from rundiff.normalise.values import ValueProblem, to_number
@@ -83,6 +84,13 @@ class KohyaBackend:
 
     # ------------------------------------------------------------------------------------- protocol
 
+    def base_env(self, base: Run) -> dict[str, str]:
+        """Variable assignments in the base run's launch script: shown in the plan, never applied."""
+        try:
+            return dict(read_base_launch(base).env)
+        except RundiffError:
+            return {}
+
     def installed(self, base_run: Run) -> bool:
         """True when the training script the base run launches exists in the kohya folder."""
         try:
@@ -106,10 +114,16 @@ class KohyaBackend:
                     raise RundiffError(f"{name} is not an argument of sd-scripts' {launch.script} (nor a dataset "
                                        "config or --network_args key): the kohya backend can only vary what the "
                                        "trainer reads; try --backend builtin", key=name)
+        if plan.horizon == "prefix":
+            raise RundiffError("--horizon prefix needs a trainer that stops before its schedule ends, and sd-scripts "
+                               "builds its scheduler over --max_train_steps: use --horizon compressed (the base "
+                               "schedule squeezed into the short run) or --backend builtin", key="horizon")
         short = ShortRun(plan.steps)
         for variant in plan.variants:
             built = build_variant(launch, variant, short)
             refuse_scheduler(built, variant, plan.steps)
+            groups, _ = self.command(launch, built, short)
+            check_argv([w for g in groups for w in g], f"variant {plain(variant.name)}")
             warnings.extend(built.warnings)
         check_paths(build_variant(launch, plan.variants[0], short), launch)
         if launch.launcher == "accelerate" and self.accelerate is None:
@@ -122,11 +136,15 @@ class KohyaBackend:
         built = build_variant(launch, variant, short)
         groups, env = self.command(launch, built, short)
         argv = [word for group in groups for word in group]
+        check_argv(argv, f"variant {plain(variant.name)}")
         folder.mkdir(parents=True, exist_ok=True)
         for name, text in built.files.items():
             (folder / name).write_text(text, encoding="utf-8")
-        header = [f"rundiff ablate (kohya backend): {base.name} with {variant.name}",
-                  f"rebuilt from {launch.source}; runs from this folder (output/, logs/ and configs are relative)"]
+        header = [f"rundiff ablate (kohya backend): {plain(base.name)} with {plain(variant.name)}",
+                  f"rebuilt from {plain(str(launch.source))}; runs from this folder (output/, logs/ and configs "
+                  "are relative)"]
+        if launch.env:
+            header.append("not applied (set by the base run's script): " + ", ".join(plain(k) for k in launch.env))
         (folder / TRAIN_SH).write_text(train_sh(groups, env, header), encoding="utf-8")
         (folder / TRAIN_SH).chmod(0o755)
         command = {"argv": argv, "cwd": ".", "env": env}
@@ -154,8 +172,7 @@ class KohyaBackend:
         Programs and the script are absolute; the per-variant paths (output, logs, configs) are relative.
         """
         script = str(self.kohya_dir / built.script)
-        env = dict(built.env)
-        env["PYTHONUNBUFFERED"] = "1"
+        env = {"PYTHONUNBUFFERED": "1"}  # never the base script's assignments (rundiff.ablate.safety)
         if short.device == "cpu":
             env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU sweep stays on the CPU even where a GPU exists
         elif short.device.startswith("cuda:") and "," not in short.device:

@@ -1,16 +1,17 @@
 """Read a kohya variant back: TensorBoard events -> metrics.csv / validation.csv, the LoRA file -> ‖ΔW‖.
 
-metrics.csv columns: step, epoch (when the console said how many steps an epoch has), loss
-(`loss/current`), loss_avg (`loss/average`), lr/<group> for every `lr/*` tag except sd-scripts'
-duplicate `lr/group<i>` tags, lr_applied/<group>, wall_time_s (seconds since the event file was
-opened), dw, dw_rel.
+metrics.csv columns (the one metrics format, the same meaning for every backend): step, epoch (when the
+console said how many steps an epoch has), loss (`loss/current`), loss_avg (`loss/average`),
+lr/<group> = **the LR step N ran with** (as the builtin backend writes it), lr_logged/<group> = what
+sd-scripts logged at step N for every `lr/*` tag except its duplicate `lr/group<i>` tags,
+wall_time_s (seconds since the event file was opened), dw, dw_rel.
 
 **The logged LR is one step ahead.** sd-scripts steps the scheduler before it increments global_step
 and logs `get_last_lr()`, so the value logged at step N is the LR after N scheduler steps: the LR
 step N+1 runs with (measured on the real trainer: with 5 warmup steps, step 1 logs 2e-05 although
-step 1 ran at 0). `lr_applied/<group>` is the LR each step actually ran with: at step N the value
-logged at step N-1, and at step 1 the initial LR (the group's base LR times the schedule's
-multiplier before any scheduler step: 0 under a warmup, else 1).
+step 1 ran at 0). Reading converts it: `lr/<group>` at step N is the value logged at step N-1, and at
+step 1 the initial LR (the group's base LR times the schedule's multiplier before any scheduler step:
+0 under a warmup, else 1). Prodigy/D-Adaptation's `lr/d*lr/<group>` stays as logged (lr_logged/d*lr/...).
 
 dw is the size of the trained update, sum over modules of ‖alpha/dim · up @ down‖_F, computed from
 the saved LoRA (written on the last row). dw_rel needs the base model's weights, which this backend
@@ -284,8 +285,9 @@ def collect_variant(folder: Path) -> list[str]:
     rows = _step_rows(scalars, opened, args, steps_total, facts, warnings)
     if not rows:
         rows = _console_rows(folder)
-    lr_columns = [t for t in lr_tags(scalars)]
-    applied = [f"lr_applied/{t[3:]}" for t in lr_columns if not t.startswith("lr/d*lr")]
+    tags = list(lr_tags(scalars))
+    applied = [t for t in tags if not t.startswith("lr/d*lr")]
+    logged = [f"lr_logged/{t[3:]}" for t in tags]
     if lora is None:
         warnings.append("no LoRA .safetensors in output/: dw not computed")
     elif rows:
@@ -293,7 +295,7 @@ def collect_variant(folder: Path) -> list[str]:
             rows[-1]["dw"] = lora_delta_norm(lora)
         except (RundiffError, OSError, ValueError) as err:
             warnings.append(f"dw not computed: {err}")
-    columns = ["step", "epoch", "loss", "loss_avg", *lr_columns, *applied, "wall_time_s", "dw", "dw_rel"]
+    columns = ["step", "epoch", "loss", "loss_avg", *applied, *logged, "wall_time_s", "dw", "dw_rel"]
     write_metrics(folder, rows, columns, METRICS_CSV)
     validation = _validation_rows(scalars, facts)
     if validation:
@@ -338,17 +340,18 @@ def _step_rows(scalars: dict[str, list[tuple[int, float, float]]], opened: float
         logged = series[tag]
         for row in rows:
             if row["step"] in logged:
-                row[tag] = logged[row["step"]][0]
+                row[f"lr_logged/{tag[3:]}"] = logged[row["step"]][0]
         if tag.startswith("lr/d*lr"):
             continue
         group = tag[3:]
         first = logged.get(1, (None,))[0] if logged else None
         start = initial_lr(group, args, first, total) if first is not None else None
         if start is None and rows:
-            warnings.append(f"{tag}: the LR of step 1 is not known (scheduler not simulated); lr_applied starts at 2")
+            warnings.append(f"{tag}: the LR of step 1 is not known (scheduler not simulated); lr/{group} starts at "
+                            "step 2")
         for row in rows:
             previous = logged.get(row["step"] - 1)
-            row[f"lr_applied/{group}"] = start if row["step"] == 1 else (previous[0] if previous else None)
+            row[f"lr/{group}"] = start if row["step"] == 1 else (previous[0] if previous else None)
     return rows
 
 

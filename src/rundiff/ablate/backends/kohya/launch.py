@@ -217,7 +217,7 @@ def _from_launch(launch: Launch, path: Path, folder: Path, env: dict[str, str], 
 
 def _resolve(value: str, folder: Path) -> Path:
     path = Path(os.path.expanduser(value))
-    return Path(os.path.normpath(path if path.is_absolute() else folder / path))
+    return Path(os.path.normpath(path if path.is_absolute() else folder.absolute() / path))
 
 
 def absolute_path(name: str, value: str, folder: Path) -> str:
@@ -410,6 +410,10 @@ def _apply_override(out: VariantLaunch, name: str, value: Any, dataset: Dataset 
 
 
 def _set_cli(out: VariantLaunch, name: str, value: Any, param: Parameter | None) -> None:
+    if value is None:  # "not set" (the base run's own value of an optional argument): leave it out
+        out.args.pop(name, None)
+        out.unset_flags.add(name)
+        return
     if isinstance(value, bool) or (param is not None and param.type == "bool"):
         if value:
             out.args[name] = True
@@ -521,7 +525,22 @@ def _short_run(out: VariantLaunch, base: BaseLaunch, variant: Variant, short: Sh
     out.args["logging_dir"] = LOGGING_DIR
     out.args["max_train_steps"] = str(short.steps)
     out.args["seed"] = str(variant.overrides.get("seed", variant.seed))
+    _short_warmup(out, variant, config)
     _cpu_precision(out, short, config)
+
+
+def _short_warmup(out: VariantLaunch, variant: Variant, config: dict[str, Any]) -> None:
+    """The short run's warmup in its own steps (`rundiff.ablate.horizon`), on the command line."""
+    schedule = variant.schedule or {}
+    if not schedule:
+        return
+    warmup = int(schedule["warmup_steps"])
+    had = out.effective("lr_warmup_steps")
+    _config_drop(config, "lr_warmup_steps")
+    if warmup or had not in (None, 0, "0"):
+        out.args["lr_warmup_steps"] = str(warmup)  # in place when the base had it: same position
+    else:
+        out.args.pop("lr_warmup_steps", None)
 
 
 def _cpu_precision(out: VariantLaunch, short: ShortRun, config: dict[str, Any]) -> None:
