@@ -193,12 +193,21 @@ def _plots(data: bytes, folder: Path) -> object:
     return diagnosis_plots(diagnosis)
 
 
+ABLATE_BASE = ("accelerate launch train_network.py --pretrained_model_name_or_path=/models/sd15.safetensors "
+               "--network_module=networks.lora --network_dim=16 --network_alpha=8 --learning_rate=1e-4 "
+               "--lr_scheduler=cosine --lr_warmup_steps=100 --max_train_steps=1000 --train_batch_size=2 "
+               "--optimizer_type=AdamW8bit --resolution=512 --seed 42\n")
+
+
 def _ablate_plan(data: bytes, folder: Path) -> object:
     from rundiff import api
 
     lines = data.decode("utf-8", "replace").split("\n")
     name, values = lines[0], [v for v in lines[1:] if v][:50]
-    plan = api.plan_ablation(_baseline(folder), [name], values=values or None, steps=10)
+    base = folder / "base"
+    base.mkdir()  # a known total, so the planner can keep the base run's warmup fraction at any horizon
+    (base / "launch.sh").write_text(ABLATE_BASE)
+    plan = api.plan_ablation(base, [name], values=values or None, steps=10)
     return plan.to_json()
 
 
