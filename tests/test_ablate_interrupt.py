@@ -43,7 +43,9 @@ def test_ctrl_c_keeps_finished_variants_and_a_rerun_completes_the_sweep(tmp_path
     base, out = make_base(tmp_path), tmp_path / "sweep"
     command = [sys.executable, "-m", "rundiff", "ablate", "--base", str(base), "--vary", "network_dim",
                "--values", "4,8,16", "--steps", "6", "--backend", "kohya", "--kohya-dir", str(STANDIN),
-               "--kohya-python", sys.executable, "-o", str(out)]
+               "--kohya-python", sys.executable, "-o", str(out),
+               # the trainer gets an allow-listed environment: hand it the stand-in's slow-down on purpose
+               "--pass-env", "RUNDIFF_STANDIN_STEP_S"]
     slow = {**os.environ, "RUNDIFF_STANDIN_STEP_S": "0.5"}
     process = subprocess.Popen(command, env=slow, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60

@@ -113,6 +113,8 @@ def _materialise_folder(spec: bytes, root: Path) -> None:
         if not parts:
             continue
         path = root.joinpath(*(os.fsdecode(p[:255]) for p in parts))
+        if os.path.lexists(path):
+            continue  # writing into a FIFO or link made by an earlier line would block the harness itself
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if op == b"@fifo":
