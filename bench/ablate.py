@@ -37,8 +37,13 @@ class PlainLoop:
         self.params = [p for p in self.setup.network.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.params, lr=config.learning_rate, weight_decay=0.01)
         self.scheduler = get_scheduler("constant", self.optimizer)
-        self.noise_scheduler = DDPMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
-                                             beta_schedule="scaled_linear", clip_sample=False)
+        self.noise_scheduler = DDPMScheduler(
+            num_train_timesteps=1000,
+            beta_start=0.00085,
+            beta_end=0.012,
+            beta_schedule="scaled_linear",
+            clip_sample=False,
+        )
         self.captions = [s.caption for s in self.setup.dataset.train]
         self.batch = config.train_batch_size
         self.dtype = torch.bfloat16 if config.mixed_precision == "bf16" else None
@@ -97,7 +102,9 @@ class GpuUtilisation:
         try:
             self.proc = subprocess.Popen(
                 ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits", "-lms", "200"],
-                stdout=subprocess.PIPE, text=True)
+                stdout=subprocess.PIPE,
+                text=True,
+            )
         except OSError:
             self.proc = None
 
@@ -125,11 +132,20 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     config = TrainConfig.from_params(
-        {"network_dim": args.dim, "network_alpha": args.dim / 2, "learning_rate": 1e-4, "max_train_steps": args.steps,
-         "train_batch_size": args.batch, "resolution": args.resolution, "seed": 0,
-         "mixed_precision": "bf16" if args.bf16 else "no"},
-        proxy=ProxySettings(model=args.model, resolution_divisor=1, synthetic_images=max(8, args.batch),
-                            validation_images=2))
+        {
+            "network_dim": args.dim,
+            "network_alpha": args.dim / 2,
+            "learning_rate": 1e-4,
+            "max_train_steps": args.steps,
+            "train_batch_size": args.batch,
+            "resolution": args.resolution,
+            "seed": 0,
+            "mixed_precision": "bf16" if args.bf16 else "no",
+        },
+        proxy=ProxySettings(
+            model=args.model, resolution_divisor=1, synthetic_images=max(8, args.batch), validation_images=2
+        ),
+    )
     builtin, plain = [], []
     gpu = GpuUtilisation() if args.device.startswith("cuda") else None
     with tempfile.TemporaryDirectory() as tmp:
@@ -139,9 +155,11 @@ def main() -> None:
             plain += p_times
     utilisation = gpu.stop() if gpu else None
     b, p = statistics.median(builtin), statistics.median(plain)
-    print(f"device {args.device}{' bf16' if args.bf16 else ''}, model {args.model}, "
-          f"latents {args.resolution // 8}x{args.resolution // 8}, batch {args.batch}, rank {args.dim}, "
-          f"threads {torch.get_num_threads()}, {len(builtin)} + {len(plain)} timed steps")
+    print(
+        f"device {args.device}{' bf16' if args.bf16 else ''}, model {args.model}, "
+        f"latents {args.resolution // 8}x{args.resolution // 8}, batch {args.batch}, rank {args.dim}, "
+        f"threads {torch.get_num_threads()}, {len(builtin)} + {len(plain)} timed steps"
+    )
     print(f"builtin trainer: {1 / b:8.2f} steps/s (median {b * 1e3:.1f} ms/step)")
     print(f"plain loop:      {1 / p:8.2f} steps/s (median {p * 1e3:.1f} ms/step)")
     print(f"ratio builtin/plain steps/s: {p / b:.3f} (goal >= 0.9)")

@@ -59,15 +59,30 @@ def make_runs(root: Path, n: int) -> list[Path]:
         run.mkdir(parents=True)
         dim = (4, 8, 16, 32)[i % 4]
         lr = ("1e-4", "2e-4", "5e-5")[i % 3]
-        (run / "train.sh").write_text(SCRIPT.format(i=i, dim=dim, alpha=dim // 2, lr=lr, warmup=(0, 100)[i % 2],
-                                                    seed=i))
-        (run / "dataset.toml").write_text(DATASET.format(shuffle=str(i % 2 == 0).lower(), batch=(2, 4)[i % 2],
-                                                         repeats=(5, 10)[i % 2]))
-        meta = {"ss_network_module": "networks.lora", "ss_network_dim": str(dim), "ss_network_alpha": f"{dim // 2}.0",
-                "ss_learning_rate": str(float(lr)), "ss_base_model_version": "sd_v1", "ss_seed": str(i),
-                "ss_mixed_precision": "fp16", "ss_lr_scheduler": "cosine"}
-        write_lora(run / "out" / f"sweep_{i:04d}.safetensors" if (run / "out").mkdir() is None else run,
-                   arch="sd15", rank=dim, alpha=dim / 2, dtype="F16", metadata=meta)
+        (run / "train.sh").write_text(
+            SCRIPT.format(i=i, dim=dim, alpha=dim // 2, lr=lr, warmup=(0, 100)[i % 2], seed=i)
+        )
+        (run / "dataset.toml").write_text(
+            DATASET.format(shuffle=str(i % 2 == 0).lower(), batch=(2, 4)[i % 2], repeats=(5, 10)[i % 2])
+        )
+        meta = {
+            "ss_network_module": "networks.lora",
+            "ss_network_dim": str(dim),
+            "ss_network_alpha": f"{dim // 2}.0",
+            "ss_learning_rate": str(float(lr)),
+            "ss_base_model_version": "sd_v1",
+            "ss_seed": str(i),
+            "ss_mixed_precision": "fp16",
+            "ss_lr_scheduler": "cosine",
+        }
+        write_lora(
+            run / "out" / f"sweep_{i:04d}.safetensors" if (run / "out").mkdir() is None else run,
+            arch="sd15",
+            rank=dim,
+            alpha=dim / 2,
+            dtype="F16",
+            metadata=meta,
+        )
         runs.append(run)
     return runs
 
@@ -103,8 +118,10 @@ def main() -> None:
             wall, rss = measure(rundiff + ["compare", *map(str, runs[:n]), "--format", "json", "-o", str(out)])
             params = len(json.loads(out.read_text())["parameters"])
             results[n] = wall
-            print(f"compare N={n:5d}: {wall:6.2f} s, {1000 * wall / n:6.1f} ms/run, peak {rss:6.0f} MiB, "
-                  f"{params} parameters")
+            print(
+                f"compare N={n:5d}: {wall:6.2f} s, {1000 * wall / n:6.1f} ms/run, peak {rss:6.0f} MiB, "
+                f"{params} parameters"
+            )
         if 100 in results and 1000 in results:
             ratio = (results[1000] / 1000) / (results[100] / 100)
             print(f"cost per run, N=1000 vs N=100: {ratio:.2f}x (goal: flat, about 1x)")

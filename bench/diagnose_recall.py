@@ -51,9 +51,26 @@ def write_events(folder: Path, scalars: dict[str, list[tuple[int, float]]]) -> N
     writer.close()
 
 
-def kohya_run(folder: Path, *, lr=1e-4, optimizer="AdamW8bit", scheduler="cosine", warmup=0, dim=16, alpha=8,
-              images=20, repeats=10, batch=2, epochs=10, loss="falling", nan_at=None, logs=("script", "tb", "console"),
-              finished=True, script_name="train_network.py", extra="") -> None:
+def kohya_run(
+    folder: Path,
+    *,
+    lr=1e-4,
+    optimizer="AdamW8bit",
+    scheduler="cosine",
+    warmup=0,
+    dim=16,
+    alpha=8,
+    images=20,
+    repeats=10,
+    batch=2,
+    epochs=10,
+    loss="falling",
+    nan_at=None,
+    logs=("script", "tb", "console"),
+    finished=True,
+    script_name="train_network.py",
+    extra="",
+) -> None:
     """An sd-scripts LoRA run as the trainer leaves it: script, images, events, console."""
     spe = math.ceil(images * repeats / batch)
     total = spe * epochs
@@ -66,7 +83,8 @@ def kohya_run(folder: Path, *, lr=1e-4, optimizer="AdamW8bit", scheduler="cosine
             f"  --network_module=networks.lora --network_dim={dim} --network_alpha={alpha} \\\n"
             f"  --learning_rate={lr} --optimizer_type={optimizer} --lr_scheduler={scheduler} \\\n"
             f"  --lr_warmup_steps={warmup} --train_batch_size={batch} --max_train_epochs={epochs} "
-            f"--resolution=512 {extra}\n")
+            f"--resolution=512 {extra}\n"
+        )
         subset = folder / "img" / f"{repeats}_sks"
         subset.mkdir(parents=True, exist_ok=True)
         for i in range(images):
@@ -82,22 +100,35 @@ def kohya_run(folder: Path, *, lr=1e-4, optimizer="AdamW8bit", scheduler="cosine
             return 0.1
         return 0.13 - 0.03 * s / total + 0.01 * math.sin(s * 1.7)
 
-    average = [(s, loss_at(s) if loss == "flat" or (nan_at and s >= nan_at) else 0.13 - 0.03 * s / total)
-               for s in steps]
+    average = [
+        (s, loss_at(s) if loss == "flat" or (nan_at and s >= nan_at) else 0.13 - 0.03 * s / total) for s in steps
+    ]
     if "tb" in logs:
         lr_points = [(s, lr_at(scheduler, s, lr, warmup, total)) for s in steps]
-        write_events(folder / "logs" / "20260101120000" / "network_train", {
-            "loss/current": [(s, loss_at(s)) for s in steps], "loss/average": average,
-            "lr/textencoder": lr_points, "lr/unet": lr_points, "lr/group1": lr_points,
-            "loss/epoch_average": [(e, average[min(len(average), e * spe) - 1][1])
-                                   for e in range(1, last // spe + 1)]})
+        write_events(
+            folder / "logs" / "20260101120000" / "network_train",
+            {
+                "loss/current": [(s, loss_at(s)) for s in steps],
+                "loss/average": average,
+                "lr/textencoder": lr_points,
+                "lr/unet": lr_points,
+                "lr/group1": lr_points,
+                "loss/epoch_average": [
+                    (e, average[min(len(average), e * spe) - 1][1]) for e in range(1, last // spe + 1)
+                ],
+            },
+        )
     if "console" in logs:
-        head = ["running training / 学習開始",
-                f"  num train images * repeats / 学習画像の数×繰り返し回数: {images * repeats}",
-                f"  num batches per epoch / 1epochのバッチ数: {spe}", f"  num epochs / epoch数: {epochs}",
-                f"  batch size per device / バッチサイズ: {batch}",
-                "  gradient accumulation steps / 勾配を合計するステップ数 = 1",
-                f"  total optimization steps / 学習ステップ数: {total}", ""]
+        head = [
+            "running training / 学習開始",
+            f"  num train images * repeats / 学習画像の数×繰り返し回数: {images * repeats}",
+            f"  num batches per epoch / 1epochのバッチ数: {spe}",
+            f"  num epochs / epoch数: {epochs}",
+            f"  batch size per device / バッチサイズ: {batch}",
+            "  gradient accumulation steps / 勾配を合計するステップ数 = 1",
+            f"  total optimization steps / 学習ステップ数: {total}",
+            "",
+        ]
         lines = list(head)
         for epoch in range(1, epochs + 1):
             first, end = (epoch - 1) * spe + 1, min(epoch * spe, last)
@@ -105,10 +136,18 @@ def kohya_run(folder: Path, *, lr=1e-4, optimizer="AdamW8bit", scheduler="cosine
                 break
             lines.append(f"epoch {epoch}/{epochs}")
             states = [s for s in range(first, end + 1, max(1, spe // 7))] + [end]
-            lines.append("".join(f"steps: {100 * s // total:3d}%|#   | {s}/{total} [00:10<01:00,  3.00it/s, "
-                                 f"avr_loss={average[s - 1][1]:.3g}]\r" for s in states))
-        lines += ["saving checkpoint: out/mylora.safetensors", "model saved."] if finished else \
-            ["Traceback (most recent call last):", "torch.OutOfMemoryError: CUDA out of memory."]
+            lines.append(
+                "".join(
+                    f"steps: {100 * s // total:3d}%|#   | {s}/{total} [00:10<01:00,  3.00it/s, "
+                    f"avr_loss={average[s - 1][1]:.3g}]\r"
+                    for s in states
+                )
+            )
+        lines += (
+            ["saving checkpoint: out/mylora.safetensors", "model saved."]
+            if finished
+            else ["Traceback (most recent call last):", "torch.OutOfMemoryError: CUDA out of memory."]
+        )
         (folder / "train_console.log").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -127,10 +166,20 @@ def lora_series(folder: Path, ups: list[float], *, steps_per_epoch=100) -> None:
             tensors[f"{module}.lora_up.weight"] = np.full((64, 4), up, np.float32)
             tensors[f"{module}.alpha"] = np.array(4.0, np.float32)
         name = "mylora.safetensors" if epoch == len(ups) else f"mylora-{epoch:06d}.safetensors"
-        save_file(tensors, str(out / name), metadata={
-            "ss_network_module": "networks.lora", "ss_network_dim": "4", "ss_network_alpha": "4.0",
-            "ss_learning_rate": "0.0001", "ss_epoch": str(epoch), "ss_steps": str(epoch * steps_per_epoch),
-            "ss_max_train_steps": str(total), "ss_num_epochs": str(len(ups))})
+        save_file(
+            tensors,
+            str(out / name),
+            metadata={
+                "ss_network_module": "networks.lora",
+                "ss_network_dim": "4",
+                "ss_network_alpha": "4.0",
+                "ss_learning_rate": "0.0001",
+                "ss_epoch": str(epoch),
+                "ss_steps": str(epoch * steps_per_epoch),
+                "ss_max_train_steps": str(total),
+                "ss_num_epochs": str(len(ups)),
+            },
+        )
 
 
 def yaml_run(folder: Path, text: str, log: str | None = None) -> None:
@@ -147,44 +196,62 @@ def custom_loop(folder: Path, *, frozen=False, val_constant=False, zero_first_ep
         lr = 0.0 if zero_first_epoch and epoch == 1 else 1e-4
         delta = 0.0 if frozen else 1e-3 / epoch
         val = 1.921642 if val_constant else 1.9 - 0.05 * epoch
-        lines += [f"[LR] epoch={epoch} groups=['backbone', 'head'] lr=[{lr}, {lr * 4}]",
-                  f"[STEP] Δparam L2: median={delta:.3e} max={2 * delta:.3e}",
-                  f"Epoch {epoch:03d}/010: train {0.22 - (0 if frozen else 0.01 * epoch):.3f}  val {val}"]
+        lines += [
+            f"[LR] epoch={epoch} groups=['backbone', 'head'] lr=[{lr}, {lr * 4}]",
+            f"[STEP] Δparam L2: median={delta:.3e} max={2 * delta:.3e}",
+            f"Epoch {epoch:03d}/010: train {0.22 - (0 if frozen else 0.01 * epoch):.3f}  val {val}",
+        ]
     (folder / "train.log").write_text("\n".join(lines) + "\n")
 
 
 def ai_toolkit_log(folder: Path, *, nan=False) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    states = [f"my_lora:  {s // 30:2d}%|#  | {s}/3000 [01:00<10:00,  1.54s/it, lr: 1.0e-04 loss: "
-              f"{'nan' if nan and s > 1500 else f'{0.4 - s / 30000:.3e}'}]" for s in range(100, 3001, 100)]
+    states = [
+        f"my_lora:  {s // 30:2d}%|#  | {s}/3000 [01:00<10:00,  1.54s/it, lr: 1.0e-04 loss: "
+        f"{'nan' if nan and s > 1500 else f'{0.4 - s / 30000:.3e}'}]"
+        for s in range(100, 3001, 100)
+    ]
     (folder / "log.txt").write_text("\r".join(states) + "\nSaving at step 3000\n")
 
 
 def onetrainer_tb(folder: Path, *, lr_zero=False) -> None:
-    write_events(folder / "workspace" / "run" / "tensorboard" / "2026-08-19_10-00-00", {
-        "loss/train_step": [(s, 0.3 - s / 20000 + 0.02 * math.sin(s)) for s in range(1, 2001, 4)],
-        "smooth_loss/train_step": [(s, 0.3 - s / 20000) for s in range(1, 2001, 4)],
-        "lr/transformer_lora": [(s, 0.0 if lr_zero else 1e-4) for s in range(1, 2001, 4)]})
+    write_events(
+        folder / "workspace" / "run" / "tensorboard" / "2026-08-19_10-00-00",
+        {
+            "loss/train_step": [(s, 0.3 - s / 20000 + 0.02 * math.sin(s)) for s in range(1, 2001, 4)],
+            "smooth_loss/train_step": [(s, 0.3 - s / 20000) for s in range(1, 2001, 4)],
+            "lr/transformer_lora": [(s, 0.0 if lr_zero else 1e-4) for s in range(1, 2001, 4)],
+        },
+    )
 
 
 def simpletuner(folder: Path, *, ema_decay=None, lr=1e-4) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     ema = f"use_ema: true\nema_decay: {ema_decay}\n" if ema_decay else "use_ema: false\n"
-    (folder / "config.yaml").write_text(f"model_family: sdxl\ntraining_type: lora\nnetwork_dim: 16\n"
-                                        f"learning_rate: {lr}\noptimizer_type: AdamW\nlr_scheduler: constant\n"
-                                        f"max_train_steps: 600\n{ema}")
-    rows = [json.dumps({"metrics": {"learning_rate": lr, "train_loss": 0.06 - i * 2e-5}, "schema_version": 1,
-                        "step": i}) for i in range(1, 601, 5)]
+    (folder / "config.yaml").write_text(
+        f"model_family: sdxl\ntraining_type: lora\nnetwork_dim: 16\n"
+        f"learning_rate: {lr}\noptimizer_type: AdamW\nlr_scheduler: constant\n"
+        f"max_train_steps: 600\n{ema}"
+    )
+    rows = [
+        json.dumps({"metrics": {"learning_rate": lr, "train_loss": 0.06 - i * 2e-5}, "schema_version": 1, "step": i})
+        for i in range(1, 601, 5)
+    ]
     (folder / "training_metrics.jsonl").write_text("\n".join(rows) + "\n")
 
 
 def diffusers_console(folder: Path, *, nan=False) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    head = ("***** Running training *****\n  Num examples = 25\n  Num batches each epoch = 25\n  Num Epochs = 20\n"
-            "  Instantaneous batch size per device = 1\n  Gradient Accumulation steps = 1\n"
-            "  Total optimization steps = 500\n")
-    states = [f"Steps: {s // 5:3d}%|#  | {s}/500 [01:40<15:00,  2.00s/it, "
-              f"loss={'nan' if nan and s > 300 else round(0.06 - s * 4e-5, 4)}, lr=0.0001]" for s in range(10, 501, 10)]
+    head = (
+        "***** Running training *****\n  Num examples = 25\n  Num batches each epoch = 25\n  Num Epochs = 20\n"
+        "  Instantaneous batch size per device = 1\n  Gradient Accumulation steps = 1\n"
+        "  Total optimization steps = 500\n"
+    )
+    states = [
+        f"Steps: {s // 5:3d}%|#  | {s}/500 [01:40<15:00,  2.00s/it, "
+        f"loss={'nan' if nan and s > 300 else round(0.06 - s * 4e-5, 4)}, lr=0.0001]"
+        for s in range(10, 501, 10)
+    ]
     (folder / "train.log").write_text(head + "\r".join(states) + "\n")
 
 
@@ -197,8 +264,11 @@ def cases() -> list[tuple[str, object, str | None]]:
         ("kohya lr 1e-2", lambda f: kohya_run(f, lr=1e-2, optimizer="AdamW"), "lr-too-high"),
         ("kohya warmup 2000 > 1000 steps", lambda f: kohya_run(f, warmup=2000), "warmup-too-long"),
         ("kohya warmup 600 of 1000", lambda f: kohya_run(f, warmup=600, scheduler="linear"), "warmup-too-long"),
-        ("kohya warmup 800, TB only", lambda f: kohya_run(f, warmup=800, scheduler="constant_with_warmup",
-                                                           logs=("tb",)), "warmup-too-long"),
+        (
+            "kohya warmup 800, TB only",
+            lambda f: kohya_run(f, warmup=800, scheduler="constant_with_warmup", logs=("tb",)),
+            "warmup-too-long",
+        ),
         ("kohya lr 0", lambda f: kohya_run(f, lr=0), "lr-zero-at-start"),
         ("kohya lr 0, TB only", lambda f: kohya_run(f, lr=0, logs=("tb",)), "lr-zero-at-start"),
         ("kohya NaN loss at step 300", lambda f: kohya_run(f, nan_at=300), "loss-not-finite"),
@@ -208,8 +278,11 @@ def cases() -> list[tuple[str, object, str | None]]:
         ("kohya dim 128 for 20 images", lambda f: kohya_run(f, dim=128, alpha=64), "rank-too-high-for-dataset"),
         ("kohya 40 repeats for 20 images", lambda f: kohya_run(f, repeats=40, epochs=3), "repeats-too-high"),
         ("kohya crashed at 40 %", lambda f: kohya_run(f, finished=False), "run-not-finished"),
-        ("kohya constant + warmup", lambda f: kohya_run(f, scheduler="constant", warmup=100),
-         "warmup-on-constant-scheduler"),
+        (
+            "kohya constant + warmup",
+            lambda f: kohya_run(f, scheduler="constant", warmup=100),
+            "warmup-on-constant-scheduler",
+        ),
         ("custom loop frozen params", lambda f: custom_loop(f, frozen=True), "params-not-moving"),
         ("custom loop constant val loss", lambda f: custom_loop(f, val_constant=True), "val-loss-constant"),
         ("custom loop LR 0 in epoch 1", lambda f: custom_loop(f, zero_first_epoch=True), "lr-zero-at-start"),
@@ -218,21 +291,36 @@ def cases() -> list[tuple[str, object, str | None]]:
         ("ai-toolkit NaN in bar", lambda f: ai_toolkit_log(f, nan=True), "loss-not-finite"),
         ("OneTrainer LR 0 (TB only)", lambda f: onetrainer_tb(f, lr_zero=True), "lr-zero-at-start"),
         ("diffusers NaN in bar", lambda f: diffusers_console(f, nan=True), "loss-not-finite"),
-        ("EMA 0.9999 YAML, 300 steps", lambda f: yaml_run(f, "training_type: lora\nnetwork_dim: 8\n"
-                                                            "learning_rate: 1.0e-4\noptimizer_type: AdamW\n"
-                                                            "max_train_steps: 300\nuse_ema: true\n"
-                                                            "ema_decay: 0.9999\n"), "ema-too-slow"),
-        ("kohya epoch series, up weights 0 (--weights)", lambda f: (kohya_run(f, lr=1e-4, logs=("script",)),
-                                                                    lora_series(f, [0.0] * 5)), "lora-never-trained"),
-        ("kohya epoch series, norm stalls (--weights)", lambda f: lora_series(f, [0.01, 0.02, 0.0201, 0.0201, 0.0201]),
-         "weight-norm-stalled"),
+        (
+            "EMA 0.9999 YAML, 300 steps",
+            lambda f: yaml_run(
+                f,
+                "training_type: lora\nnetwork_dim: 8\n"
+                "learning_rate: 1.0e-4\noptimizer_type: AdamW\n"
+                "max_train_steps: 300\nuse_ema: true\n"
+                "ema_decay: 0.9999\n",
+            ),
+            "ema-too-slow",
+        ),
+        (
+            "kohya epoch series, up weights 0 (--weights)",
+            lambda f: (kohya_run(f, lr=1e-4, logs=("script",)), lora_series(f, [0.0] * 5)),
+            "lora-never-trained",
+        ),
+        (
+            "kohya epoch series, norm stalls (--weights)",
+            lambda f: lora_series(f, [0.01, 0.02, 0.0201, 0.0201, 0.0201]),
+            "weight-norm-stalled",
+        ),
         # healthy
         ("healthy kohya cosine", lambda f: kohya_run(f), None),
         ("healthy kohya warmup 50 linear", lambda f: kohya_run(f, warmup=50, scheduler="linear"), None),
-        ("healthy kohya constant_with_warmup", lambda f: kohya_run(f, warmup=100,
-                                                                   scheduler="constant_with_warmup"), None),
-        ("healthy kohya Prodigy lr 1", lambda f: kohya_run(f, lr=1.0, optimizer="Prodigy", scheduler="constant"),
-         None),
+        (
+            "healthy kohya constant_with_warmup",
+            lambda f: kohya_run(f, warmup=100, scheduler="constant_with_warmup"),
+            None,
+        ),
+        ("healthy kohya Prodigy lr 1", lambda f: kohya_run(f, lr=1.0, optimizer="Prodigy", scheduler="constant"), None),
         ("healthy kohya lr 3e-4 dim 32", lambda f: kohya_run(f, lr=3e-4, dim=32, alpha=16), None),
         ("healthy kohya TB only", lambda f: kohya_run(f, logs=("tb",)), None),
         ("healthy kohya console only", lambda f: kohya_run(f, logs=("console",)), None),
@@ -240,25 +328,37 @@ def cases() -> list[tuple[str, object, str | None]]:
         ("healthy kohya batch 4, 5 epochs", lambda f: kohya_run(f, batch=4, epochs=5), None),
         ("healthy kohya sdxl script", lambda f: kohya_run(f, script_name="sdxl_train_network.py"), None),
         ("healthy custom loop", lambda f: custom_loop(f), None),
-        ("healthy kohya epoch series (--weights)", lambda f: (kohya_run(f), lora_series(f, [0.01, 0.014, 0.017, 0.02,
-                                                                                              0.022])), None),
+        (
+            "healthy kohya epoch series (--weights)",
+            lambda f: (kohya_run(f), lora_series(f, [0.01, 0.014, 0.017, 0.02, 0.022])),
+            None,
+        ),
         ("healthy SimpleTuner EMA 0.99", lambda f: simpletuner(f, ema_decay=0.99), None),
         ("healthy SimpleTuner no EMA", lambda f: simpletuner(f), None),
         ("healthy ai-toolkit bar", lambda f: ai_toolkit_log(f), None),
         ("healthy OneTrainer TB", lambda f: onetrainer_tb(f), None),
         ("healthy diffusers bar", lambda f: diffusers_console(f), None),
-        ("broken config: default LR must not fire", lambda f: (
-            f.mkdir(parents=True, exist_ok=True),
-            (f / "train.sh").write_text("accelerate launch train_network.py --config_file=config.toml "
-                                        "--network_module=networks.lora --network_dim=16 --max_train_steps=1000\n"),
-            (f / "config.toml").write_text("learning_rate = = 1e-4\n")), None),
+        (
+            "broken config: default LR must not fire",
+            lambda f: (
+                f.mkdir(parents=True, exist_ok=True),
+                (f / "train.sh").write_text(
+                    "accelerate launch train_network.py --config_file=config.toml "
+                    "--network_module=networks.lora --network_dim=16 --max_train_steps=1000\n"
+                ),
+                (f / "config.toml").write_text("learning_rate = = 1e-4\n"),
+            ),
+            None,
+        ),
     ]
 
 
 def real_runs(repo: Path) -> list[tuple[str, Path]]:
     """Runs written by the real sd-scripts trainer (kept in the repository)."""
-    return [("real sd-scripts tiny LoRA (sample_runs/kohya_tiny_lora)", repo / "sample_runs" / "kohya_tiny_lora"),
-            ("real sd-scripts events + console (dim8 warmup5)", None)]
+    return [
+        ("real sd-scripts tiny LoRA (sample_runs/kohya_tiny_lora)", repo / "sample_runs" / "kohya_tiny_lora"),
+        ("real sd-scripts events + console (dim8 warmup5)", None),
+    ]
 
 
 def main() -> int:
@@ -302,8 +402,11 @@ def main() -> int:
     found = [r for r in planted if r[2] is not None and r[1] in r[2]]
     alarms = [r for r in healthy if r[3]]
     for name, expected, rules, errors, _ in rows:
-        status = ("FOUND" if rules and expected in rules else "MISSED") if expected else (
-            "FALSE ALARM" if errors else "clean")
+        status = (
+            ("FOUND" if rules and expected in rules else "MISSED")
+            if expected
+            else ("FALSE ALARM" if errors else "clean")
+        )
         print(f"{status:12} {name:45} expected={expected or '-':28} findings={','.join(rules or []) or '-'}")
     print(f"\nrecall: {len(found)}/{len(planted)} = {100 * len(found) / len(planted):.1f} %")
     print(f"false alarms (error findings on healthy runs): {len(alarms)}/{len(healthy)}")

@@ -16,8 +16,11 @@ SAMPLE_RUNS = REPO / "sample_runs"
 
 def make_run(name: str, path: str | Path = "", source: str = "config.yaml", **values: Any) -> Run:
     """A Run whose cells hold the given canonical values, as load_run would give them."""
-    cells = {key: Cell(value, Provenance.EXPLICIT, f"{source}:{i + 1}") for i, (key, value) in enumerate(values.items())
-             if value is not None}
+    cells = {
+        key: Cell(value, Provenance.EXPLICIT, f"{source}:{i + 1}")
+        for i, (key, value) in enumerate(values.items())
+        if value is not None
+    }
     return Run(name=name, path=str(path), cells=cells)
 
 
@@ -61,10 +64,22 @@ def write_event_file(folder: Path, scalars: dict[str, list[tuple[int, float]]]) 
 
 
 HEALTHY_LORA = dict(  # SD15_PERFECT of field report 004, as sd-scripts arguments
-    training_type="lora", model_family="sd15", learning_rate=1e-4, unet_lr=1e-4, text_encoder_lr=5e-5,
-    optimizer_type="AdamW8bit", lr_scheduler="cosine_with_restarts", lr_scheduler_num_cycles=3,
-    network_dim=32, network_alpha=16.0, image_count=203, num_repeats=10, num_train_images=2030,
-    train_batch_size=4, gradient_accumulation_steps=1, max_train_epochs=10,
+    training_type="lora",
+    model_family="sd15",
+    learning_rate=1e-4,
+    unet_lr=1e-4,
+    text_encoder_lr=5e-5,
+    optimizer_type="AdamW8bit",
+    lr_scheduler="cosine_with_restarts",
+    lr_scheduler_num_cycles=3,
+    network_dim=32,
+    network_alpha=16.0,
+    image_count=203,
+    num_repeats=10,
+    num_train_images=2030,
+    train_batch_size=4,
+    gradient_accumulation_steps=1,
+    max_train_epochs=10,
 )
 
 
@@ -78,9 +93,17 @@ def write_healthy_kohya_logs(folder: Path) -> int:
     unet = [(s, cosine_with_restarts_lr(1e-4, s, total, 3)) for s in steps]
     te = [(s, cosine_with_restarts_lr(5e-5, s, total, 3)) for s in steps]
     epoch_avg = [(e, 0.12 - 0.025 * e / epochs) for e in range(1, epochs + 1)]
-    write_event_file(folder / "logs" / "20251109202200" / "network_train", {
-        "loss/current": loss, "loss/average": average, "lr/textencoder": te, "lr/unet": unet,
-        "lr/group1": unet, "loss/epoch_average": epoch_avg})
+    write_event_file(
+        folder / "logs" / "20251109202200" / "network_train",
+        {
+            "loss/current": loss,
+            "loss/average": average,
+            "lr/textencoder": te,
+            "lr/unet": unet,
+            "lr/group1": unet,
+            "loss/epoch_average": epoch_avg,
+        },
+    )
     console = [
         "running training / 学習開始",
         "  num train images * repeats / 学習画像の数×繰り返し回数: 2030",
@@ -92,8 +115,11 @@ def write_healthy_kohya_logs(folder: Path) -> int:
         "  gradient accumulation steps / 勾配を合計するステップ数 = 1",
         f"  total optimization steps / 学習ステップ数: {total}",
     ]
-    bar = "".join(f"\rsteps: {100 * s // total:3d}%|#         | {s}/{total} [00:10<01:00,  3.00it/s, "
-                  f"avr_loss={0.12 - 0.025 * s / total:.3g}]" for s in [*range(1, total + 1, 97), total])
+    bar = "".join(
+        f"\rsteps: {100 * s // total:3d}%|#         | {s}/{total} [00:10<01:00,  3.00it/s, "
+        f"avr_loss={0.12 - 0.025 * s / total:.3g}]"
+        for s in [*range(1, total + 1, 97), total]
+    )
     console += ["", "epoch 1/10", "", bar, "saving checkpoint: out/bespoke_punks_SD15_PERFECT.safetensors"]
     (folder / "train_console.log").write_text("\n".join(console) + "\n", encoding="utf-8")
     return total

@@ -85,7 +85,13 @@ def write_lora(path: Path, *, epoch: int, steps: int, up: float, max_steps: int 
         tensors[f"{module}.lora_down.weight"] = np.full((4, 32), 0.05, np.float32)
         tensors[f"{module}.lora_up.weight"] = np.full((32, 4), up, np.float32)
         tensors[f"{module}.alpha"] = np.array(4.0, np.float32)
-    metadata = {"ss_network_module": "networks.lora", "ss_network_dim": "4", "ss_network_alpha": "4.0",
-                "ss_epoch": str(epoch), "ss_steps": str(steps), "ss_max_train_steps": str(max_steps or steps)}
+    metadata = {
+        "ss_network_module": "networks.lora",
+        "ss_network_dim": "4",
+        "ss_network_alpha": "4.0",
+        "ss_epoch": str(epoch),
+        "ss_steps": str(steps),
+        "ss_max_train_steps": str(max_steps or steps),
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata=metadata)

@@ -20,9 +20,18 @@ def test_defaults_are_sd_scripts_defaults():
 
 
 def test_metadata_strings_are_parsed():
-    c = TrainConfig.from_params({"network_dim": "32", "network_alpha": "16.0", "learning_rate": "0.0001",
-                                 "noise_offset": "None", "shuffle_caption": "True", "resolution": "(768, 512)",
-                                 "min_snr_gamma": "5.0", "mixed_precision": "BF16"})
+    c = TrainConfig.from_params(
+        {
+            "network_dim": "32",
+            "network_alpha": "16.0",
+            "learning_rate": "0.0001",
+            "noise_offset": "None",
+            "shuffle_caption": "True",
+            "resolution": "(768, 512)",
+            "min_snr_gamma": "5.0",
+            "mixed_precision": "BF16",
+        }
+    )
     assert (c.network_dim, c.network_alpha, c.learning_rate) == (32, 16.0, 1e-4)
     assert c.noise_offset is None and c.shuffle_caption is True and c.resolution == (768, 512)
     assert c.min_snr_gamma == 5.0 and c.mixed_precision == "bf16"
@@ -49,16 +58,19 @@ def test_unknown_knobs_are_recorded_and_harmless_ones_ignored():
     assert c.not_modelled == ("flip_aug",)
 
 
-@pytest.mark.parametrize("params, key", [
-    ({"network_dim": "lots"}, "network_dim"),
-    ({"learning_rate": "nan"}, "learning_rate"),
-    ({"mixed_precision": "fp8"}, "mixed_precision"),
-    ({"adaptive_noise_scale": 0.1}, "adaptive_noise_scale"),
-    ({"lr_warmup_steps": 10}, "lr_warmup_steps"),  # constant scheduler + warmup: sd-scripts raises
-    ({"scale_v_pred_loss_like_noise_pred": True}, "scale_v_pred_loss_like_noise_pred"),
-    ({"caption_dropout_rate": 1.5}, "caption_dropout_rate"),
-    ({"max_token_length": 100}, "max_token_length"),
-])
+@pytest.mark.parametrize(
+    "params, key",
+    [
+        ({"network_dim": "lots"}, "network_dim"),
+        ({"learning_rate": "nan"}, "learning_rate"),
+        ({"mixed_precision": "fp8"}, "mixed_precision"),
+        ({"adaptive_noise_scale": 0.1}, "adaptive_noise_scale"),
+        ({"lr_warmup_steps": 10}, "lr_warmup_steps"),  # constant scheduler + warmup: sd-scripts raises
+        ({"scale_v_pred_loss_like_noise_pred": True}, "scale_v_pred_loss_like_noise_pred"),
+        ({"caption_dropout_rate": 1.5}, "caption_dropout_rate"),
+        ({"max_token_length": 100}, "max_token_length"),
+    ],
+)
 def test_bad_values_raise_with_the_key(params, key):
     with pytest.raises(RundiffError) as caught:
         TrainConfig.from_params(params, source="variant.toml")
@@ -71,7 +83,9 @@ def test_proxy_settings_travel_with_the_config():
 
 
 def test_importing_the_backend_does_not_import_torch():
-    code = ("import sys, rundiff.ablate.backends.builtin as b; b.TrainConfig.from_params({'network_dim': 8}); "
-            "print('torch' in sys.modules)")
+    code = (
+        "import sys, rundiff.ablate.backends.builtin as b; b.TrainConfig.from_params({'network_dim': 8}); "
+        "print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -117,6 +117,7 @@ def test_caption_chunking_gives_kohya_context_lengths(max_token_length, tokens):
     spec = ConditioningSpec(max_token_length, clip_skip=2)
     states = encode_captions(te, tokenizer, ["red circle", "blue"], spec, torch.device("cpu"))
     assert states.shape == (2, tokens, 32)
-    no_skip = encode_captions(te, tokenizer, ["red circle", "blue"], ConditioningSpec(max_token_length, None),
-                              torch.device("cpu"))
+    no_skip = encode_captions(
+        te, tokenizer, ["red circle", "blue"], ConditioningSpec(max_token_length, None), torch.device("cpu")
+    )
     assert not torch.allclose(states, no_skip)  # clip_skip 2 really uses the penultimate layer

@@ -122,8 +122,9 @@ def test_multires_noise_is_unit_std_and_keeps_other_streams():
 def test_timesteps_respect_min_and_exclusive_max():
     t = sample_timesteps(5000, cfg(min_timestep=100, max_timestep=200), RandomStreams(0))
     assert int(t.min()) == 100 and int(t.max()) == 199
-    assert torch.equal(sample_timesteps(3, cfg(min_timestep=500, max_timestep=500), RandomStreams(0)),
-                       torch.full((3,), 500))
+    assert torch.equal(
+        sample_timesteps(3, cfg(min_timestep=500, max_timestep=500), RandomStreams(0)), torch.full((3,), 500)
+    )
 
 
 def test_ip_noise_gamma_perturbs_the_input_but_not_the_target():
@@ -145,8 +146,7 @@ def test_v_prediction_target_is_velocity():
     t = torch.tensor([10, 600])
     abar = torch.tensor(sd_alphas_cumprod()[[10, 600]], dtype=torch.float32).view(-1, 1, 1, 1)
     expected = abar.sqrt() * noise - (1 - abar).sqrt() * latents
-    torch.testing.assert_close(prediction_target(schedule, latents, noise, t, True), expected,
-                               atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(prediction_target(schedule, latents, noise, t, True), expected, atol=1e-4, rtol=1e-4)
 
 
 def test_huber_snr_schedule_matches_reference_values():

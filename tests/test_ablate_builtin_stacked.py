@@ -22,8 +22,11 @@ from rundiff.ablate.backends.builtin.stacked import (  # noqa: E402
     segment_losses,
 )
 
-VARIANTS = [AdapterSpec(dim=4, alpha=1.0, seed=0), AdapterSpec(dim=8, alpha=8.0, seed=1),
-            AdapterSpec(dim=2, alpha=1.0, seed=2)]
+VARIANTS = [
+    AdapterSpec(dim=4, alpha=1.0, seed=0),
+    AdapterSpec(dim=8, alpha=8.0, seed=1),
+    AdapterSpec(dim=2, alpha=1.0, seed=2),
+]
 LRS = [1e-3, 5e-4, 2e-3]
 STEPS, BATCH, VOCAB = 2, 2, 100  # step 1 moves only U (it starts at 0), step 2 both
 

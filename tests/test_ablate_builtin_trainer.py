@@ -21,10 +21,18 @@ from rundiff.ablate.backends.builtin.setup import build_setup  # noqa: E402
 from rundiff.ablate.backends.builtin.trainer import batch_loss  # noqa: E402
 from rundiff.errors import RundiffError  # noqa: E402
 
-PROXY = ProxySettings(model="micro", resolution_divisor=1, synthetic_images=4, validation_images=2,
-                      validation_timesteps=(200, 600))
-BASE = {"network_dim": 4, "network_alpha": 4, "learning_rate": 1e-3, "max_train_steps": 4, "train_batch_size": 2,
-        "resolution": 64, "seed": 0}
+PROXY = ProxySettings(
+    model="micro", resolution_divisor=1, synthetic_images=4, validation_images=2, validation_timesteps=(200, 600)
+)
+BASE = {
+    "network_dim": 4,
+    "network_alpha": 4,
+    "learning_rate": 1e-3,
+    "max_train_steps": 4,
+    "train_batch_size": 2,
+    "resolution": 64,
+    "seed": 0,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -155,8 +163,15 @@ def test_gradient_accumulation_runs_micro_batches_per_update(tmp_path):
 
 
 def test_saved_lora_is_kohya_format_with_ss_metadata(tmp_path):
-    result, _, _ = run(tmp_path, "meta", network_alpha=2, lr_scheduler="cosine", lr_warmup_steps=0.25,
-                       min_snr_gamma=5, noise_offset=0.05)
+    result, _, _ = run(
+        tmp_path,
+        "meta",
+        network_alpha=2,
+        lr_scheduler="cosine",
+        lr_warmup_steps=0.25,
+        min_snr_gamma=5,
+        noise_offset=0.05,
+    )
     tensors = lora_tensors(result)
     name = "lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn1_to_q"
     assert tensors[f"{name}.lora_down.weight"].shape == (4, 32)
@@ -193,10 +208,17 @@ def test_tensorboard_events_hold_kohya_tags(tmp_path):
     assert [e.value for e in events.Scalars("rundiff/lr_applied/unet")][:2] == pytest.approx([0.0, 5e-4])
 
 
-@pytest.mark.parametrize("optimizer, package", [
-    ("AdamW8bit", "bitsandbytes"), ("Lion", "lion_pytorch"), ("Prodigy", "prodigyopt"),
-    ("AdaFactor", "transformers"), ("DAdaptAdam", "dadaptation"), ("SGDNesterov", "torch"),
-])
+@pytest.mark.parametrize(
+    "optimizer, package",
+    [
+        ("AdamW8bit", "bitsandbytes"),
+        ("Lion", "lion_pytorch"),
+        ("Prodigy", "prodigyopt"),
+        ("AdaFactor", "transformers"),
+        ("DAdaptAdam", "dadaptation"),
+        ("SGDNesterov", "torch"),
+    ],
+)
 def test_each_optimizer_trains(tmp_path, optimizer, package):
     pytest.importorskip(package, reason=f"{optimizer} needs {package}")
     lr = 1.0 if optimizer in ("Prodigy", "DAdaptAdam") else 1e-3
@@ -261,13 +283,34 @@ def test_conv_dim_trains_the_resnet_convs(tmp_path):
 
 def test_many_knobs_at_once_train_and_are_recorded(tmp_path):
     result, rows, steps = run(
-        tmp_path, "mix", v_parameterization=True, zero_terminal_snr=True, multires_noise_iterations=4,
-        ip_noise_gamma=0.1, ip_noise_gamma_random_strength=True, noise_offset=0.05, adaptive_noise_scale=0.01,
-        loss_type="huber", debiased_estimation_loss=True, scale_v_pred_loss_like_noise_pred=True,
-        network_dropout=0.1, network_args=["rank_dropout=0.1", "module_dropout=0.1", "dropout=None"],
-        loraplus_lr_ratio=4, scale_weight_norms=1.0, lr_scheduler="cosine_with_restarts", lr_warmup_steps=1,
-        lr_scheduler_num_cycles=2, shuffle_caption=True, keep_tokens=1, caption_tag_dropout_rate=0.2,
-        max_token_length=150, clip_skip=2, min_timestep=100, max_timestep=900, flip_aug=True)
+        tmp_path,
+        "mix",
+        v_parameterization=True,
+        zero_terminal_snr=True,
+        multires_noise_iterations=4,
+        ip_noise_gamma=0.1,
+        ip_noise_gamma_random_strength=True,
+        noise_offset=0.05,
+        adaptive_noise_scale=0.01,
+        loss_type="huber",
+        debiased_estimation_loss=True,
+        scale_v_pred_loss_like_noise_pred=True,
+        network_dropout=0.1,
+        network_args=["rank_dropout=0.1", "module_dropout=0.1", "dropout=None"],
+        loraplus_lr_ratio=4,
+        scale_weight_norms=1.0,
+        lr_scheduler="cosine_with_restarts",
+        lr_warmup_steps=1,
+        lr_scheduler_num_cycles=2,
+        shuffle_caption=True,
+        keep_tokens=1,
+        caption_tag_dropout_rate=0.2,
+        max_token_length=150,
+        clip_skip=2,
+        min_timestep=100,
+        max_timestep=900,
+        flip_aug=True,
+    )
     assert all(math.isfinite(v) for v in column(rows, "loss")) and result.dw > 0
     assert {"lr/unet", "lr/unet_plus", "lr/textencoder", "lr/textencoder_plus"} <= set(rows[0])
     assert float(rows[1]["lr/unet_plus"]) == pytest.approx(4 * float(rows[1]["lr/unet"]))
@@ -280,8 +323,9 @@ def test_many_knobs_at_once_train_and_are_recorded(tmp_path):
 
 @pytest.mark.parametrize("scheduler", ["linear", "cosine", "polynomial", "inverse_sqrt", "cosine_with_min_lr"])
 def test_schedulers_follow_their_formulas(tmp_path, scheduler):
-    _, rows, _ = run(tmp_path, scheduler, lr_scheduler=scheduler, lr_warmup_steps=1, max_train_steps=5,
-                     lr_scheduler_min_lr_ratio=0.1)
+    _, rows, _ = run(
+        tmp_path, scheduler, lr_scheduler=scheduler, lr_warmup_steps=1, max_train_steps=5, lr_scheduler_min_lr_ratio=0.1
+    )
     lrs = column(rows, "lr/unet")
     assert lrs[0] == 0.0 and lrs[1] == pytest.approx(1e-3)  # warmup 1: update 0 at lr 0, update 1 at full lr
     expected_after = {  # lambda(k) for k = 2..4 with W = 1, N = 5, p = (k - 1) / 4
@@ -307,21 +351,26 @@ def test_trains_on_a_kohya_folder(tmp_path):
     for i in range(5):
         Image.new("RGB", (80, 80), (40 * i, 200 - 30 * i, 90)).save(sub / f"{i}.png")
         (sub / f"{i}.txt").write_text(f"shape, tone {i}, plain", encoding="utf-8")
-    result, rows, steps = run(tmp_path, "folder", train_data_dir=str(tmp_path / "data"), caption_extension=".txt",
-                              max_train_epochs=1)
+    result, rows, steps = run(
+        tmp_path, "folder", train_data_dir=str(tmp_path / "data"), caption_extension=".txt", max_train_epochs=1
+    )
     # 5 images, 1 held out, 4 x 3 repeats = 12 samples / batch 2 = 6 updates in one epoch
     assert result.steps == 6 and result.proxy["validation_images"] == 1
     assert all(c.startswith("shape, tone ") for s in steps for c in s.captions)
     metadata = safe_open(str(result.lora_path), "pt").metadata()
     assert metadata["ss_num_train_images"] == "12" and json.loads(metadata["ss_dataset_dirs"]) == {
-        "3_shape": {"n_repeats": 3, "img_count": 4}}
+        "3_shape": {"n_repeats": 3, "img_count": 4}
+    }
 
 
 def test_rank_mapping_is_proportional_and_reported(tmp_path):
-    proxy = ProxySettings(model="micro", resolution_divisor=1, synthetic_images=4, validation_images=2,
-                          rank_reference_width=320)
-    result = train(TrainConfig.from_params({**BASE, "network_dim": 40, "network_alpha": 20, "max_train_steps": 1},
-                                           proxy=proxy), tmp_path / "mapped")
+    proxy = ProxySettings(
+        model="micro", resolution_divisor=1, synthetic_images=4, validation_images=2, rank_reference_width=320
+    )
+    result = train(
+        TrainConfig.from_params({**BASE, "network_dim": 40, "network_alpha": 20, "max_train_steps": 1}, proxy=proxy),
+        tmp_path / "mapped",
+    )
     # micro's attention layers are 32 wide: r' = 40 * 32 / 320 = 4, alpha/r kept at 0.5
     assert result.proxy["network_dim"] == 4 and result.proxy["network_alpha"] == 2.0
     assert "40 -> 4" in result.proxy["rank_mapping"]

@@ -18,14 +18,31 @@ def sweep(tmp_path_factory):
     root = tmp_path_factory.mktemp("ablate")
     base = root / "base"
     base.mkdir()
-    (base / "train.sh").write_text(textwrap.dedent("""
+    (base / "train.sh").write_text(
+        textwrap.dedent("""
         accelerate launch train_network.py --network_module=networks.lora --network_dim=4 --network_alpha=2 \\
           --learning_rate=1e-3 --optimizer_type=AdamW --lr_scheduler=constant --resolution=64 \\
           --train_batch_size=1 --max_train_steps=100 --seed=7
-        """))
+        """)
+    )
     out = root / "sweep"
-    args = ["ablate", "--base", str(base), "--vary", "network_dim", "--values", "2,4", "--steps", "2",
-            "--backend", "builtin", "--jobs", "2", "-o", str(out)]
+    args = [
+        "ablate",
+        "--base",
+        str(base),
+        "--vary",
+        "network_dim",
+        "--values",
+        "2,4",
+        "--steps",
+        "2",
+        "--backend",
+        "builtin",
+        "--jobs",
+        "2",
+        "-o",
+        str(out),
+    ]
     first = CliRunner().invoke(app, args)
     second = CliRunner().invoke(app, args)  # everything finished: nothing is trained again
     return out, first, second
@@ -56,8 +73,10 @@ def test_report_is_written_with_a_verdict(sweep):
     assert (out / "report.html").read_text().count("data:image/png;base64,") >= 2
     # the short run's horizon and the engine are stated in the plan, the report and on the terminal
     assert report["horizon"] == "compressed" and report["executor"]["name"] == "local"
-    assert "compressed: the constant schedule squeezed into 2 steps (base schedule 100 steps, warmup 0)" in \
-        report["schedules"][0]
+    assert (
+        "compressed: the constant schedule squeezed into 2 steps (base schedule 100 steps, warmup 0)"
+        in report["schedules"][0]
+    )
     markdown = (out / "report.md").read_text()
     assert "executor local" in markdown and "LR horizon compressed" in markdown
     assert "LR horizon compressed" in first.output

@@ -75,15 +75,17 @@ class StandInBackend:
 def base(tmp_path):
     run = tmp_path / "base"
     run.mkdir()
-    (run / "train.sh").write_text("accelerate launch train_network.py --network_module=networks.lora "
-                                  "--network_dim=8 --learning_rate=1e-4\n")
+    (run / "train.sh").write_text(
+        "accelerate launch train_network.py --network_module=networks.lora --network_dim=8 --learning_rate=1e-4\n"
+    )
     return rundiff.load_run(run)
 
 
 def sweep(base, out: Path, executor, *, values=("4", "13"), backend=None, on_progress=None):
     plan = plan_ablation(base, ["network_dim"], values=list(values), steps=3)
-    return run_ablation(base, plan, backend or StandInBackend(), out, short=ShortRun(3), executor=executor,
-                        on_progress=on_progress)
+    return run_ablation(
+        base, plan, backend or StandInBackend(), out, short=ShortRun(3), executor=executor, on_progress=on_progress
+    )
 
 
 def check_engine(base, tmp_path: Path, make_executor, engine: str) -> None:
@@ -117,14 +119,21 @@ def check_engine(base, tmp_path: Path, make_executor, engine: str) -> None:
         if event == "done":
             raise KeyboardInterrupt
 
-    result = sweep(base, out2, make_executor(), values=("4", "16"), backend=StandInBackend(sleep=1.5),
-                   on_progress=interrupt)
+    result = sweep(
+        base, out2, make_executor(), values=("4", "16"), backend=StandInBackend(sleep=1.5), on_progress=interrupt
+    )
     assert result.interrupted
     done = [r.name for r in result.records if r.status == "done"]
     assert len(done) == 1 and {r.status for r in result.records} - {"done"} <= {"interrupted", "pending"}
     events.clear()
-    resumed = sweep(base, out2, make_executor(), values=("4", "16"), backend=StandInBackend(sleep=0.0),
-                    on_progress=lambda n, p, e: events.append((n, e)))
+    resumed = sweep(
+        base,
+        out2,
+        make_executor(),
+        values=("4", "16"),
+        backend=StandInBackend(sleep=0.0),
+        on_progress=lambda n, p, e: events.append((n, e)),
+    )
     assert (done[0], "skipped") in events and all(r.status == "done" for r in resumed.records)
 
 
@@ -136,8 +145,9 @@ def test_local_engine(base, tmp_path, monkeypatch):
 
 def test_local_engine_gives_each_running_job_its_own_gpu(base, tmp_path):
     out = tmp_path / "gpus"
-    result = sweep(base, out, LocalExecutor(["cuda:0", "cuda:1"]), values=("4", "16"),
-                   backend=StandInBackend(sleep=0.6))
+    result = sweep(
+        base, out, LocalExecutor(["cuda:0", "cuda:1"]), values=("4", "16"), backend=StandInBackend(sleep=0.6)
+    )
     assert all(r.status == "done" for r in result.records)
     seen = [json.loads((out / r.name / "env_seen.json").read_text())["CUDA_VISIBLE_DEVICES"] for r in result.records]
     assert set(seen) <= {"0", "1"} and len(set(seen[:2])) == 2  # the first two ran at once, one GPU each
@@ -149,8 +159,13 @@ def ray_cluster():
     ray = pytest.importorskip("ray", reason="the Ray engine needs ray (pip install 'rundiff[ray]')")
     os.environ["RUNDIFF_TEST_SECRET"] = "must-not-pass"  # the workers inherit this process's environment
     try:
-        ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": str(Path(rundiff.__file__).parent.parent)}})
+        ray.init(
+            num_cpus=2,
+            num_gpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            runtime_env={"env_vars": {"PYTHONPATH": str(Path(rundiff.__file__).parent.parent)}},
+        )
         yield ray
     finally:
         os.environ.pop("RUNDIFF_TEST_SECRET", None)
@@ -180,9 +195,11 @@ def test_builtin_trainer_runs_on_a_ray_worker_and_its_results_come_back(tmp_path
 
     run = tmp_path / "base"
     run.mkdir()
-    (run / "train.sh").write_text("accelerate launch train_network.py --network_module=networks.lora --network_dim=4 "
-                                  "--network_alpha=2 --learning_rate=1e-3 --lr_scheduler=cosine --lr_warmup_steps=10 "
-                                  "--max_train_steps=100 --resolution=64\n")
+    (run / "train.sh").write_text(
+        "accelerate launch train_network.py --network_module=networks.lora --network_dim=4 "
+        "--network_alpha=2 --learning_rate=1e-3 --lr_scheduler=cosine --lr_warmup_steps=10 "
+        "--max_train_steps=100 --resolution=64\n"
+    )
     base = rundiff.load_run(run)
     plan = plan_ablation(base, ["network_dim"], values=["2"], steps=2)
     out = tmp_path / "sweep"
@@ -202,8 +219,7 @@ def test_slurm_engine_through_submitit_local_executor(base, tmp_path):
     pytest.importorskip("submitit", reason="the Slurm engine needs submitit (pip install 'rundiff[slurm]')")
     from rundiff.ablate.executors.slurm import SlurmExecutor
 
-    check_engine(base, tmp_path, lambda: SlurmExecutor(tmp_path / "submitit", cluster="local", gpus_per_job=0),
-                 "slurm")
+    check_engine(base, tmp_path, lambda: SlurmExecutor(tmp_path / "submitit", cluster="local", gpus_per_job=0), "slurm")
     where = read_record(tmp_path / "sweep-slurm" / "network_dim=4").where
     assert where.startswith("slurm job ")
 

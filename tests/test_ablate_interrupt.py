@@ -23,12 +23,14 @@ def make_base(root: Path) -> Path:
     for i in range(2):
         (base / "dataset" / "10_sks" / f"img{i}.png").write_bytes(b"\x89PNG fake")
         (base / "dataset" / "10_sks" / f"img{i}.txt").write_text("sks, a photo")
-    (base / "train.sh").write_text(textwrap.dedent("""\
+    (base / "train.sh").write_text(
+        textwrap.dedent("""\
         python train_network.py --pretrained_model_name_or_path=model \\
           --network_module=networks.lora --network_dim=4 --network_alpha=2 \\
           --learning_rate=1e-4 --lr_scheduler=cosine --train_data_dir=dataset --resolution=64 \\
           --caption_extension=.txt --output_dir=out --output_name=lora --max_train_steps=100
-        """))
+        """)
+    )
     return base
 
 
@@ -41,11 +43,31 @@ def status(out: Path, name: str) -> str | None:
 
 def test_ctrl_c_keeps_finished_variants_and_a_rerun_completes_the_sweep(tmp_path):
     base, out = make_base(tmp_path), tmp_path / "sweep"
-    command = [sys.executable, "-m", "rundiff", "ablate", "--base", str(base), "--vary", "network_dim",
-               "--values", "4,8,16", "--steps", "6", "--backend", "kohya", "--kohya-dir", str(STANDIN),
-               "--kohya-python", sys.executable, "-o", str(out),
-               # the trainer gets an allow-listed environment: hand it the stand-in's slow-down on purpose
-               "--pass-env", "RUNDIFF_STANDIN_STEP_S"]
+    command = [
+        sys.executable,
+        "-m",
+        "rundiff",
+        "ablate",
+        "--base",
+        str(base),
+        "--vary",
+        "network_dim",
+        "--values",
+        "4,8,16",
+        "--steps",
+        "6",
+        "--backend",
+        "kohya",
+        "--kohya-dir",
+        str(STANDIN),
+        "--kohya-python",
+        sys.executable,
+        "-o",
+        str(out),
+        # the trainer gets an allow-listed environment: hand it the stand-in's slow-down on purpose
+        "--pass-env",
+        "RUNDIFF_STANDIN_STEP_S",
+    ]
     slow = {**os.environ, "RUNDIFF_STANDIN_STEP_S": "0.5"}
     process = subprocess.Popen(command, env=slow, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60

@@ -38,8 +38,15 @@ REAL = Path(__file__).parent / "fixtures" / "real_kohya"
 FAKE_ACCELERATE = "/opt/kohya/venv/bin/accelerate"
 
 
-def make_base(root: Path, *, scheduler: str = "cosine", warmup: str = "2", precision: str = "no",
-              script: str = "train_network.py", extra: str = "") -> Path:
+def make_base(
+    root: Path,
+    *,
+    scheduler: str = "cosine",
+    warmup: str = "2",
+    precision: str = "no",
+    script: str = "train_network.py",
+    extra: str = "",
+) -> Path:
     """A kohya run folder: launch script with variables and an accelerate prefix, a --config_file TOML with
     sections, a --dataset_config TOML with a relative image_dir, a sample prompt file."""
     base = root / "base"
@@ -51,16 +58,19 @@ def make_base(root: Path, *, scheduler: str = "cosine", warmup: str = "2", preci
     (root / "model").mkdir()
     (root / "model" / "model_index.json").write_text("{}")
     (base / "config").mkdir()
-    (base / "config" / "train.toml").write_text(textwrap.dedent(f'''\
+    (base / "config" / "train.toml").write_text(
+        textwrap.dedent(f'''\
         [model_arguments]
-        pretrained_model_name_or_path = "{root / 'model'}"
+        pretrained_model_name_or_path = "{root / "model"}"
         [training_arguments]
         mixed_precision = "{precision}"
         save_precision = "fp16"
         max_train_steps = 500
         save_every_n_steps = 100
-        '''))
-    (base / "config" / "dataset.toml").write_text(textwrap.dedent('''\
+        ''')
+    )
+    (base / "config" / "dataset.toml").write_text(
+        textwrap.dedent("""\
         [general]
         caption_extension = ".txt"
         shuffle_caption = true
@@ -72,9 +82,11 @@ def make_base(root: Path, *, scheduler: str = "cosine", warmup: str = "2", preci
           [[datasets.subsets]]
           image_dir = "../dataset/10_sks"
           num_repeats = 10
-        '''))
+        """)
+    )
     (base / "prompts.txt").write_text("a photo of sks\n")
-    (base / "train.sh").write_text(textwrap.dedent(f'''\
+    (base / "train.sh").write_text(
+        textwrap.dedent(f"""\
         #!/usr/bin/env bash
         RUN_DIR="$(cd "$(dirname "$0")" && pwd)"
         SD_SCRIPTS="${{SD_SCRIPTS_DIR:-/opt/sd-scripts}}"
@@ -90,7 +102,8 @@ def make_base(root: Path, *, scheduler: str = "cosine", warmup: str = "2", preci
           --output_dir="$RUN_DIR/out" --output_name=mylora --logging_dir=./tb \\
           --sample_prompts=prompts.txt --sample_every_n_epochs=1 \\
           --seed=1234 {extra}
-        '''))
+        """)
+    )
     return base
 
 
@@ -104,8 +117,9 @@ def train(kohya: KohyaBackend, base_run, plan, out: Path, names: list[str] | Non
     handles = {}
     for variant in plan.variants:
         if names is None or variant.name in names:
-            handles[variant.name] = executor.submit(kohya.prepare(base_run, variant, out / variant.name,
-                                                                  ShortRun(plan.steps)))
+            handles[variant.name] = executor.submit(
+                kohya.prepare(base_run, variant, out / variant.name, ShortRun(plan.steps))
+            )
     warnings = {}
     for name, handle in handles.items():
         while not executor.wait([handle], timeout=5):
@@ -141,11 +155,25 @@ def test_rewrite_for_network_dim_gives_the_exact_command_and_files(tmp_path):
     job = kohya.prepare(base_run, variant, folder, ShortRun(10))
 
     assert list(job.argv) == [
-        FAKE_ACCELERATE, "launch", "--num_cpu_threads_per_process=2", str(STANDIN.absolute() / "train_network.py"),
-        "--config_file=train.toml", "--dataset_config=dataset.toml", "--network_module=networks.lora",
-        "--network_dim=8", "--network_alpha=16", "--learning_rate=1e-4", "--lr_scheduler=cosine",
-        "--lr_warmup_steps=1", f"--sample_prompts={base / 'prompts.txt'}", "--sample_every_n_steps=10",
-        "--output_dir=output", "--output_name=mylora", "--logging_dir=logs", "--max_train_steps=10", "--seed=0",
+        FAKE_ACCELERATE,
+        "launch",
+        "--num_cpu_threads_per_process=2",
+        str(STANDIN.absolute() / "train_network.py"),
+        "--config_file=train.toml",
+        "--dataset_config=dataset.toml",
+        "--network_module=networks.lora",
+        "--network_dim=8",
+        "--network_alpha=16",
+        "--learning_rate=1e-4",
+        "--lr_scheduler=cosine",
+        "--lr_warmup_steps=1",
+        f"--sample_prompts={base / 'prompts.txt'}",
+        "--sample_every_n_steps=10",
+        "--output_dir=output",
+        "--output_name=mylora",
+        "--logging_dir=logs",
+        "--max_train_steps=10",
+        "--seed=0",
     ]
     assert job.cwd == folder
     assert "HF_HUB_OFFLINE" not in job.env and job.env["CUDA_VISIBLE_DEVICES"] == ""  # the base's export: not applied
@@ -189,8 +217,11 @@ def test_two_variants_differ_only_in_network_dim_and_sources_agree(tmp_path):
     runs = [rundiff.load_run(out / "network_dim=8"), rundiff.load_run(out / "network_dim=16")]
     comparison = compare_runs(runs)
     differing = {row.name: row for row in comparison.differing()}
-    inputs = [n for n, row in differing.items()
-              if any(e.cell.provenance is not Provenance.DERIVED for e in row.entries.values())]
+    inputs = [
+        n
+        for n, row in differing.items()
+        if any(e.cell.provenance is not Provenance.DERIVED for e in row.entries.values())
+    ]
     assert inputs == ["network_dim"]
     assert set(differing) <= {"network_dim", "lora_scale"}  # lora_scale = alpha / dim, derived from it
     assert comparison.conflicts == []
@@ -217,8 +248,9 @@ def test_dataset_key_goes_into_the_dataset_toml_copy(tmp_path):
     assert dataset["datasets"][0]["subsets"][0]["num_repeats"] == 3
     argv = json.loads((folder / "command.json").read_text())["argv"]
     assert not any("repeats" in a for a in argv)
-    assert tomllib.loads((base / "config" / "dataset.toml").read_text())["datasets"][0]["subsets"][0][
-        "num_repeats"] == 10  # the user's file is only read
+    assert (
+        tomllib.loads((base / "config" / "dataset.toml").read_text())["datasets"][0]["subsets"][0]["num_repeats"] == 10
+    )  # the user's file is only read
     datasets = json.loads(metadata_of(folder / "output" / "mylora.safetensors")["ss_datasets"])
     assert datasets[0]["subsets"][0]["num_repeats"] == 3 and datasets[0]["num_train_images"] == 12
     assert rundiff.load_run(folder).get("num_repeats").value == 3
@@ -229,15 +261,18 @@ def test_num_repeats_on_a_folder_method_base_gets_a_generated_dataset_config(tmp
     (run / "img" / "5_cat").mkdir(parents=True)
     (run / "img" / "5_cat" / "a.png").write_bytes(b"png")
     (tmp_path / "model").mkdir()
-    (run / "train.sh").write_text(f"python train_network.py --pretrained_model_name_or_path={tmp_path / 'model'} "
-                                  "--train_data_dir=img --resolution=64 --network_dim=4 --caption_extension=.txt\n")
+    (run / "train.sh").write_text(
+        f"python train_network.py --pretrained_model_name_or_path={tmp_path / 'model'} "
+        "--train_data_dir=img --resolution=64 --network_dim=4 --caption_extension=.txt\n"
+    )
     base_run = rundiff.load_run(run)
     plan = plan_ablation(base_run, ["num_repeats"], values=["2", "5"], steps=3)
     folder = tmp_path / "sweep" / "num_repeats=2"
     job = backend().prepare(base_run, plan.variants[0], folder, ShortRun(3))
     data = tomllib.loads((folder / "dataset_config.toml").read_text())
-    assert data == {"datasets": [{"subsets": [{"image_dir": str(run / "img" / "5_cat"), "num_repeats": 2,
-                                               "class_tokens": "cat"}]}]}
+    assert data == {
+        "datasets": [{"subsets": [{"image_dir": str(run / "img" / "5_cat"), "num_repeats": 2, "class_tokens": "cat"}]}]
+    }
     assert "--dataset_config=dataset_config.toml" in job.argv
     assert not any(a.startswith("--train_data_dir") for a in job.argv)
 
@@ -335,8 +370,19 @@ def test_logged_lr_is_one_step_ahead_of_the_applied_lr_which_matches_the_simulat
     warnings = train(backend(), base_run, plan, tmp_path / "sweep", ["lr_warmup_steps=48"])
     assert warnings == {"lr_warmup_steps=48": []}
     rows = read_csv(tmp_path / "sweep" / "lr_warmup_steps=48" / "metrics.csv")
-    assert list(rows[0]) == ["step", "epoch", "loss", "loss_avg", "lr/textencoder", "lr/unet",
-                             "lr_logged/textencoder", "lr_logged/unet", "wall_time_s", "dw", "dw_rel"]
+    assert list(rows[0]) == [
+        "step",
+        "epoch",
+        "loss",
+        "loss_avg",
+        "lr/textencoder",
+        "lr/unet",
+        "lr_logged/textencoder",
+        "lr_logged/unet",
+        "wall_time_s",
+        "dw",
+        "dw_rel",
+    ]
     assert [int(r["step"]) for r in rows] == list(range(1, 11))
     schedule = LRSchedule("cosine", 1e-4, StepPlan(total_steps=10, warmup_steps=3))
     for n, row in enumerate(rows, start=1):
@@ -360,8 +406,16 @@ def test_collect_reads_the_real_trainers_events(tmp_path):
     shutil.copy(REAL / "events.out.tfevents.kohya_tiny_lora_dim8_warmup5", events / "events.out.tfevents.1.vm.1.0")
     (folder / "output").mkdir()
     shutil.copy(REAL / "tiny_lora_dim1_fp16.safetensors", folder / "output" / "tiny_lora.safetensors")
-    argv = ["accelerate", "launch", "train_network.py", "--learning_rate=1e-4", "--lr_scheduler=cosine",
-            "--lr_warmup_steps=5", "--max_train_steps=10", "--output_name=tiny_lora"]
+    argv = [
+        "accelerate",
+        "launch",
+        "train_network.py",
+        "--learning_rate=1e-4",
+        "--lr_scheduler=cosine",
+        "--lr_warmup_steps=5",
+        "--max_train_steps=10",
+        "--output_name=tiny_lora",
+    ]
     (folder / "command.json").write_text(json.dumps({"argv": argv, "cwd": ".", "env": {}}))
     (folder / "stdout.log").write_text("  num batches per epoch / 1epochのバッチ数: 80\n")
     assert collect_variant(folder) == []
@@ -393,9 +447,11 @@ def test_lora_delta_norm_matches_the_merged_matrices(tmp_path):
     path = tmp_path / "l.safetensors"
     save_file(tensors, str(path))
     t = {k: v.astype(np.float64) for k, v in tensors.items()}
-    expected = (np.linalg.norm(2.0 / 4 * t["lora_unet_a.lora_up.weight"] @ t["lora_unet_a.lora_down.weight"])
-                + np.linalg.norm(1.0 / 2 * t["lora_unet_b.lora_up.weight"].reshape(7, 2)
-                                 @ t["lora_unet_b.lora_down.weight"].reshape(2, 27)))
+    expected = np.linalg.norm(
+        2.0 / 4 * t["lora_unet_a.lora_up.weight"] @ t["lora_unet_a.lora_down.weight"]
+    ) + np.linalg.norm(
+        1.0 / 2 * t["lora_unet_b.lora_up.weight"].reshape(7, 2) @ t["lora_unet_b.lora_down.weight"].reshape(2, 27)
+    )
     assert lora_delta_norm(path) == pytest.approx(expected, rel=1e-12)
 
 

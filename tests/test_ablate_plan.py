@@ -13,10 +13,12 @@ from rundiff.errors import RundiffError
 def base(tmp_path):
     run = tmp_path / "base"
     run.mkdir()
-    (run / "train.sh").write_text(textwrap.dedent("""
+    (run / "train.sh").write_text(
+        textwrap.dedent("""
         accelerate launch train_network.py --network_module=networks.lora --network_dim=32 --network_alpha=16 \\
           --learning_rate=1e-4 --optimizer_type=AdamW8bit --lr_scheduler=cosine --resolution=512 --seed=42
-        """))
+        """)
+    )
     return load_run(run)
 
 
@@ -64,8 +66,12 @@ def test_like_runs_give_the_values(base, tmp_path):
     other = tmp_path / "other.sh"
     other.write_text("accelerate launch train_network.py --network_dim=128 --learning_rate=2e-4\n")
     plan = plan_ablation(base, ["network_dim", "learning_rate"], like=[load_run(other)])
-    assert [v.name for v in plan.variants] == ["network_dim=32", "network_dim=128", "learning_rate=0.0001",
-                                               "learning_rate=0.0002"]
+    assert [v.name for v in plan.variants] == [
+        "network_dim=32",
+        "network_dim=128",
+        "learning_rate=0.0001",
+        "learning_rate=0.0002",
+    ]
 
 
 def test_one_factor_at_a_time_vs_grid_and_seeds(base):
@@ -130,10 +136,17 @@ def test_a_knob_inactive_in_the_base_run_is_refused(tmp_path):
     assert len(plan_ablation(restarts, ["lr_scheduler_num_cycles"], values=["1", "3"]).variants) >= 2
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("base_weights", "a.safetensors --network_module=evil"), ("base_weights", "--output_dir=/x"),
-    ("network_module", "a\nb"), ("network_module", "a\x00b"), ("network_module", "-x"),
-    ("network_module", "evil\x1b[31m")])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("base_weights", "a.safetensors --network_module=evil"),
+        ("base_weights", "--output_dir=/x"),
+        ("network_module", "a\nb"),
+        ("network_module", "a\x00b"),
+        ("network_module", "-x"),
+        ("network_module", "evil\x1b[31m"),
+    ],
+)
 def test_a_value_that_is_not_exactly_one_argument_is_refused(base, name, value):
     with pytest.raises(RundiffError, match="refused"):
         plan_ablation(base, [name], values=[value, "networks.lora"])

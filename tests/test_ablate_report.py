@@ -30,32 +30,82 @@ def loss_curve(final: float, steps: int = STEPS) -> list[float]:
     return [final + 0.4 * max(0.0, 1 - s / (0.6 * steps)) ** 2 + 0.03 * (-1) ** s for s in range(1, steps + 1)]
 
 
-def write_variant(root: Path, variant: Variant, *, final: float | None, val_offset: float | None = 0.01,
-                  dw_final: float = 0.5, status: str = "done", backend: str = "builtin", stderr: str = "",
-                  steps: int = STEPS, loss: list[float] | None = None, lr: float = 1e-4) -> None:
+def write_variant(
+    root: Path,
+    variant: Variant,
+    *,
+    final: float | None,
+    val_offset: float | None = 0.01,
+    dw_final: float = 0.5,
+    status: str = "done",
+    backend: str = "builtin",
+    stderr: str = "",
+    steps: int = STEPS,
+    loss: list[float] | None = None,
+    lr: float = 1e-4,
+) -> None:
     folder = root / variant.name
-    record = VariantRecord(variant.name, variant.overrides, variant.seed, variant.factor, backend, "0" * 16,
-                           status=status, returncode=0 if status == "done" else 1, wall_time_s=steps * 0.05 + 2.0,
-                           stderr_tail=stderr)
+    record = VariantRecord(
+        variant.name,
+        variant.overrides,
+        variant.seed,
+        variant.factor,
+        backend,
+        "0" * 16,
+        status=status,
+        returncode=0 if status == "done" else 1,
+        wall_time_s=steps * 0.05 + 2.0,
+        stderr_tail=stderr,
+    )
     write_record(folder, record)
     if final is None and loss is None:
         return
     losses = loss if loss is not None else loss_curve(final, steps)
-    rows = [{"step": s, "epoch": 1 + (s - 1) // 20, "loss": losses[s - 1],
-             "loss_avg": sum(losses[:s]) / s, "lr/unet": lr * min(1.0, s / 10), "lr/text_encoder": lr / 2,
-             "grad_norm": 1.0, "dw": dw_final * math.sqrt(s / steps), "dw_rel": dw_final / 100 * math.sqrt(s / steps),
-             "wall_time_s": s * 0.05} for s in range(1, steps + 1)]
-    columns = ["step", "epoch", "loss", "loss_avg", "lr/unet", "lr/text_encoder", "grad_norm", "dw", "dw_rel",
-               "wall_time_s"]
+    rows = [
+        {
+            "step": s,
+            "epoch": 1 + (s - 1) // 20,
+            "loss": losses[s - 1],
+            "loss_avg": sum(losses[:s]) / s,
+            "lr/unet": lr * min(1.0, s / 10),
+            "lr/text_encoder": lr / 2,
+            "grad_norm": 1.0,
+            "dw": dw_final * math.sqrt(s / steps),
+            "dw_rel": dw_final / 100 * math.sqrt(s / steps),
+            "wall_time_s": s * 0.05,
+        }
+        for s in range(1, steps + 1)
+    ]
+    columns = [
+        "step",
+        "epoch",
+        "loss",
+        "loss_avg",
+        "lr/unet",
+        "lr/text_encoder",
+        "grad_norm",
+        "dw",
+        "dw_rel",
+        "wall_time_s",
+    ]
     write_metrics(folder, rows, columns)
     if val_offset is not None and final is not None:
-        val = [{"step": s, "val_loss": final + val_offset + 0.2 * max(0.0, 1 - s / 40)}
-               for s in range(steps // 3, steps + 1, steps // 3)]
+        val = [
+            {"step": s, "val_loss": final + val_offset + 0.2 * max(0.0, 1 - s / 40)}
+            for s in range(steps // 3, steps + 1, steps // 3)
+        ]
         write_metrics(folder, val, ["step", "val_loss"], name="validation.csv")
 
 
-def make_sweep(root: Path, factor: str, finals: dict[Any, list[float]], *, backend: str = "builtin",
-               val_offset: float | None = 0.01, dw: dict[Any, float] | None = None) -> tuple[Plan, list[Variant]]:
+def make_sweep(
+    root: Path,
+    factor: str,
+    finals: dict[Any, list[float]],
+    *,
+    backend: str = "builtin",
+    val_offset: float | None = 0.01,
+    dw: dict[Any, float] | None = None,
+) -> tuple[Plan, list[Variant]]:
     """A one-factor sweep: ``finals[value][i]`` is the final loss of seed i."""
     seeds = list(range(max(len(v) for v in finals.values())))
     variants = []
@@ -64,8 +114,14 @@ def make_sweep(root: Path, factor: str, finals: dict[Any, list[float]], *, backe
             name = f"{factor}={value}" + (f",seed={seed}" if len(seeds) > 1 else "")
             variant = Variant(name, {factor: value}, seed, factor)
             variants.append(variant)
-            write_variant(root, variant, final=final, val_offset=val_offset, backend=backend,
-                          dw_final=(dw or {}).get(value, 0.5) * (1 + 0.01 * (seed - 1)))
+            write_variant(
+                root,
+                variant,
+                final=final,
+                val_offset=val_offset,
+                backend=backend,
+                dw_final=(dw or {}).get(value, 0.5) * (1 + 0.01 * (seed - 1)),
+            )
     plan = Plan("runs/base", "base", [factor], variants, STEPS, seeds)
     write_plan(plan, root)
     return plan, variants
@@ -87,8 +143,12 @@ def test_final_score_is_the_mean_of_the_last_fifth(tmp_path: Path) -> None:
 
 def test_effect_larger_than_noise(tmp_path: Path) -> None:
     # means 0.16 / 0.13 / 0.10: effect 0.06; seeds at -0.005, 0, +0.005: spread 0.005 -> 12x
-    make_sweep(tmp_path, "network_dim", {4: [0.155, 0.16, 0.165], 16: [0.125, 0.13, 0.135], 64: [0.095, 0.1, 0.105]},
-               dw={4: 0.2, 16: 0.6, 64: 1.8})
+    make_sweep(
+        tmp_path,
+        "network_dim",
+        {4: [0.155, 0.16, 0.165], 16: [0.125, 0.13, 0.135], 64: [0.095, 0.1, 0.105]},
+        dw={4: 0.2, 16: 0.6, 64: 1.8},
+    )
     data = json.loads(render_sweep(load_sweep(tmp_path), "json"))
     factor = by_name(data, "network_dim")
     assert factor["metric"] == "val_loss"  # measured, so preferred; val = loss + 0.01
@@ -98,8 +158,10 @@ def test_effect_larger_than_noise(tmp_path: Path) -> None:
     assert factor["verdict"] == "larger_than_noise"
     assert [v["mean"] for v in factor["values"]] == pytest.approx([0.17, 0.14, 0.11])
     sentence = factor["sentence"]
-    assert sentence.startswith("network_dim: final validation loss ranges 0.110 (64) to 0.170 (4), "
-                               "12x the seed-to-seed spread (0.005): the effect is larger than noise")
+    assert sentence.startswith(
+        "network_dim: final validation loss ranges 0.110 (64) to 0.170 (4), "
+        "12x the seed-to-seed spread (0.005): the effect is larger than noise"
+    )
     assert "Lowest at network_dim=64; the loss falls as network_dim grows." in sentence
     assert sentence.endswith(" Proxy-model dynamics, not image quality.")
     assert data["proxy"] is True and data["backend"] == "builtin"
@@ -115,8 +177,10 @@ def test_effect_below_the_seed_spread_is_not_distinguishable(tmp_path: Path) -> 
     assert factor.loss.metric == "loss"  # no validation.csv: the training loss is judged
     assert factor.loss.ratio == pytest.approx(0.2, rel=1e-6)
     assert factor.loss.verdict == "not_distinguishable"
-    assert factor.sentence.startswith("network_alpha: final training loss ranges 0.120 (1) to 0.122 (8), "
-                                      "0.2x the seed-to-seed spread (0.01): not distinguishable from noise")
+    assert factor.sentence.startswith(
+        "network_alpha: final training loss ranges 0.120 (1) to 0.122 (8), "
+        "0.2x the seed-to-seed spread (0.01): not distinguishable from noise"
+    )
     assert "Lowest" not in factor.sentence
 
 
@@ -129,11 +193,14 @@ def test_twice_the_spread_is_still_noise_with_few_seeds(tmp_path: Path) -> None:
     assert factor.loss.verdict == "not_distinguishable"
 
 
-@pytest.mark.parametrize(("counts", "expected"), [
-    ((3, 3, 3), 4.339 / math.sqrt(3)),  # studentized range q(0.95; k=3, df=6)
-    ((5, 5), 3.261 / math.sqrt(5)),  # q(0.95; 2, 8)
-    ((4, 4, 4, 4), 4.199 / math.sqrt(4)),  # q(0.95; 4, 12)
-])
+@pytest.mark.parametrize(
+    ("counts", "expected"),
+    [
+        ((3, 3, 3), 4.339 / math.sqrt(3)),  # studentized range q(0.95; k=3, df=6)
+        ((5, 5), 3.261 / math.sqrt(5)),  # q(0.95; 2, 8)
+        ((4, 4, 4, 4), 4.199 / math.sqrt(4)),  # q(0.95; 4, 12)
+    ],
+)
 def test_noise_threshold_matches_the_studentized_range(counts: tuple[int, ...], expected: float) -> None:
     assert noise_threshold(counts) == pytest.approx(expected, rel=0.04)
     assert noise_threshold(counts) == noise_threshold.__wrapped__(counts)  # same design, same threshold
@@ -144,9 +211,11 @@ def test_one_seed_says_the_spread_is_unknown(tmp_path: Path) -> None:
     (factor,) = judge_sweep(load_sweep(tmp_path))
     assert factor.loss.verdict == "spread_unknown" and factor.loss.ratio is None
     assert factor.loss.effect == pytest.approx(0.05)
-    assert ("final validation loss ranges 0.160 (32) to 0.210 (8); spread unknown with one seed: rundiff cannot "
-            "tell this effect from seed noise, nor say which value is better. It needs at least 2 seeds per value "
-            "(--seeds 0,1,2: with 3 seeds each, noise alone passes ") in factor.sentence
+    assert (
+        "final validation loss ranges 0.160 (32) to 0.210 (8); spread unknown with one seed: rundiff cannot "
+        "tell this effect from seed noise, nor say which value is better. It needs at least 2 seeds per value "
+        "(--seeds 0,1,2: with 3 seeds each, noise alone passes "
+    ) in factor.sentence
     assert "Lowest" not in factor.sentence and "rises" not in factor.sentence and "falls" not in factor.sentence
 
 
@@ -160,8 +229,7 @@ def test_one_seed_never_claims_a_trend_however_large(tmp_path: Path) -> None:
 def test_a_trend_is_claimed_only_when_each_step_beats_the_spread(tmp_path: Path) -> None:
     # 8 -> 16 moves by 0.001 (within the 0.005 spread), 16 -> 32 by 0.05: the whole effect is larger than noise,
     # the lowest value is named, but "falls as network_dim grows" is not claimed
-    make_sweep(tmp_path, "network_dim", {8: [0.195, 0.2, 0.205], 16: [0.194, 0.199, 0.204],
-                                         32: [0.145, 0.15, 0.155]})
+    make_sweep(tmp_path, "network_dim", {8: [0.195, 0.2, 0.205], 16: [0.194, 0.199, 0.204], 32: [0.145, 0.15, 0.155]})
     (factor,) = judge_sweep(load_sweep(tmp_path))
     assert factor.loss.verdict == "larger_than_noise" and "Lowest at network_dim=32" in factor.sentence
     assert "falls as" not in factor.sentence
@@ -197,8 +265,10 @@ def test_kohya_backend_is_not_labelled_proxy(tmp_path: Path) -> None:
 
 def test_grid_values_and_categorical_factor(tmp_path: Path) -> None:
     factor = "network_dim+network_alpha"
-    variants = [Variant(f"network_dim={d},network_alpha={a}", {"network_dim": d, "network_alpha": a}, 0, factor)
-                for d, a in ((4, 1), (4, 4), (16, 1))]
+    variants = [
+        Variant(f"network_dim={d},network_alpha={a}", {"network_dim": d, "network_alpha": a}, 0, factor)
+        for d, a in ((4, 1), (4, 4), (16, 1))
+    ]
     for variant, final in zip(variants, (0.3, 0.25, 0.2), strict=True):
         write_variant(tmp_path, variant, final=final, val_offset=None)
     write_plan(Plan("runs/base", "base", ["network_dim", "network_alpha"], variants, STEPS, [0], grid=True), tmp_path)
@@ -220,12 +290,18 @@ def hostile_sweep(root: Path) -> None:
     one with a partial curve, one that diverged, and names and stderr that are HTML."""
     _, variants = make_sweep(root, "network_dim", {4: [0.155, 0.165], 64: [0.095, 0.105]})
     failed = Variant(f"network_dim=128,seed=0 {HOSTILE_NAME}", {"network_dim": 128}, 0, "network_dim")
-    write_variant(root, failed, final=5.0, status="failed",
-                  stderr="Traceback (most recent call last):\n  File \"train_network.py\", line 1\n"
-                         f"torch.OutOfMemoryError: CUDA out of memory {HOSTILE}\n```\nafter the fence")
+    write_variant(
+        root,
+        failed,
+        final=5.0,
+        status="failed",
+        stderr='Traceback (most recent call last):\n  File "train_network.py", line 1\n'
+        f"torch.OutOfMemoryError: CUDA out of memory {HOSTILE}\n```\nafter the fence",
+    )
     interrupted = Variant("network_dim=128,seed=1", {"network_dim": 128}, 1, "network_dim")
-    write_variant(root, interrupted, final=None, status="interrupted", stderr="KeyboardInterrupt",
-                  loss=[9.0] * 20, steps=20)
+    write_variant(
+        root, interrupted, final=None, status="interrupted", stderr="KeyboardInterrupt", loss=[9.0] * 20, steps=20
+    )
     diverged = Variant("network_dim=256,seed=0", {"network_dim": 256}, 0, "network_dim")
     write_variant(root, diverged, final=None, loss=loss_curve(0.2)[:40] + [math.nan] * 20)
     pending = Variant("network_dim=256,seed=1", {"network_dim": 256}, 1, "network_dim")
@@ -233,9 +309,15 @@ def hostile_sweep(root: Path) -> None:
     other = Variant("optimizer_type=AdamW", {"optimizer_type": r"AdamW $\undefined{$"}, 0, "optimizer_type")  # mathtext
     write_variant(root, category, final=0.3)
     write_variant(root, other, final=0.2)
-    plan = Plan("runs/<base>", HOSTILE, ["network_dim", "optimizer_type"],
-                [*variants, failed, interrupted, diverged, pending, category, other], STEPS, [0, 1],
-                notes=[f"note {HOSTILE}"])
+    plan = Plan(
+        "runs/<base>",
+        HOSTILE,
+        ["network_dim", "optimizer_type"],
+        [*variants, failed, interrupted, diverged, pending, category, other],
+        STEPS,
+        [0, 1],
+        notes=[f"note {HOSTILE}"],
+    )
     write_plan(plan, root)
 
 
@@ -305,8 +387,15 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]
 def test_write_report_writes_every_format_and_plot(written: tuple[Path, list[Path]]) -> None:
     root, paths = written
     names = sorted(p.relative_to(root).as_posix() for p in paths)
-    assert names == ["plots/network_dim_dw.png", "plots/network_dim_loss.png", "plots/network_dim_lr.png",
-                     "plots/network_dim_val_loss.png", "report.html", "report.json", "report.md"]
+    assert names == [
+        "plots/network_dim_dw.png",
+        "plots/network_dim_loss.png",
+        "plots/network_dim_lr.png",
+        "plots/network_dim_val_loss.png",
+        "report.html",
+        "report.json",
+        "report.md",
+    ]
     from PIL import Image
 
     for path in root.glob("plots/*.png"):
@@ -322,15 +411,27 @@ def test_write_report_writes_every_format_and_plot(written: tuple[Path, list[Pat
     report = json.loads((root / "report.json").read_text(encoding="utf-8"))
     assert set(report) >= {"base", "backend", "steps", "seeds", "factors", "variants", "proxy"}
     assert set(report["factors"][0]) >= {"name", "values", "verdict", "effect", "seed_spread", "ratio", "metric"}
-    assert set(report["variants"][0]) >= {"name", "overrides", "seed", "status", "final_loss", "final_val_loss",
-                                          "dw", "wall_time_s", "steps_per_second"}
+    assert set(report["variants"][0]) >= {
+        "name",
+        "overrides",
+        "seed",
+        "status",
+        "final_loss",
+        "final_val_loss",
+        "dw",
+        "wall_time_s",
+        "steps_per_second",
+    }
     assert report["variants"][0]["steps_per_second"] == pytest.approx(20.0)
 
 
 def test_reports_are_deterministic(written: tuple[Path, list[Path]], tmp_path: Path) -> None:
     root, _ = written
-    first = {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()
-             and (p.suffix == ".png" or p.name.startswith("report."))}
+    first = {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and (p.suffix == ".png" or p.name.startswith("report."))
+    }
     again = write_report(load_sweep(root), tmp_path)
     second = {p.relative_to(tmp_path).as_posix(): p.read_bytes() for p in again}
     assert second.keys() == first.keys()

@@ -24,9 +24,11 @@ from rundiff.ablate.plan import plan_ablation
 from rundiff.ablate.safety import ENV_NEVER, check_argv, trainer_env, unsafe_reason
 from rundiff.cli import app
 
-LAUNCH = ("accelerate launch train_network.py --pretrained_model_name_or_path=model.safetensors "
-          "--train_data_dir img --network_module networks.lora --network_dim 8 --learning_rate 1e-4 "
-          "--max_train_steps 100\n")
+LAUNCH = (
+    "accelerate launch train_network.py --pretrained_model_name_or_path=model.safetensors "
+    "--train_data_dir img --network_module networks.lora --network_dim 8 --learning_rate 1e-4 "
+    "--max_train_steps 100\n"
+)
 #: A stand-in sd-scripts that reports what reached its environment and argv, then writes no results.
 REPORTER = """import json, os, sys
 json.dump({"env": dict(os.environ), "argv": sys.argv[1:]}, open("seen.json", "w"))
@@ -58,8 +60,7 @@ def ablate(root: Path, *args: str):
 
 
 def dry(root: Path, *args: str):
-    return ablate(root, "--base", "base", "--dry-run", "--backend", "kohya", "--kohya-dir", "kohya", "-o", "out",
-                  *args)
+    return ablate(root, "--base", "base", "--dry-run", "--backend", "kohya", "--kohya-dir", "kohya", "-o", "out", *args)
 
 
 def commands(output: str) -> list[list[str]]:
@@ -83,8 +84,9 @@ def test_a01_values_cannot_smuggle_an_option(tmp_path):
 
 
 def test_a02_like_file_cannot_smuggle_options(tmp_path):
-    like = ("base_weights:\n  - a.safetensors\n  - --output_dir=/srv/untrusted/anywhere\n"
-            "  - --save_state_to_huggingface\n")
+    like = (
+        "base_weights:\n  - a.safetensors\n  - --output_dir=/srv/untrusted/anywhere\n  - --save_state_to_huggingface\n"
+    )
     root = make_case(tmp_path, like={"config.yaml": like})
     result = dry(root, "--vary", "base_weights", "--like", "like")
     assert result.exit_code == 2 and "refused" in result.output and "Traceback" not in result.output
@@ -92,8 +94,10 @@ def test_a02_like_file_cannot_smuggle_options(tmp_path):
 
 
 def test_a03_base_script_environment_is_shown_not_applied(tmp_path):
-    root = make_case(tmp_path, prefix="LD_PRELOAD=/srv/untrusted/evil.so PYTHONPATH=/srv/untrusted/p "
-                                      "BASH_ENV=/srv/untrusted/evil.sh ")
+    root = make_case(
+        tmp_path,
+        prefix="LD_PRELOAD=/srv/untrusted/evil.so PYTHONPATH=/srv/untrusted/p BASH_ENV=/srv/untrusted/evil.sh ",
+    )
     base = rundiff.load_run(root / "base")
     kohya = KohyaBackend(root / "kohya", python=sys.executable, accelerate=False)
     plan = plan_ablation(base, ["network_dim"], values=["4"], steps=2)
@@ -112,10 +116,21 @@ def test_a03_base_script_environment_is_shown_not_applied(tmp_path):
 
 
 def test_a04_a_nul_byte_in_a_like_value_is_one_line_error(tmp_path):
-    root = make_case(tmp_path, like={"trainer.json": json.dumps({"network_module": "evil\u0000mod",
-                                                                   "network_dim": 8})})
-    result = ablate(root, "--base", "base", "--vary", "network_module", "--like", "like", "--dry-run",
-                    "--backend", "builtin", "-o", "out")
+    root = make_case(tmp_path, like={"trainer.json": json.dumps({"network_module": "evil\u0000mod", "network_dim": 8})})
+    result = ablate(
+        root,
+        "--base",
+        "base",
+        "--vary",
+        "network_module",
+        "--like",
+        "like",
+        "--dry-run",
+        "--backend",
+        "builtin",
+        "-o",
+        "out",
+    )
     assert result.exit_code == 2 and "NUL" in result.output and "Traceback" not in result.output
 
 
@@ -140,8 +155,10 @@ def test_a06_relative_base_paths_become_absolute(tmp_path):
 def test_a07_control_characters_in_a_run_name_stay_out_of_files_and_terminal(tmp_path):
     base = tmp_path / "base"
     base.mkdir()
-    (base / "launch.sh").write_text("accelerate launch train_network.py --network_dim 8 --network_alpha 4 "
-                                    "--learning_rate 1e-4 --lr_scheduler cosine --max_train_steps 100\n")
+    (base / "launch.sh").write_text(
+        "accelerate launch train_network.py --network_dim 8 --network_alpha 4 "
+        "--learning_rate 1e-4 --lr_scheduler cosine --max_train_steps 100\n"
+    )
     (base / "rundiff.yaml").write_text('name: "run \\u001b[31mred\\nfake = 1"\n')
     from rundiff.ablate.backends.builtin.backend import BuiltinBackend
 
@@ -153,8 +170,20 @@ def test_a07_control_characters_in_a_run_name_stay_out_of_files_and_terminal(tmp
     import tomllib
 
     assert "fake" not in tomllib.loads(text)
-    result = ablate(tmp_path, "--base", "base", "--vary", "network_dim", "--values", "4", "--dry-run",
-                    "--backend", "builtin", "-o", "out")
+    result = ablate(
+        tmp_path,
+        "--base",
+        "base",
+        "--vary",
+        "network_dim",
+        "--values",
+        "4",
+        "--dry-run",
+        "--backend",
+        "builtin",
+        "-o",
+        "out",
+    )
     assert result.exit_code == 0 and "\x1b" not in result.output
 
 
@@ -171,9 +200,18 @@ def test_dry_run_prints_exactly_what_the_sweep_runs(tmp_path):
 
 
 def test_environment_allow_list():
-    env = trainer_env({"PYTHONUNBUFFERED": "1"}, environ={"PATH": "/bin", "HOME": "/h", "LD_PRELOAD": "x.so",
-                                                          "AWS_SECRET_ACCESS_KEY": "s", "LC_ALL": "C",
-                                                          "MY_VAR": "1", "HF_HOME": "/hf"})
+    env = trainer_env(
+        {"PYTHONUNBUFFERED": "1"},
+        environ={
+            "PATH": "/bin",
+            "HOME": "/h",
+            "LD_PRELOAD": "x.so",
+            "AWS_SECRET_ACCESS_KEY": "s",
+            "LC_ALL": "C",
+            "MY_VAR": "1",
+            "HF_HOME": "/hf",
+        },
+    )
     assert env == {"PATH": "/bin", "HOME": "/h", "LC_ALL": "C", "HF_HOME": "/hf", "PYTHONUNBUFFERED": "1"}
     assert trainer_env({}, passed=["MY_VAR"], environ={"MY_VAR": "1"}) == {"MY_VAR": "1"}
     with pytest.raises(rundiff.RundiffError, match="never passed"):
@@ -181,9 +219,20 @@ def test_environment_allow_list():
     assert {"LD_PRELOAD", "BASH_ENV", "PYTHONSTARTUP"} <= ENV_NEVER
 
 
-@pytest.mark.parametrize(("text", "bad"), [("a.safetensors", False), ("-1", False), ("-1e-4", False),
-                                           ("--flag", True), ("-x", True), ("a\nb", True), ("a\x00b", True),
-                                           ("a\x1b[31m", True), ("dir/with space/a", False)])
+@pytest.mark.parametrize(
+    ("text", "bad"),
+    [
+        ("a.safetensors", False),
+        ("-1", False),
+        ("-1e-4", False),
+        ("--flag", True),
+        ("-x", True),
+        ("a\nb", True),
+        ("a\x00b", True),
+        ("a\x1b[31m", True),
+        ("dir/with space/a", False),
+    ],
+)
 def test_one_argument_rule(text, bad):
     assert (unsafe_reason(text) is not None) is bad
 

@@ -19,16 +19,22 @@ LORA = ROOT / "tests" / "fixtures" / "real_kohya" / "tiny_lora_dim1_fp16.safeten
 def write_run(root: Path, name: str, dim: int) -> Path:
     run = root / name
     run.mkdir()
-    (run / "train.sh").write_text(f"accelerate launch train_network.py --network_dim={dim} --learning_rate=1e-4 "
-                                  "--max_train_steps=100\n")
+    (run / "train.sh").write_text(
+        f"accelerate launch train_network.py --network_dim={dim} --learning_rate=1e-4 --max_train_steps=100\n"
+    )
     return run
 
 
 def test_compare_renders_in_every_format_through_one_function(tmp_path):
     comparison = api.compare([write_run(tmp_path, "A", 8), write_run(tmp_path, "B", 16)], good=["A"], bad=["B"])
     assert comparison.suspects[0].name == "network_dim"
-    for fmt, marker in (("md", "## Summary"), ("html", 'id="summary"'), ("text", "Summary"),
-                        ("csv", "parameter,category"), ("json", '"suspects"')):
+    for fmt, marker in (
+        ("md", "## Summary"),
+        ("html", 'id="summary"'),
+        ("text", "Summary"),
+        ("csv", "parameter,category"),
+        ("json", '"suspects"'),
+    ):
         assert marker in api.render(comparison, fmt), fmt
     assert json.loads(api.render(comparison, "json"))["counts"]["differs"] >= 1
 
@@ -53,8 +59,9 @@ def test_render_refuses_a_format_a_result_has_not(tmp_path):
 def test_ablate_refuses_a_report_file_name_as_its_sweep_folder(tmp_path):
     base = write_run(tmp_path, "base", 8)
     out = tmp_path / "report.html"
-    result = CliRunner().invoke(app, ["ablate", "--base", str(base), "--vary", "network_dim", "--values", "4",
-                                      "-o", str(out), "--dry-run"])
+    result = CliRunner().invoke(
+        app, ["ablate", "--base", str(base), "--vary", "network_dim", "--values", "4", "-o", str(out), "--dry-run"]
+    )
     assert result.exit_code == 2 and "sweep folder" in result.stderr and not out.exists()
 
 

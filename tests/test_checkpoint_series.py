@@ -8,13 +8,22 @@ from rundiff.model import Provenance
 
 
 def _save(path, epoch, steps, *, max_steps=400, zero_up=False):
-    tensors = {"lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight": np.ones((4, 32), np.float32),
-               "lora_unet_down_blocks_0_attentions_0_proj_in.lora_up.weight":
-                   np.zeros((32, 4), np.float32) if zero_up else np.full((32, 4), 0.01 * steps, np.float32),
-               "lora_unet_down_blocks_0_attentions_0_proj_in.alpha": np.array(4.0, np.float32)}
-    metadata = {"ss_network_dim": "4", "ss_network_alpha": "4.0", "ss_learning_rate": "0.0001",
-                "ss_max_train_steps": str(max_steps), "ss_steps": str(steps), "ss_epoch": str(epoch),
-                "ss_network_module": "networks.lora"}
+    tensors = {
+        "lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight": np.ones((4, 32), np.float32),
+        "lora_unet_down_blocks_0_attentions_0_proj_in.lora_up.weight": np.zeros((32, 4), np.float32)
+        if zero_up
+        else np.full((32, 4), 0.01 * steps, np.float32),
+        "lora_unet_down_blocks_0_attentions_0_proj_in.alpha": np.array(4.0, np.float32),
+    }
+    metadata = {
+        "ss_network_dim": "4",
+        "ss_network_alpha": "4.0",
+        "ss_learning_rate": "0.0001",
+        "ss_max_train_steps": str(max_steps),
+        "ss_steps": str(steps),
+        "ss_epoch": str(epoch),
+        "ss_network_module": "networks.lora",
+    }
     save_file(tensors, str(path), metadata=metadata)
 
 

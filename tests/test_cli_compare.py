@@ -16,12 +16,14 @@ runner = CliRunner()
 def write_run(root, name, dim, alpha, extra=""):
     run = root / name
     run.mkdir(parents=True)
-    (run / "train.sh").write_text(textwrap.dedent(f"""
+    (run / "train.sh").write_text(
+        textwrap.dedent(f"""
         accelerate launch train_network.py \\
           --pretrained_model_name_or_path=/models/sd15.safetensors \\
           --network_module=networks.lora --network_dim={dim} --network_alpha={alpha} \\
           --learning_rate=1e-4 --optimizer_type=AdamW8bit --resolution=512 {extra}
-        """).lstrip())
+        """).lstrip()
+    )
     return run
 
 
@@ -42,8 +44,15 @@ def test_every_format_is_written_and_deterministic(tmp_path, two_runs, suffix):
     if suffix == ".json":
         data = json.loads(text)
         row = next(p for p in data["parameters"] if p["name"] == "network_dim")
-        assert row["values"]["B"] == {"value": 32, "provenance": "explicit", "source": row["values"]["B"]["source"],
-                                      "note": None, "confirmed_by": [], "change": "changed", "inactive": None}
+        assert row["values"]["B"] == {
+            "value": 32,
+            "provenance": "explicit",
+            "source": row["values"]["B"]["source"],
+            "note": None,
+            "confirmed_by": [],
+            "change": "changed",
+            "inactive": None,
+        }
     if suffix == ".csv":
         header = text.splitlines()[0]
         assert header.startswith("parameter,category,impact,status,A,B")
@@ -64,8 +73,15 @@ def test_markdown_has_the_seed_report_sections(tmp_path, two_runs):
     out = tmp_path / "r.md"
     runner.invoke(app, ["compare", *map(str, two_runs), "--good", "A", "--bad", "B", "-o", str(out)])
     text = out.read_text()
-    for heading in ("## Runs", "## Changes per category", "## Suspects", "## Parameters by category",
-                    "### Network (LoRA)", "## What changed (against A)", "## What stayed the same"):
+    for heading in (
+        "## Runs",
+        "## Changes per category",
+        "## Suspects",
+        "## Parameters by category",
+        "### Network (LoRA)",
+        "## What changed (against A)",
+        "## What stayed the same",
+    ):
         assert heading in text, heading
     assert "network_dim** (Network (LoRA), high): 16 → 32 (changed)" in text
 

@@ -34,8 +34,18 @@ def test_outcome_comes_from_rundiff_yaml(tmp_path):
 def test_two_independent_sources_that_disagree_are_a_conflict(tmp_path):
     """A launch script and a GUI JSON in one run folder say different ranks: reported, not resolved."""
     write(tmp_path / "run" / "train.sh", "accelerate launch sdxl_train_network.py --network_dim 32 --seed 1\n")
-    write(tmp_path / "run" / "gui.json", json.dumps({"LoRA_type": "Standard", "network_dim": 16, "seed": "1",
-                                                      "pretrained_model_name_or_path": "x", "sdxl": True}))
+    write(
+        tmp_path / "run" / "gui.json",
+        json.dumps(
+            {
+                "LoRA_type": "Standard",
+                "network_dim": 16,
+                "seed": "1",
+                "pretrained_model_name_or_path": "x",
+                "sdxl": True,
+            }
+        ),
+    )
     run = load_run(tmp_path / "run")
     [conflict] = [c for c in run.conflicts if c.name == "network_dim"]
     assert sorted(v for v, _, _ in conflict.values) == [16, 32]

@@ -21,17 +21,40 @@ SEED_CHANGES = {
     "keep_tokens": "removed",
 }
 #: What the seed says stayed the same.
-SEED_SAME = {"learning_rate": 0.0001, "unet_lr": 0.0001, "text_encoder_lr": 5e-05, "optimizer_type": "AdamW8bit",
-             "lr_scheduler": "cosine_with_restarts", "lr_scheduler_num_cycles": 3, "noise_offset": 0.1,
-             "min_snr_gamma": 5.0, "max_train_epochs": 10, "seed": 42, "image_count": 203}
+SEED_SAME = {
+    "learning_rate": 0.0001,
+    "unet_lr": 0.0001,
+    "text_encoder_lr": 5e-05,
+    "optimizer_type": "AdamW8bit",
+    "lr_scheduler": "cosine_with_restarts",
+    "lr_scheduler_num_cycles": 3,
+    "noise_offset": 0.1,
+    "min_snr_gamma": 5.0,
+    "max_train_epochs": 10,
+    "seed": 42,
+    "image_count": 203,
+}
 
 
 @pytest.fixture(scope="module")
 def report(sample_runs):
-    result = CliRunner().invoke(app, [
-        "compare", str(sample_runs / "SD15_PERFECT"), str(sample_runs / "SD15_bespoke_baby"),
-        str(sample_runs / "SDXL_Current"), "--good", "SD15_PERFECT", "--bad", "SD15_bespoke_baby",
-        "--bad", "SDXL_Current", "--format", "json"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "compare",
+            str(sample_runs / "SD15_PERFECT"),
+            str(sample_runs / "SD15_bespoke_baby"),
+            str(sample_runs / "SDXL_Current"),
+            "--good",
+            "SD15_PERFECT",
+            "--bad",
+            "SD15_bespoke_baby",
+            "--bad",
+            "SDXL_Current",
+            "--format",
+            "json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -73,8 +96,11 @@ def test_what_the_seed_says_stayed_the_same_is_the_same(report):
 
 
 def test_bespoke_baby_is_unknown_except_what_its_file_proves(report):
-    proven = {name: p["values"]["SD15_bespoke_baby"] for name, p in params(report).items()
-              if p["values"]["SD15_bespoke_baby"]["provenance"] != "unknown"}
+    proven = {
+        name: p["values"]["SD15_bespoke_baby"]
+        for name, p in params(report).items()
+        if p["values"]["SD15_bespoke_baby"]["provenance"] != "unknown"
+    }
     assert {k: (v["value"], v["provenance"]) for k, v in proven.items()} == {
         "network_dim": (64, "weights"),
         "network_alpha": (32.0, "weights"),

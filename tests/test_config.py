@@ -32,7 +32,7 @@ def test_closest_file_wins_and_a_pyproject_without_our_table_is_passed_over(tmp_
     inner.mkdir(parents=True)
     (tmp_path / "project" / "pyproject.toml").write_text('[project]\nname = "x"\n')
     assert find_config_file(inner) == tmp_path / "rundiff.toml"
-    (tmp_path / "project" / "pyproject.toml").write_text('[tool.rundiff.compare]\nall = true\n')
+    (tmp_path / "project" / "pyproject.toml").write_text("[tool.rundiff.compare]\nall = true\n")
     assert find_config_file(inner) == tmp_path / "project" / "pyproject.toml"
     config = load_config(start=inner)
     assert config.command_options("compare") == {"all": True}
@@ -40,22 +40,27 @@ def test_closest_file_wins_and_a_pyproject_without_our_table_is_passed_over(tmp_
 
 
 def test_stage_tables_are_read_with_section_and_not_taken_as_options(tmp_path):
-    (tmp_path / "rundiff.toml").write_text(textwrap.dedent("""
+    (tmp_path / "rundiff.toml").write_text(
+        textwrap.dedent("""
         [diagnose]
         ignore = ["ema-too-slow"]
         [diagnose.rules.lr-too-low]
         min_lr = 1e-6
-        """))
+        """)
+    )
     config = load_config(start=tmp_path)
     assert config.command_options("diagnose") == {"ignore": ["ema-too-slow"]}
     assert config.section("diagnose", "rules", "lr-too-low") == {"min_lr": 1e-6}
     assert config.section("compare") == {}
 
 
-@pytest.mark.parametrize("text, message", [
-    ("format = \n", "invalid TOML"),
-    ("colour = 'red'\n", "unknown setting 'colour'"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("format = \n", "invalid TOML"),
+        ("colour = 'red'\n", "unknown setting 'colour'"),
+    ],
+)
 def test_a_bad_config_file_is_one_line_naming_it(tmp_path, text, message):
     (tmp_path / "rundiff.toml").write_text(text)
     with pytest.raises(RundiffError, match=message) as err:
@@ -77,7 +82,7 @@ def test_config_sets_option_defaults_and_the_command_line_still_wins(tmp_path, m
 
 def test_an_option_the_command_lacks_is_an_error_naming_the_file_and_key(tmp_path, monkeypatch):
     a = write_run(tmp_path, "A", 8)
-    (tmp_path / "pyproject.toml").write_text('[tool.rundiff.compare]\nwide = true\n')
+    (tmp_path / "pyproject.toml").write_text("[tool.rundiff.compare]\nwide = true\n")
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["compare", str(a)])
     assert result.exit_code == 2

@@ -23,8 +23,9 @@ def test_identical_captions_give_identical_fingerprints_and_an_edit_changes_it(t
     a = make_subset(tmp_path / "a", "5_x", ["one", "two", "three"])
     b = make_subset(tmp_path / "b", "5_x", ["one", "two", "three"])
     c = make_subset(tmp_path / "c", "5_x", ["one", "two", "three!"])
-    prints = [next(f.value for f in ingest_dataset_folders([p]).facts if f.key == "caption_fingerprint")
-              for p in (a, b, c)]
+    prints = [
+        next(f.value for f in ingest_dataset_folders([p]).facts if f.key == "caption_fingerprint") for p in (a, b, c)
+    ]
     assert prints[0] == prints[1] != prints[2]
 
 

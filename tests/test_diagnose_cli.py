@@ -47,8 +47,14 @@ def test_json_findings_and_exit_1_on_errors():
 
 def test_exit_zero_and_ignore():
     assert _invoke(WARMUP_ZERO, "--exit-zero").exit_code == 0
-    ignored = ["lr-zero-at-start", "params-not-moving", "val-loss-constant", "loss-not-finite",
-               "warmup-too-long", "lr-observed-mismatch"]
+    ignored = [
+        "lr-zero-at-start",
+        "params-not-moving",
+        "val-loss-constant",
+        "loss-not-finite",
+        "warmup-too-long",
+        "lr-observed-mismatch",
+    ]
     args = [x for rule in ignored for x in ("--ignore", rule)]
     result = _invoke(WARMUP_ZERO, "--format", "json", *args)
     payload = json.loads(result.stdout)

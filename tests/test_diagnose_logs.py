@@ -43,28 +43,43 @@ def test_seed_free_text_lines(tmp_path):
 
 
 def test_kohya_console_and_tqdm(tmp_path):
-    bar = "".join(f"\rsteps:  {p}%|#   | {s}/4000 [02:13<20:01,  3.00it/s, avr_loss={v}]"
-                  for p, s, v in ((10, 400, "0.0912"), (20, 800, "0.0875"), (20, 801, "nan")))
-    text = "\n".join([
-        "running training / 学習開始",
-        "  num train images * repeats / 学習画像の数×繰り返し回数: 2030",
-        "  num validation images * repeats / 学習画像の数×繰り返し回数: 0",
-        "  num batches per epoch / 1epochのバッチ数: 508",
-        "  num epochs / epoch数: 10",
-        "  batch size per device / バッチサイズ: 4",
-        "  gradient accumulation steps / 勾配を合計するステップ数 = 1",
-        "  total optimization steps / 学習ステップ数: 4000",
-        "  override steps. steps for 10 epochs is / 指定エポックまでのステップ数: 5080",
-        "", "epoch 3/10", "", bar,
-        "2025-11-09 20:22:01 INFO     model saved.                 train_network.py:1729",
-    ])
+    bar = "".join(
+        f"\rsteps:  {p}%|#   | {s}/4000 [02:13<20:01,  3.00it/s, avr_loss={v}]"
+        for p, s, v in ((10, 400, "0.0912"), (20, 800, "0.0875"), (20, 801, "nan"))
+    )
+    text = "\n".join(
+        [
+            "running training / 学習開始",
+            "  num train images * repeats / 学習画像の数×繰り返し回数: 2030",
+            "  num validation images * repeats / 学習画像の数×繰り返し回数: 0",
+            "  num batches per epoch / 1epochのバッチ数: 508",
+            "  num epochs / epoch数: 10",
+            "  batch size per device / バッチサイズ: 4",
+            "  gradient accumulation steps / 勾配を合計するステップ数 = 1",
+            "  total optimization steps / 学習ステップ数: 4000",
+            "  override steps. steps for 10 epochs is / 指定エポックまでのステップ数: 5080",
+            "",
+            "epoch 3/10",
+            "",
+            bar,
+            "2025-11-09 20:22:01 INFO     model saved.                 train_network.py:1729",
+        ]
+    )
     path = tmp_path / "console.log"
     path.write_text(text, encoding="utf-8")
     logs = read_text_log(path)
     facts = {k: v for k, (v, _) in logs.facts.items()}
-    assert facts == {"num_train_images": 2030, "num_batches_per_epoch": 508, "num_epochs": 10, "train_batch_size": 4,
-                     "gradient_accumulation_steps": 1, "total_steps": 5080, "max_train_epochs": 10,
-                     "bar_total_steps": 4000, "bar_last_step": 801}
+    assert facts == {
+        "num_train_images": 2030,
+        "num_batches_per_epoch": 508,
+        "num_epochs": 10,
+        "train_batch_size": 4,
+        "gradient_accumulation_steps": 1,
+        "total_steps": 5080,
+        "max_train_epochs": 10,
+        "bar_total_steps": 4000,
+        "bar_last_step": 801,
+    }
     assert logs.finish == (True, f"{path}:14") and logs.last_step == 801
     average = logs.get("loss/average")
     assert [(p.step, p.epoch) for p in average] == [(400, 3), (800, 3), (801, 3)]
@@ -72,9 +87,16 @@ def test_kohya_console_and_tqdm(tmp_path):
 
 
 def test_tensorboard_event_file_with_kohya_tags(tmp_path):
-    write_event_file(tmp_path / "logs" / "network_train", {
-        "loss/current": [(1, 1.00749), (2, 1.45511)], "loss/average": [(1, 1.00749), (2, 1.2313)],
-        "lr/unet": [(1, 1e-4), (2, 1e-4)], "lr/d*lr/unet": [(1, 2e-6)], "loss/epoch_average": [(1, 1.15382)]})
+    write_event_file(
+        tmp_path / "logs" / "network_train",
+        {
+            "loss/current": [(1, 1.00749), (2, 1.45511)],
+            "loss/average": [(1, 1.00749), (2, 1.2313)],
+            "lr/unet": [(1, 1e-4), (2, 1e-4)],
+            "lr/d*lr/unet": [(1, 2e-6)],
+            "loss/epoch_average": [(1, 1.15382)],
+        },
+    )
     logs = read_run_logs(tmp_path)
     assert [(p.step, round(p.value, 5)) for p in logs.get("loss/current")] == [(1, 1.00749), (2, 1.45511)]
     assert [(p.epoch, p.step) for p in logs.get("loss/epoch")] == [(1, None)]  # x axis of this tag is epochs

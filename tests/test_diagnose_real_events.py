@@ -13,9 +13,11 @@ from rundiff import load_run
 from rundiff.diagnose import diagnose_run
 
 EVENTS = Path(__file__).parent / "fixtures" / "real_kohya" / "events.out.tfevents.kohya_tiny_lora_dim8_warmup5"
-LAUNCH = ("accelerate launch train_network.py --network_module=networks.lora --network_dim=8 --network_alpha=0.5 "
-          "--optimizer_type=AdamW --learning_rate=1e-4 --lr_scheduler=cosine --lr_warmup_steps={warmup} "
-          "--train_batch_size=1 --max_train_steps=10 --seed=42\n")
+LAUNCH = (
+    "accelerate launch train_network.py --network_module=networks.lora --network_dim=8 --network_alpha=0.5 "
+    "--optimizer_type=AdamW --learning_rate=1e-4 --lr_scheduler=cosine --lr_warmup_steps={warmup} "
+    "--train_batch_size=1 --max_train_steps=10 --seed=42\n"
+)
 
 
 def run_with_warmup(tmp_path: Path, warmup: int):

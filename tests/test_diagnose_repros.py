@@ -38,11 +38,14 @@ def _run(tmp_path, files):
     return run
 
 
-@pytest.mark.parametrize("case, log", [
-    ("C31_log_epoch_5000_digits", "epoch " + "9" * 5000 + "\n"),
-    ("C32_log_epoch_400_digits_overflow", "epoch " + "9" * 400 + " lr=0.001\n"),
-    ("C33_log_fact_num_images_huge", "num train images * repeats: 1" + "0" * 400 + "\nloss=0.1 step 1\n"),
-])
+@pytest.mark.parametrize(
+    "case, log",
+    [
+        ("C31_log_epoch_5000_digits", "epoch " + "9" * 5000 + "\n"),
+        ("C32_log_epoch_400_digits_overflow", "epoch " + "9" * 400 + " lr=0.001\n"),
+        ("C33_log_fact_num_images_huge", "num train images * repeats: 1" + "0" * 400 + "\nloss=0.1 step 1\n"),
+    ],
+)
 def test_huge_counters_in_a_log_are_refused_on_their_line(tmp_path, case, log):
     run = _run(tmp_path, {"config.toml": CONFIG + "image_count = 10\n", "train.log": log})
     result = _diagnose(run, "--format", "json")
@@ -58,8 +61,9 @@ def test_c34_csv_step_inf_row_is_skipped(tmp_path):
 
 
 def test_c35_group_name_with_mathtext_is_drawn_as_text(tmp_path):
-    run = _run(tmp_path, {"config.toml": CONFIG,
-                          "train.log": "step 1 lr=[0.1] groups=['a$b$c$\\nosuch$']\nstep 2 loss=0.2\n"})
+    run = _run(
+        tmp_path, {"config.toml": CONFIG, "train.log": "step 1 lr=[0.1] groups=['a$b$c$\\nosuch$']\nstep 2 loss=0.2\n"}
+    )
     result = _diagnose(run, "--format", "html", "-o", tmp_path / "report.html")
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert result.exit_code in (0, 1) and "data:image/png;base64," in html

@@ -29,9 +29,19 @@ def test_normal_warmup_is_not_lr_zero_at_start(tmp_path):
     # kohya logs the LR after each update: step s shows lr * s / W, never the 0 the first update used
     steps = range(1, 1001)
     write_event_file(tmp_path / "logs", {"lr/unet": [(s, 1e-4 * min(1.0, s / 100)) for s in steps]})
-    run = make_run("warm", tmp_path, **{**HEALTHY_LORA, "lr_scheduler": "constant_with_warmup",
-                                        "lr_warmup_steps": 100, "max_train_epochs": None, "max_train_steps": 1000,
-                                        "num_train_images": 400, "image_count": 40})
+    run = make_run(
+        "warm",
+        tmp_path,
+        **{
+            **HEALTHY_LORA,
+            "lr_scheduler": "constant_with_warmup",
+            "lr_warmup_steps": 100,
+            "max_train_epochs": None,
+            "max_train_steps": 1000,
+            "num_train_images": 400,
+            "image_count": 40,
+        },
+    )
     assert diagnose_run(run) == []
 
 
@@ -44,28 +54,55 @@ def test_learning_rate_zero_is_lr_zero_at_start():
 
 
 def test_seed_001_rank_and_repeats_against_image_count():
-    run = make_run("plastic", training_type="lora", network_dim=48, network_alpha=48.0, image_count=20,
-                   num_repeats=20, learning_rate=8e-5, optimizer_type="AdamW", max_train_steps=1400)
+    run = make_run(
+        "plastic",
+        training_type="lora",
+        network_dim=48,
+        network_alpha=48.0,
+        image_count=20,
+        num_repeats=20,
+        learning_rate=8e-5,
+        optimizer_type="AdamW",
+        max_train_steps=1400,
+    )
     found = _by_rule(diagnose_run(run, RunLogs()))
     rank = found["rank-too-high-for-dataset"]
-    assert rank.evidence == {"network_dim": 48, "image_count": 20, "recommended_rank": 16, "flag_above": 32.0,
-                             "network_alpha": 48.0, "lora_scale": 1.0}
+    assert rank.evidence == {
+        "network_dim": 48,
+        "image_count": 20,
+        "recommended_rank": 16,
+        "flag_above": 32.0,
+        "network_alpha": 48.0,
+        "lora_scale": 1.0,
+    }
     repeats = found["repeats-too-high"]
     assert repeats.evidence["recommended_max_repeats"] == 10 and repeats.evidence["num_repeats"] == 20
     assert "15-24 images" in repeats.message
-    fixed = make_run("fixed", training_type="lora", network_dim=16, network_alpha=16.0, image_count=20,
-                     num_repeats=8, learning_rate=1e-4, optimizer_type="AdamW", max_train_steps=1000)
+    fixed = make_run(
+        "fixed",
+        training_type="lora",
+        network_dim=16,
+        network_alpha=16.0,
+        image_count=20,
+        num_repeats=8,
+        learning_rate=1e-4,
+        optimizer_type="AdamW",
+        max_train_steps=1000,
+    )
     assert diagnose_run(fixed, RunLogs()) == []
 
 
-@pytest.mark.parametrize("values, rule, severity", [
-    ({"optimizer_type": "Prodigy", "learning_rate": 1e-4, "unet_lr": 1e-4}, "lr-too-low", Severity.ERROR),
-    ({"optimizer_type": "AdamW", "learning_rate": 1e-2, "unet_lr": 1e-2}, "lr-too-high", Severity.ERROR),
-    ({"optimizer_type": "AdamW8bit", "learning_rate": 2e-3, "unet_lr": 2e-3}, "lr-too-high", Severity.WARNING),
-    ({"optimizer_type": "Lion", "learning_rate": 1e-4, "unet_lr": 1e-4}, None, None),
-    ({"optimizer_type": "Prodigy", "learning_rate": 1.0, "unet_lr": 1.0}, None, None),
-    ({"optimizer_type": "AdaFactor", "learning_rate": 1e-7, "unet_lr": 1e-7}, None, None),
-])
+@pytest.mark.parametrize(
+    "values, rule, severity",
+    [
+        ({"optimizer_type": "Prodigy", "learning_rate": 1e-4, "unet_lr": 1e-4}, "lr-too-low", Severity.ERROR),
+        ({"optimizer_type": "AdamW", "learning_rate": 1e-2, "unet_lr": 1e-2}, "lr-too-high", Severity.ERROR),
+        ({"optimizer_type": "AdamW8bit", "learning_rate": 2e-3, "unet_lr": 2e-3}, "lr-too-high", Severity.WARNING),
+        ({"optimizer_type": "Lion", "learning_rate": 1e-4, "unet_lr": 1e-4}, None, None),
+        ({"optimizer_type": "Prodigy", "learning_rate": 1.0, "unet_lr": 1.0}, None, None),
+        ({"optimizer_type": "AdaFactor", "learning_rate": 1e-7, "unet_lr": 1e-7}, None, None),
+    ],
+)
 def test_lr_ranges(values, rule, severity):
     found = _by_rule(diagnose_run(make_run("r", **{**HEALTHY_LORA, **values}), RunLogs()))
     lr_rules = {k: v for k, v in found.items() if k.startswith("lr-too")}
@@ -106,8 +143,11 @@ def test_lr_observed_mismatch_when_the_scheduler_ran_twice_per_step(tmp_path):
     total = 1000
     logged = [(s, 1e-4 * 0.5 * (1 + math.cos(math.pi * min(1.0, 2 * s / total)))) for s in range(1, total, 10)]
     write_event_file(tmp_path, {"lr/unet": logged})
-    run = make_run("ddp", **{**HEALTHY_LORA, "lr_scheduler": "cosine", "max_train_epochs": None,
-                             "max_train_steps": total}, path=tmp_path)
+    run = make_run(
+        "ddp",
+        **{**HEALTHY_LORA, "lr_scheduler": "cosine", "max_train_epochs": None, "max_train_steps": total},
+        path=tmp_path,
+    )
     finding = _by_rule(diagnose_run(run))["lr-observed-mismatch"]
     assert finding.evidence["compared_points"] == 100
     assert finding.evidence["mismatched_points"] > 50
@@ -136,4 +176,5 @@ def test_finding_json_contract_survives_inf():
     assert set(first) == {"rule", "severity", "run", "message", "evidence", "fix", "based_on"}
     assert first["severity"] in ("error", "warning", "info")
     import json
+
     json.loads(json.dumps(payload, allow_nan=False))  # strictly valid JSON

@@ -64,6 +64,8 @@ def test_seed_runs_through_load_run(folder, check):
 
     run = rundiff.load_run(folder)
     if isinstance(run.value("lr_warmup_steps"), float):
-        pytest.skip("registry types lr_warmup_steps as float: an integer step count then reads as a ratio "
-                    "(needs `type: number`)")
+        pytest.skip(
+            "registry types lr_warmup_steps as float: an integer step count then reads as a ratio "
+            "(needs `type: number`)"
+        )
     check(diagnose_run(run))

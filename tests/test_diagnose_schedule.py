@@ -16,9 +16,9 @@ def _schedule(scheduler, total, warmup, base=1.0, **kw):
 
 # ablation notes §2.2, measured with transformers (W=3, N=10): LR used by updates 0..10
 MEASURED = {
-    "constant_with_warmup": [0, .333, .667, 1, 1, 1, 1, 1, 1, 1, 1],
-    "linear": [0, .333, .667, 1, .857, .714, .571, .429, .286, .143, 0],
-    "cosine_with_restarts": [0, .333, .667, 1, .812, .389, .050, .951, .611, .188, 0],
+    "constant_with_warmup": [0, 0.333, 0.667, 1, 1, 1, 1, 1, 1, 1, 1],
+    "linear": [0, 0.333, 0.667, 1, 0.857, 0.714, 0.571, 0.429, 0.286, 0.143, 0],
+    "cosine_with_restarts": [0, 0.333, 0.667, 1, 0.812, 0.389, 0.050, 0.951, 0.611, 0.188, 0],
 }
 
 
@@ -57,8 +57,9 @@ def test_constant_ignores_warmup_like_transformers():
 
 
 def test_per_epoch_stepping_keeps_lr_zero_for_the_whole_first_epoch():
-    plan = plan_steps({"steps_per_epoch": 40, "max_train_epochs": 30, "lr_warmup_steps": 6,
-                       "lr_scheduler_interval": "epoch"})
+    plan = plan_steps(
+        {"steps_per_epoch": 40, "max_train_epochs": 30, "lr_warmup_steps": 6, "lr_scheduler_interval": "epoch"}
+    )
     schedule = LRSchedule("constant_with_warmup", 5e-5, plan)
     assert {schedule.lr(k) for k in range(40)} == {0.0}
     assert schedule.lr(40) == pytest.approx(5e-5 / 6)  # epoch 2: 8.33e-06, as field report 003 logged
@@ -88,18 +89,25 @@ def _library_get_scheduler():
 def test_against_library_get_scheduler():
     get_scheduler, module = _library_get_scheduler()
     torch = pytest.importorskip("torch")
-    for name, cycles, power in (("linear", 1, 1.0), ("cosine", 1, 1.0), ("cosine_with_restarts", 3, 1.0),
-                                ("polynomial", 1, 2.0), ("constant_with_warmup", 1, 1.0)):
+    for name, cycles, power in (
+        ("linear", 1, 1.0),
+        ("cosine", 1, 1.0),
+        ("cosine_with_restarts", 3, 1.0),
+        ("polynomial", 1, 2.0),
+        ("constant_with_warmup", 1, 1.0),
+    ):
         optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-4)
         if module == "transformers":
             extra = {"num_cycles": cycles} if name == "cosine_with_restarts" else {}
             if name == "polynomial":
                 extra = {"power": power}
-            scheduler = get_scheduler(name, optimizer, num_warmup_steps=20, num_training_steps=200,
-                                      scheduler_specific_kwargs=extra)
+            scheduler = get_scheduler(
+                name, optimizer, num_warmup_steps=20, num_training_steps=200, scheduler_specific_kwargs=extra
+            )
         else:
-            scheduler = get_scheduler(name, optimizer, num_warmup_steps=20, num_training_steps=200,
-                                      num_cycles=cycles, power=power)
+            scheduler = get_scheduler(
+                name, optimizer, num_warmup_steps=20, num_training_steps=200, num_cycles=cycles, power=power
+            )
         ours = _schedule(name, 200, 20, base=1e-4, lr_scheduler_num_cycles=cycles, lr_scheduler_power=power)
         for k in range(200):
             assert optimizer.param_groups[0]["lr"] == pytest.approx(ours.lr(k), rel=1e-9, abs=1e-15), (name, k)
@@ -130,6 +138,5 @@ def test_polynomial_schedules_transformers_refuses_are_not_simulated():
 
 
 def test_odd_cycle_and_power_values_fall_back_to_transformers_defaults():
-    schedule = _schedule("cosine_with_restarts", 10, 0, lr_scheduler_num_cycles=float("inf"),
-                         lr_scheduler_power="bf16")
+    schedule = _schedule("cosine_with_restarts", 10, 0, lr_scheduler_num_cycles=float("inf"), lr_scheduler_power="bf16")
     assert schedule.num_cycles == 1 and schedule.power == 1.0

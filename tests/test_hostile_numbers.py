@@ -25,8 +25,7 @@ def write(root: Path, files: dict[str, str]) -> None:
 
 
 def compare_json(tmp_path: Path, *targets: str) -> dict:
-    result = runner.invoke(app, ["compare", *[str(tmp_path / t) for t in targets], "--format", "json",
-                                 "--no-diagnose"])
+    result = runner.invoke(app, ["compare", *[str(tmp_path / t) for t in targets], "--format", "json", "--no-diagnose"])
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
@@ -41,17 +40,37 @@ def cell(report: dict, name: str, run: int = 0) -> dict:
 UNKNOWN_CASES = [
     ("C01", {"launch.sh": LAUNCH + "--learning_rate nan\n"}, "launch.sh", "learning_rate"),
     ("C02", {"launch.sh": LAUNCH + "--learning_rate 5x%\n"}, "launch.sh", "learning_rate"),
-    ("C06", {"config.yaml": "learning_rate: 1.0e-4\nmax_train_steps: 100\nimage_count: 10\nlr_warmup_epochs: one\n"},
-     "config.yaml", "lr_warmup_epochs"),
-    ("C08", {"config.toml": "learning_rate = 1e-4\ntrain_batch_size = 1e308\ngradient_accumulation_steps = 10\n"},
-     "config.toml", "train_batch_size"),
-    ("C09", {"config.toml": "learning_rate = 1e-4\nimage_count = 10\nnum_repeats = inf\n"}, "config.toml",
-     "num_repeats"),
-    ("C10", {"config.toml": "learning_rate = 1e-4\nmax_train_steps = 1e308\nlr_warmup_steps = 1e308\n"},
-     "config.toml", "max_train_steps"),
+    (
+        "C06",
+        {"config.yaml": "learning_rate: 1.0e-4\nmax_train_steps: 100\nimage_count: 10\nlr_warmup_epochs: one\n"},
+        "config.yaml",
+        "lr_warmup_epochs",
+    ),
+    (
+        "C08",
+        {"config.toml": "learning_rate = 1e-4\ntrain_batch_size = 1e308\ngradient_accumulation_steps = 10\n"},
+        "config.toml",
+        "train_batch_size",
+    ),
+    (
+        "C09",
+        {"config.toml": "learning_rate = 1e-4\nimage_count = 10\nnum_repeats = inf\n"},
+        "config.toml",
+        "num_repeats",
+    ),
+    (
+        "C10",
+        {"config.toml": "learning_rate = 1e-4\nmax_train_steps = 1e308\nlr_warmup_steps = 1e308\n"},
+        "config.toml",
+        "max_train_steps",
+    ),
     ("C12", {"launch.sh": LAUNCH + "--lr_warmup_steps " + "9" * 4400 + "\n"}, "launch.sh", "lr_warmup_steps"),
-    ("C50", {"gui.json": '{"LoRA_type": "Standard", "learning_rate": 0.0001, "lr_warmup": 1' + "0" * 400 + "}"},
-     "gui.json", "lr_warmup_steps"),
+    (
+        "C50",
+        {"gui.json": '{"LoRA_type": "Standard", "learning_rate": 0.0001, "lr_warmup": 1' + "0" * 400 + "}"},
+        "gui.json",
+        "lr_warmup_steps",
+    ),
 ]
 
 
@@ -67,8 +86,10 @@ def test_an_unusable_number_becomes_an_unknown_cell_with_its_reason(tmp_path, ca
 
 
 def test_c11_a_huge_warmup_in_epochs_is_not_planned(tmp_path):
-    write(tmp_path, {"config.yaml": "learning_rate: 1.0e-4\nmax_train_steps: 100\nimage_count: 10\n"
-                                    "lr_warmup_epochs: 1.0e+308\n"})
+    write(
+        tmp_path,
+        {"config.yaml": "learning_rate: 1.0e-4\nmax_train_steps: 100\nimage_count: 10\nlr_warmup_epochs: 1.0e+308\n"},
+    )
     report = compare_json(tmp_path, "config.yaml")
     assert cell(report, "lr_warmup_epochs")["value"] == 1e308  # what the file says, shown as written
     assert cell(report, "total_steps")["value"] == 100
@@ -76,8 +97,13 @@ def test_c11_a_huge_warmup_in_epochs_is_not_planned(tmp_path):
 
 
 def test_c13_a_huge_integer_and_a_ratio_do_not_crash_the_comparison(tmp_path):
-    write(tmp_path, {"a/launch.sh": LAUNCH + "--learning_rate 1e-4 --lr_warmup_steps 1" + "0" * 300 + "\n",
-                     "b/launch.sh": LAUNCH + "--learning_rate 1e-4 --lr_warmup_steps 0.1\n"})
+    write(
+        tmp_path,
+        {
+            "a/launch.sh": LAUNCH + "--learning_rate 1e-4 --lr_warmup_steps 1" + "0" * 300 + "\n",
+            "b/launch.sh": LAUNCH + "--learning_rate 1e-4 --lr_warmup_steps 0.1\n",
+        },
+    )
     report = compare_json(tmp_path, "a", "b")
     assert cell(report, "lr_warmup_steps", 0)["provenance"] == "unknown"
     assert cell(report, "lr_warmup_steps", 1)["value"] == 0.1
@@ -98,30 +124,87 @@ def diagnose(tmp_path: Path, target: str) -> tuple[int, str]:
 
 DIAGNOSE_CASES = [
     ("C03", {"launch.sh": LAUNCH + "--network_alpha abc --learning_rate 1e-4\n"}, "launch.sh"),
-    ("C04", {"launch.sh": LAUNCH + "--learning_rate 1e-4 --lr_scheduler cosine_with_restarts "
-                                   "--lr_scheduler_num_cycles 0.5 --max_train_steps 100\n"}, "launch.sh"),
-    ("C05", {"launch.sh": LAUNCH + "--learning_rate 1e-4 --lr_scheduler polynomial --lr_scheduler_power bf16 "
-                                   "--max_train_steps 100\n"}, "launch.sh"),
-    ("C14", {"config.toml": 'learning_rate = 1e-4\nlr_scheduler = "cosine"\nmax_train_epochs = 1e308\n'
-                            "image_count = 10\n"}, "config.toml"),
-    ("C15", {"config.toml": "learning_rate = 1e-4\nnetwork_dim = inf\nimage_count = 10\nmax_train_steps = 100\n"},
-     "config.toml"),
-    ("C16", {"config.toml": 'learning_rate = 1e-4\nlr_scheduler = "cosine_with_restarts"\n'
-                            "lr_scheduler_num_cycles = inf\nmax_train_steps = 100\n"}, "config.toml"),
-    ("C17", {"config.yaml": "learning_rate: 1.0e-4\nnetwork_dim: 64\nmax_train_steps: 100\nimage_count: '1.5'\n"},
-     "config.yaml"),
-    ("C17b", {"config.yaml": "learning_rate: 1.0e-4\nnetwork_dim: abc\nmax_train_steps: 100\nimage_count: 10\n"},
-     "config.yaml"),
-    ("C18", {"config.yaml": "learning_rate: 1.0e-4\nmax_train_steps: 100\nuse_ema: true\nema_decay: '1,2'\n"},
-     "config.yaml"),
-    ("C42", {"launch.sh": "accelerate launch train_network.py --network_dim 96 --learning_rate 5e-5 "
-                          "--unet_lr 5e-324 --lr_scheduler linear --lr_warmup_steps 200\n"}, "launch.sh"),
-    ("C43", {"config.yaml": "learning_rate: 1.0e-4\nmax_train_steps: 100\nuse_ema: true\nema_decay: 0.9999\n"
-                            "sample_every_n_steps: '1e-320'\n"}, "config.yaml"),
-    ("C44", {"config.yaml": "learning_rate: 1.0e-4\nnetwork_dim: 8\nmax_train_steps: 100\nimage_count: 10\n"
-                            "num_repeats: '1.5'\n"}, "config.yaml"),
-    ("C49", {"config.toml": 'learning_rate = 1e-4\nlr_scheduler = "cosine_with_restarts"\n'
-                            "lr_scheduler_num_cycles = 07:32:00\nmax_train_steps = 100\n"}, "config.toml"),
+    (
+        "C04",
+        {
+            "launch.sh": LAUNCH + "--learning_rate 1e-4 --lr_scheduler cosine_with_restarts "
+            "--lr_scheduler_num_cycles 0.5 --max_train_steps 100\n"
+        },
+        "launch.sh",
+    ),
+    (
+        "C05",
+        {
+            "launch.sh": LAUNCH + "--learning_rate 1e-4 --lr_scheduler polynomial --lr_scheduler_power bf16 "
+            "--max_train_steps 100\n"
+        },
+        "launch.sh",
+    ),
+    (
+        "C14",
+        {"config.toml": 'learning_rate = 1e-4\nlr_scheduler = "cosine"\nmax_train_epochs = 1e308\nimage_count = 10\n'},
+        "config.toml",
+    ),
+    (
+        "C15",
+        {"config.toml": "learning_rate = 1e-4\nnetwork_dim = inf\nimage_count = 10\nmax_train_steps = 100\n"},
+        "config.toml",
+    ),
+    (
+        "C16",
+        {
+            "config.toml": 'learning_rate = 1e-4\nlr_scheduler = "cosine_with_restarts"\n'
+            "lr_scheduler_num_cycles = inf\nmax_train_steps = 100\n"
+        },
+        "config.toml",
+    ),
+    (
+        "C17",
+        {"config.yaml": "learning_rate: 1.0e-4\nnetwork_dim: 64\nmax_train_steps: 100\nimage_count: '1.5'\n"},
+        "config.yaml",
+    ),
+    (
+        "C17b",
+        {"config.yaml": "learning_rate: 1.0e-4\nnetwork_dim: abc\nmax_train_steps: 100\nimage_count: 10\n"},
+        "config.yaml",
+    ),
+    (
+        "C18",
+        {"config.yaml": "learning_rate: 1.0e-4\nmax_train_steps: 100\nuse_ema: true\nema_decay: '1,2'\n"},
+        "config.yaml",
+    ),
+    (
+        "C42",
+        {
+            "launch.sh": "accelerate launch train_network.py --network_dim 96 --learning_rate 5e-5 "
+            "--unet_lr 5e-324 --lr_scheduler linear --lr_warmup_steps 200\n"
+        },
+        "launch.sh",
+    ),
+    (
+        "C43",
+        {
+            "config.yaml": "learning_rate: 1.0e-4\nmax_train_steps: 100\nuse_ema: true\nema_decay: 0.9999\n"
+            "sample_every_n_steps: '1e-320'\n"
+        },
+        "config.yaml",
+    ),
+    (
+        "C44",
+        {
+            "config.yaml": "learning_rate: 1.0e-4\nnetwork_dim: 8\nmax_train_steps: 100\nimage_count: 10\n"
+            "num_repeats: '1.5'\n"
+        },
+        "config.yaml",
+    ),
+    (
+        "C49",
+        {
+            "config.toml": 'learning_rate = 1e-4\nlr_scheduler = "cosine_with_restarts"\n'
+            "lr_scheduler_num_cycles = 07:32:00\nmax_train_steps = 100\n"
+        },
+        "config.toml",
+    ),
 ]
 
 
@@ -139,16 +222,26 @@ def test_c42_a_subnormal_unet_lr_is_refused_and_learning_rate_used(tmp_path):
 
 
 def test_c57_polynomial_with_lr_zero_is_not_simulated_and_says_why(tmp_path):
-    write(tmp_path, {"run/config.toml": 'learning_rate = 0.0\nlr_scheduler = "polynomial"\nmax_train_steps = 100\n',
-                     "run/train.log": "step 5 lr=0.001 loss=0.1\nstep 6 lr=0.001 loss=0.1\n"})
+    write(
+        tmp_path,
+        {
+            "run/config.toml": 'learning_rate = 0.0\nlr_scheduler = "polynomial"\nmax_train_steps = 100\n',
+            "run/train.log": "step 5 lr=0.001 loss=0.1\nstep 6 lr=0.001 loss=0.1\n",
+        },
+    )
     _, out = diagnose(tmp_path, "run")
     assert any("transformers refuses a base LR" in n for n in json.loads(out)["runs"][0]["notes"])
 
 
 def test_c58_polynomial_with_a_negative_power_is_not_simulated_and_says_why(tmp_path):
-    write(tmp_path, {"run/config.toml": 'learning_rate = 1e-4\nlr_scheduler = "polynomial"\n'
-                                        "lr_scheduler_power = -1\nmax_train_steps = 100\n",
-                     "run/train.log": "step 100 lr=0.001 loss=0.1\nstep 99 lr=0.001 loss=0.1\n"})
+    write(
+        tmp_path,
+        {
+            "run/config.toml": 'learning_rate = 1e-4\nlr_scheduler = "polynomial"\n'
+            "lr_scheduler_power = -1\nmax_train_steps = 100\n",
+            "run/train.log": "step 100 lr=0.001 loss=0.1\nstep 99 lr=0.001 loss=0.1\n",
+        },
+    )
     _, out = diagnose(tmp_path, "run")
     assert any("negative lr_scheduler_power" in n for n in json.loads(out)["runs"][0]["notes"])
 
@@ -158,8 +251,13 @@ def test_repeats_that_differ_per_subset_do_not_break_the_dataset_rules(tmp_path)
     for folder in ("img/10_a", "img/2_b"):
         for i in range(3):
             write(tmp_path, {f"run/{folder}/{i}.png": ""})
-    write(tmp_path, {"run/train.sh": "accelerate launch train_network.py --train_data_dir=img --network_dim 64 "
-                                     "--learning_rate 1e-4 --max_train_steps 100\n"})
+    write(
+        tmp_path,
+        {
+            "run/train.sh": "accelerate launch train_network.py --train_data_dir=img --network_dim 64 "
+            "--learning_rate 1e-4 --max_train_steps 100\n"
+        },
+    )
     _, out = diagnose(tmp_path, "run")
     rules = {f["rule"] for f in json.loads(out)["findings"]}
     assert "rank-too-high-for-dataset" in rules  # dim 64 for 6 images

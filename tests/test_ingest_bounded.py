@@ -42,8 +42,10 @@ def test_toml_nesting_is_bounded():
 
 
 def test_toml_brackets_in_strings_and_comments_and_table_headers_read():
-    text = ('[[datasets]]\n[[datasets.subsets]]\nimage_dir = "' + "[" * 200 + '"\n# ' + "{" * 200 + "\n"
-            "caption = '''\n" + "[" * 200 + "\n'''\n")
+    text = (
+        '[[datasets]]\n[[datasets.subsets]]\nimage_dir = "' + "[" * 200 + '"\n# ' + "{" * 200 + "\n"
+        "caption = '''\n" + "[" * 200 + "\n'''\n"
+    )
     data = load_toml(text, "d.toml")
     assert data["datasets"][0]["subsets"][0]["image_dir"] == "[" * 200
 
@@ -96,12 +98,15 @@ def test_yaml_recursive_alias_refused():
         load_yaml("a: &a [1, *a]\n", "c.yaml")
 
 
-@pytest.mark.parametrize(("text", "line"), [
-    ("network_dim: 8\nlearning_rate: !!float abc\n", 2),
-    ("x: !!int " + "9" * 5000 + "\n", 1),
-    ("x: " + str(2**64) + "\n", 1),
-    ("x: !!python/object:os.system {}\n", 1),
-])
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("network_dim: 8\nlearning_rate: !!float abc\n", 2),
+        ("x: !!int " + "9" * 5000 + "\n", 1),
+        ("x: " + str(2**64) + "\n", 1),
+        ("x: !!python/object:os.system {}\n", 1),
+    ],
+)
 def test_yaml_bad_tagged_values_are_one_error_with_line(text, line):
     with pytest.raises(RundiffError, match="invalid YAML") as err:
         load_yaml(text, "c.yaml")

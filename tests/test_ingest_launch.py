@@ -14,18 +14,67 @@ from rundiff.ingest.shell import read_script
 from rundiff.model import Provenance, SourceKind
 
 KNOWN = {
-    "pretrained_model_name_or_path", "train_data_dir", "output_dir", "output_name", "resolution",
-    "network_module", "network_dim", "network_alpha", "network_args", "learning_rate", "unet_lr",
-    "text_encoder_lr", "max_train_epochs", "max_train_steps", "train_batch_size", "optimizer_type",
-    "optimizer_args", "lr_scheduler", "lr_scheduler_args", "lr_scheduler_num_cycles", "lr_warmup_steps",
-    "mixed_precision", "save_precision", "xformers", "shuffle_caption", "caption_extension", "cache_latents",
-    "cache_latents_to_disk", "network_train_unet_only", "cache_text_encoder_outputs", "min_snr_gamma", "seed",
-    "config_file", "dataset_config", "save_every_n_epochs", "keep_tokens", "v2", "noise_offset",
-    "use_8bit_adam", "max_token_length", "max_data_loader_n_workers", "sample_prompts", "logging_dir",
-    "log_prefix", "save_model_as", "gradient_checkpointing", "clip_skip", "enable_bucket",
+    "pretrained_model_name_or_path",
+    "train_data_dir",
+    "output_dir",
+    "output_name",
+    "resolution",
+    "network_module",
+    "network_dim",
+    "network_alpha",
+    "network_args",
+    "learning_rate",
+    "unet_lr",
+    "text_encoder_lr",
+    "max_train_epochs",
+    "max_train_steps",
+    "train_batch_size",
+    "optimizer_type",
+    "optimizer_args",
+    "lr_scheduler",
+    "lr_scheduler_args",
+    "lr_scheduler_num_cycles",
+    "lr_warmup_steps",
+    "mixed_precision",
+    "save_precision",
+    "xformers",
+    "shuffle_caption",
+    "caption_extension",
+    "cache_latents",
+    "cache_latents_to_disk",
+    "network_train_unet_only",
+    "cache_text_encoder_outputs",
+    "min_snr_gamma",
+    "seed",
+    "config_file",
+    "dataset_config",
+    "save_every_n_epochs",
+    "keep_tokens",
+    "v2",
+    "noise_offset",
+    "use_8bit_adam",
+    "max_token_length",
+    "max_data_loader_n_workers",
+    "sample_prompts",
+    "logging_dir",
+    "log_prefix",
+    "save_model_as",
+    "gradient_checkpointing",
+    "clip_skip",
+    "enable_bucket",
 }
-FLAGS = {"xformers", "shuffle_caption", "cache_latents", "cache_latents_to_disk", "network_train_unet_only",
-         "cache_text_encoder_outputs", "v2", "use_8bit_adam", "gradient_checkpointing", "enable_bucket"}
+FLAGS = {
+    "xformers",
+    "shuffle_caption",
+    "cache_latents",
+    "cache_latents_to_disk",
+    "network_train_unet_only",
+    "cache_text_encoder_outputs",
+    "v2",
+    "use_8bit_adam",
+    "gradient_checkpointing",
+    "enable_bucket",
+}
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -235,7 +284,10 @@ def test_rainfantry_runpod_style(tmp_path):
 
 
 def test_hidetobara_minimal_space_separated_accelerate_option_and_dataset_config(tmp_path):
-    path = write(tmp_path, "run_lora.sh", """
+    path = write(
+        tmp_path,
+        "run_lora.sh",
+        """
         accelerate launch --num_cpu_threads_per_process 1 train_network.py \\
             --pretrained_model_name_or_path="model.safetensors" \\
             --dataset_config="lora_scz.toml" \\
@@ -244,7 +296,8 @@ def test_hidetobara_minimal_space_separated_accelerate_option_and_dataset_config
             --optimizer_type="AdamW8bit" \\
             --mixed_precision="no" \\
             --network_module=networks.lora
-        """)
+        """,
+    )
     [source] = ingest_script(path)
     assert facts(source, SourceKind.LAUNCHER) == {"num_cpu_threads_per_process": "1"}
     cli = facts(source)
@@ -256,11 +309,15 @@ def test_hidetobara_minimal_space_separated_accelerate_option_and_dataset_config
 
 
 def test_prefix_abbreviation_resolved_against_known_names(tmp_path):
-    path = write(tmp_path, "trainSD.sh", """
+    path = write(
+        tmp_path,
+        "trainSD.sh",
+        """
         export NCCL_P2P_DISABLE=1
         accelerate launch --num_processes 2 train_network.py --max_train_epoch 50 --learning_r 1e-4 \\
           --max_train 10 --sav fp16
-        """)
+        """,
+    )
     [source] = ingest_script(path, known_args=KNOWN, flag_args=FLAGS)
     cli = facts(source)
     assert cli["max_train_epochs"] == "50"
@@ -268,26 +325,34 @@ def test_prefix_abbreviation_resolved_against_known_names(tmp_path):
     assert fact(source, "max_train_epochs").note == "abbreviated as --max_train_epoch"
     # ambiguous prefixes stay as written, with a warning naming file and line
     assert cli["max_train"] == "10" and cli["sav"] == "fp16"
-    assert f"{path}:3: --max_train is ambiguous (--max_train_epochs, --max_train_steps); kept as written" \
+    assert (
+        f"{path}:3: --max_train is ambiguous (--max_train_epochs, --max_train_steps); kept as written"
         in source.warnings
+    )
     assert any(w.startswith(f"{path}:3: --sav is ambiguous") for w in source.warnings)
 
 
 def test_two_config_files_before_and_after_the_script(tmp_path):
-    path = write(tmp_path, "colab.sh", """
+    path = write(
+        tmp_path,
+        "colab.sh",
+        """
         accelerate launch --config_file=accelerate.yaml --num_cpu_threads_per_process=1 train_network.py \\
           --dataset_config=/content/dataset.toml --config_file=training_config
-        """)
+        """,
+    )
     [source] = ingest_script(path)
-    assert facts(source, SourceKind.LAUNCHER) == {"config_file": "accelerate.yaml",
-                                                  "num_cpu_threads_per_process": "1"}
+    assert facts(source, SourceKind.LAUNCHER) == {"config_file": "accelerate.yaml", "num_cpu_threads_per_process": "1"}
     assert facts(source)["config_file"] == "training_config"
     # sd-scripts appends .toml; relative paths resolve against the script's folder
     assert source.references == [Path("/content/dataset.toml"), tmp_path / "training_config.toml"]
 
 
 def test_akegarasu_train_by_toml(tmp_path):
-    path = write(tmp_path, "train_by_toml.sh", """
+    path = write(
+        tmp_path,
+        "train_by_toml.sh",
+        """
         #!/bin/bash
         config_file="./config/default.toml"
         sample_prompts="./config/sample_prompts.txt"
@@ -298,7 +363,8 @@ def test_akegarasu_train_by_toml(tmp_path):
         accelerate launch ${launchArgs[@]} --num_cpu_threads_per_process=8 "./sd-scripts/train_network.py" \\
           --config_file=$config_file \\
           --sample_prompts=$sample_prompts
-        """)
+        """,
+    )
     [source] = ingest_script(path)
     assert facts(source, SourceKind.LAUNCHER) == {"multi_gpu": True, "num_cpu_threads_per_process": "8"}
     assert facts(source)["config_file"] == "./config/default.toml"
@@ -307,7 +373,10 @@ def test_akegarasu_train_by_toml(tmp_path):
 
 
 def test_heredoc_toml_is_exposed_as_virtual_file(tmp_path):
-    path = write(tmp_path, "gen.sh", """
+    path = write(
+        tmp_path,
+        "gen.sh",
+        """
         DIM=${DIM:-16}
         cat > lora.toml <<EOL
         [additional_network_arguments]
@@ -315,7 +384,8 @@ def test_heredoc_toml_is_exposed_as_virtual_file(tmp_path):
         network_alpha = $((DIM / 2))
         EOL
         python sdxl_train_network.py --config_file=lora.toml --output_name=x
-        """)
+        """,
+    )
     [source] = ingest_script(path)
     ref = tmp_path / "lora.toml"
     assert source.references == [ref]
@@ -327,12 +397,16 @@ def test_heredoc_toml_is_exposed_as_virtual_file(tmp_path):
 
 
 def test_multi_token_and_quoted_word_split_network_args(tmp_path):
-    path = write(tmp_path, "multi.sh", """
+    path = write(
+        tmp_path,
+        "multi.sh",
+        """
         NA="algo=locon conv_dim=8 conv_alpha=4"
         python3 train_network.py --network_args "conv_dim=8" "conv_alpha=4" --network_dim 16
         python3 train_network.py --network_args $NA --xformers
         python3 train_network.py --network_args "$NA"
-        """)
+        """,
+    )
     first, second, third = ingest_script(path, flag_args=FLAGS)
     assert facts(first)["network_args"] == ["conv_dim=8", "conv_alpha=4"]
     assert facts(first)["network_dim"] == "16"
@@ -343,9 +417,13 @@ def test_multi_token_and_quoted_word_split_network_args(tmp_path):
 
 
 def test_flags_never_eat_a_following_word_and_strays_warn(tmp_path):
-    path = write(tmp_path, "stray.sh", """
+    path = write(
+        tmp_path,
+        "stray.sh",
+        """
         python train_network.py --xformers oops --unknown_flag --seed 1 --noise_offset -0.05
-        """)
+        """,
+    )
     [source] = ingest_script(path, flag_args=FLAGS)
     cli = facts(source)
     assert cli["xformers"] is True
@@ -373,47 +451,65 @@ def test_legacy_caption_extention(tmp_path):
 
 
 def test_commented_out_lines_and_commented_continuation(tmp_path):
-    path = write(tmp_path, "commented.sh", """
+    path = write(
+        tmp_path,
+        "commented.sh",
+        """
         # accelerate launch sdxl_train_network.py --network_dim 128
         accelerate launch train_network.py \\
           --network_dim 32 \\
           # --network_dim 64 \\
           --network_alpha 16
-        """)
+        """,
+    )
     [source] = ingest_script(path)
     cli = facts(source)
     assert cli["network_dim"] == "32"
     assert "network_alpha" not in cli  # bash ends the command at the comment line
-    assert any(w.startswith(f"{path}:5: options on this line are not part of the launch at line 2")
-               for w in source.warnings)
+    assert any(
+        w.startswith(f"{path}:5: options on this line are not part of the launch at line 2") for w in source.warnings
+    )
 
 
 def test_unresolved_variables_warn_with_file_and_line(tmp_path):
-    path = write(tmp_path, "vars.sh", """
+    path = write(
+        tmp_path,
+        "vars.sh",
+        """
         accelerate launch train_network.py \\
           --pretrained_model_name_or_path=$MODEL \\
           --output_dir=${OUT:-./out}
-        """)
+        """,
+    )
     [source] = ingest_script(path)
     # a value built from a variable the script never sets is unknown (not ""), with a warning naming it
     model = next(f for f in source.facts if f.key == "pretrained_model_name_or_path")
     assert model.value is None and model.provenance.value == "unknown" and "$MODEL" in model.note
     assert facts(source)["output_dir"] == "./out"
-    assert source.warnings == [f"{path}:2: --pretrained_model_name_or_path: built from $MODEL, which this script "
-                               "does not set or rundiff does not run; its value is unknown (read as '')"]
+    assert source.warnings == [
+        f"{path}:2: --pretrained_model_name_or_path: built from $MODEL, which this script "
+        "does not set or rundiff does not run; its value is unknown (read as '')"
+    ]
 
 
 def test_launcher_forms(tmp_path):
-    path = write(tmp_path, "forms.sh", """
+    path = write(
+        tmp_path,
+        "forms.sh",
+        """
         python -m accelerate.commands.launch --num_processes=1 --quiet flux_train_network.py --seed 1
         /opt/venv/bin/accelerate launch --multi_gpu --gpu_ids 0,1 /opt/kohya/sd-scripts/sd3_train_network.py
         ./venv/bin/python -u lumina_train_network.py
         python finetune/make_captions.py --batch_size 8
         pip install -r requirements.txt
-        """)
+        """,
+    )
     sources = ingest_script(path)
     assert [fact(s, "training_script").value for s in sources] == [
-        "flux_train_network.py", "sd3_train_network.py", "lumina_train_network.py"]
+        "flux_train_network.py",
+        "sd3_train_network.py",
+        "lumina_train_network.py",
+    ]
     assert facts(sources[0], SourceKind.LAUNCHER) == {"num_processes": "1", "quiet": True}
     assert facts(sources[1], SourceKind.LAUNCHER) == {"multi_gpu": True, "gpu_ids": "0,1"}
     assert facts(sources[2], SourceKind.LAUNCHER) == {}
@@ -422,7 +518,8 @@ def test_launcher_forms(tmp_path):
 
 def test_windows_bat_with_caret_and_set(tmp_path):
     path = tmp_path / "train.bat"
-    path.write_bytes(textwrap.dedent("""\
+    path.write_bytes(
+        textwrap.dedent("""\
         @echo off
         set "MODEL=C:\\models\\sd15.safetensors"
         set LR=1e-4
@@ -430,7 +527,10 @@ def test_windows_bat_with_caret_and_set(tmp_path):
           --pretrained_model_name_or_path="%MODEL%" ^
           --learning_rate=%LR% ^
           --network_args "conv_dim=8" "conv_alpha=4"
-        """).replace("\n", "\r\n").encode("latin-1"))
+        """)
+        .replace("\n", "\r\n")
+        .encode("latin-1")
+    )
     [source] = ingest_script(path)
     cli = facts(source)
     assert cli["pretrained_model_name_or_path"] == "C:\\models\\sd15.safetensors"
@@ -440,7 +540,10 @@ def test_windows_bat_with_caret_and_set(tmp_path):
 
 
 def test_powershell_with_backtick(tmp_path):
-    path = write(tmp_path, "train.ps1", """
+    path = write(
+        tmp_path,
+        "train.ps1",
+        """
         $pretrained = "C:\\models\\sdxl.safetensors"
         $lr = 0.0001
         .\\venv\\Scripts\\activate
@@ -448,7 +551,8 @@ def test_powershell_with_backtick(tmp_path):
           --pretrained_model_name_or_path=$pretrained `
           --learning_rate $lr `
           --use_8bit_adam
-        """)
+        """,
+    )
     [source] = ingest_script(path)
     cli = facts(source)
     assert cli["pretrained_model_name_or_path"] == "C:\\models\\sdxl.safetensors"
@@ -464,8 +568,9 @@ def test_duplicate_argument_last_wins_with_warning(tmp_path):
     [source] = ingest_script(path)
     assert facts(source)["network_dim"] == "16"
     assert fact(source, "network_dim").line == 2
-    assert source.warnings == [f"{path}:2: --network_dim given again (first at line 1); "
-                               "the later value wins, as in argparse"]
+    assert source.warnings == [
+        f"{path}:2: --network_dim given again (first at line 1); the later value wins, as in argparse"
+    ]
 
 
 def test_no_launch_gives_empty_list(tmp_path):
@@ -495,15 +600,16 @@ def test_find_launch_ignores_non_training_commands():
 
 
 def test_ingest_command_text_offsets_lines(tmp_path):
-    [source] = ingest_command_text("accelerate launch train_network.py \\\n  --network_dim 8\n",
-                                   tmp_path / "notes.md", first_line=40)
+    [source] = ingest_command_text(
+        "accelerate launch train_network.py \\\n  --network_dim 8\n", tmp_path / "notes.md", first_line=40
+    )
     assert fact(source, "network_dim").line == 41
     assert source.chain == f"{tmp_path / 'notes.md'}#40"
     assert source.format == "markdown-command"
 
 
 def test_hostile_scripts_fail_with_one_line_errors(tmp_path):
-    growth = write(tmp_path, "grow.sh", 'x=aaaaaaaa\n' + 'x="$x$x"\n' * 40 + "python train_network.py --a=$x\n")
+    growth = write(tmp_path, "grow.sh", "x=aaaaaaaa\n" + 'x="$x$x"\n' * 40 + "python train_network.py --a=$x\n")
     with pytest.raises(RundiffError, match="grows past"):
         ingest_script(growth)
     deep = write(tmp_path, "deep.sh", "python train_network.py --a=" + "${a:-" * 3000 + "x" + "}" * 3000 + "\n")
@@ -511,12 +617,15 @@ def test_hostile_scripts_fail_with_one_line_errors(tmp_path):
         ingest_script(deep)
 
 
-@pytest.mark.parametrize(("text", "dialect"), [
-    ('x=$(( ]#%) !]&$((-\\!\\', "posix"),  # unterminated arithmetic ending in a backslash
-    ('@(Zelif `\n;|&9$env:%6${a[@]}"$x = ', "powershell"),  # array sub-expression meeting a pipe
-    ('set /a X=_0a+=(1(=${[$^b*-4 ];!', "cmd"),
-    ("cat <<EOL", "posix"),  # here-document with no body at all
-])
+@pytest.mark.parametrize(
+    ("text", "dialect"),
+    [
+        ("x=$(( ]#%) !]&$((-\\!\\", "posix"),  # unterminated arithmetic ending in a backslash
+        ('@(Zelif `\n;|&9$env:%6${a[@]}"$x = ', "powershell"),  # array sub-expression meeting a pipe
+        ("set /a X=_0a+=(1(=${[$^b*-4 ];!", "cmd"),
+        ("cat <<EOL", "posix"),  # here-document with no body at all
+    ],
+)
 def test_malformed_text_never_raises(text, dialect):
     script = read_script(text, dialect)
     assert all(find_launch(c) is None for c in script.commands)

@@ -57,7 +57,8 @@ def test_fenced_commands_count_inline_mentions_do_not(tmp_path):
     assert cli["network_args"] == ["conv_dim=8", "conv_alpha=4"]
     assert cli["training_script"] == "sdxl_train_network.py"
     assert {f.key: f.value for f in first.facts if f.kind is SourceKind.LAUNCHER} == {
-        "num_cpu_threads_per_process": "2"}
+        "num_cpu_threads_per_process": "2"
+    }
     # line numbers are those of the .md file
     lines = {f.key: f.line for f in first.facts}
     assert lines["training_script"] == 8

@@ -39,8 +39,16 @@ SDXL_METADATA = {
 
 def test_metadata_decoded_by_sd_scripts_rules(tmp_path):
     (tmp_path / "run").mkdir()
-    path = write_lora(tmp_path / "run" / "mychar.safetensors", arch="sdxl", rank=32, alpha=16.0, dtype="F16",
-                      conv_rank=4, conv_alpha=1.0, metadata=SDXL_METADATA)
+    path = write_lora(
+        tmp_path / "run" / "mychar.safetensors",
+        arch="sdxl",
+        rank=32,
+        alpha=16.0,
+        dtype="F16",
+        conv_rank=4,
+        conv_alpha=1.0,
+        metadata=SDXL_METADATA,
+    )
     run = load_run(path.parent)
     cells = run.cells
     assert run.trainer == "sd-scripts"
@@ -80,15 +88,23 @@ def test_weights_only_file_proves_only_what_it_holds(tmp_path):
     run = load_run(path)
     assert run.trainer is None  # key names do not prove which program trained it
     assert {name: c.provenance.value for name, c in run.cells.items() if c.known} == {
-        "network_dim": "weights", "network_alpha": "weights", "lora_type": "weights",
-        "model_family": "weights", "save_precision": "weights", "lora_scale": "derived",
+        "network_dim": "weights",
+        "network_alpha": "weights",
+        "lora_type": "weights",
+        "model_family": "weights",
+        "save_precision": "weights",
+        "lora_scale": "derived",
     }
     assert run.cells["lora_scale"].value == 0.5
 
 
 def test_network_dim_none_in_metadata_means_four(tmp_path):
-    meta = {"ss_network_module": "networks.lora", "ss_network_dim": "None", "ss_network_alpha": "1",
-            "ss_base_model_version": "sd_v1"}
+    meta = {
+        "ss_network_module": "networks.lora",
+        "ss_network_dim": "None",
+        "ss_network_alpha": "1",
+        "ss_base_model_version": "sd_v1",
+    }
     path = write_lora(tmp_path / "d4.safetensors", arch="sd15", rank=4, alpha=1.0, metadata=meta)
     run = load_run(path)
     assert run.cells["network_dim"].value == 4
@@ -96,8 +112,13 @@ def test_network_dim_none_in_metadata_means_four(tmp_path):
 
 
 def test_only_the_last_checkpoint_of_a_series_is_read(tmp_path):
-    names = ["m-000001.safetensors", "m-000002.safetensors", "m.safetensors", "other-step00000100.safetensors",
-             "other-step00000200.safetensors"]
+    names = [
+        "m-000001.safetensors",
+        "m-000002.safetensors",
+        "m.safetensors",
+        "other-step00000100.safetensors",
+        "other-step00000200.safetensors",
+    ]
     paths = [tmp_path / n for n in names]
     finals, skipped = final_checkpoints(paths)
     assert [p.name for p in finals] == ["m.safetensors", "other-step00000200.safetensors"]

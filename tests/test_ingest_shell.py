@@ -85,13 +85,26 @@ def test_arrays_append_and_akegarasu_style_unquoted_expansion():
         run "${extArgs[@]}"
         run "${extArgs[*]}" ${#extArgs[@]} ${extArgs[1]} $extArgs
         """)
-    assert texts(s, -3) == ["run", "--network_args", "conv_dim=8", "conv_alpha=4",
-                            "--network_train_unet_only", "--flip_aug", "--multi_gpu"]
-    assert texts(s, -2) == ["run", "--network_args conv_dim=8 conv_alpha=4", "--network_train_unet_only",
-                            "--flip_aug"]
+    assert texts(s, -3) == [
+        "run",
+        "--network_args",
+        "conv_dim=8",
+        "conv_alpha=4",
+        "--network_train_unet_only",
+        "--flip_aug",
+        "--multi_gpu",
+    ]
+    assert texts(s, -2) == ["run", "--network_args conv_dim=8 conv_alpha=4", "--network_train_unet_only", "--flip_aug"]
     joined = "--network_args conv_dim=8 conv_alpha=4 --network_train_unet_only --flip_aug"
-    assert texts(s, -1) == ["run", joined, "3", "--network_train_unet_only",
-                            "--network_args", "conv_dim=8", "conv_alpha=4"]
+    assert texts(s, -1) == [
+        "run",
+        joined,
+        "3",
+        "--network_train_unet_only",
+        "--network_args",
+        "conv_dim=8",
+        "conv_alpha=4",
+    ]
 
 
 def test_separators_comments_and_line_numbers():
@@ -104,11 +117,20 @@ def test_separators_comments_and_line_numbers():
         """)
     # `|| exit 1` runs only when `source` fails, and an ordinary command is taken to succeed
     assert [c.texts for c in s.commands] == [
-        ["set", "-e"], ["cd", "kohya_ss/sd-scripts"], ["source", "venv/bin/activate"],
-        ["run", "--a", "1", "--b=2", "--c", "x y"], ["tee", "log.txt"],
+        ["set", "-e"],
+        ["cd", "kohya_ss/sd-scripts"],
+        ["source", "venv/bin/activate"],
+        ["run", "--a", "1", "--b=2", "--c", "x y"],
+        ["tee", "log.txt"],
     ]
-    assert s.commands[3].words == [Word("run", 3), Word("--a", 3), Word("1", 3), Word("--b=2", 4),
-                                   Word("--c", 5), Word("x y", 5)]
+    assert s.commands[3].words == [
+        Word("run", 3),
+        Word("--a", 3),
+        Word("1", 3),
+        Word("--b=2", 4),
+        Word("--c", 5),
+        Word("x y", 5),
+    ]
 
 
 def test_commented_out_continuation_line_ends_the_command_as_in_bash():
@@ -207,7 +229,8 @@ def test_redirections_are_not_words():
 
 
 def test_cmd_batch_file():
-    s = sh("""
+    s = sh(
+        """
         @echo off
         REM training on windows
         :: another comment
@@ -221,16 +244,29 @@ def test_cmd_batch_file():
           --network_dim %DIM% ^
           --max_train_epochs=%epochs% %EXTRA% ^
           --output_dir="C:\\out dir" --unknown=%NOPE% > log.txt 2>&1
-        """, "cmd")
-    assert texts(s) == ["accelerate", "launch", "sd-scripts\\train_network.py", "--learning_rate=1e-4",
-                        "--network_dim", "32", "--max_train_epochs=10", "--xformers", "--cache_latents",
-                        "--output_dir=C:\\out dir", "--unknown="]
+        """,
+        "cmd",
+    )
+    assert texts(s) == [
+        "accelerate",
+        "launch",
+        "sd-scripts\\train_network.py",
+        "--learning_rate=1e-4",
+        "--network_dim",
+        "32",
+        "--max_train_epochs=10",
+        "--xformers",
+        "--cache_latents",
+        "--output_dir=C:\\out dir",
+        "--unknown=",
+    ]
     assert [w.line for w in s.commands[-1].words][3:7] == [10, 11, 11, 12]
     assert s.commands[-1].unresolved == [("NOPE", 13)]
 
 
 def test_powershell_script():
-    s = sh("""
+    s = sh(
+        """
         $env:HF_HOME = "C:\\hf"
         $lr = "1e-4"
         $Dim=16
@@ -244,15 +280,28 @@ def test_powershell_script():
           --network_dim $dim `
           --output_dir="$env:HF_HOME\\out" `
           --caption='it''s' $extra
-        """, "powershell")
-    assert texts(s) == ["accelerate", "launch", "train_network.py", "--learning_rate=1e-4",
-                        "--network_dim", "16", "--output_dir=C:\\hf\\out", "--caption=it's",
-                        "--xformers", "--cache_latents"]
+        """,
+        "powershell",
+    )
+    assert texts(s) == [
+        "accelerate",
+        "launch",
+        "train_network.py",
+        "--learning_rate=1e-4",
+        "--network_dim",
+        "16",
+        "--output_dir=C:\\hf\\out",
+        "--caption=it's",
+        "--xformers",
+        "--cache_latents",
+    ]
     assert s.commands[-1].words[4] == Word("--network_dim", 11)
 
 
-@pytest.mark.parametrize(("name", "dialect"), [("train.sh", "posix"), ("run.bash", "posix"), ("a.BAT", "cmd"),
-                                                ("a.cmd", "cmd"), ("a.ps1", "powershell")])
+@pytest.mark.parametrize(
+    ("name", "dialect"),
+    [("train.sh", "posix"), ("run.bash", "posix"), ("a.BAT", "cmd"), ("a.cmd", "cmd"), ("a.ps1", "powershell")],
+)
 def test_dialect_for(name, dialect):
     assert dialect_for(name) == dialect
 

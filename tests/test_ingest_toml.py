@@ -20,7 +20,9 @@ def facts(source):
 
 
 def test_config_sections_are_ignored_and_lines_kept(tmp_path):
-    path = write(tmp_path / "config.toml", """
+    path = write(
+        tmp_path / "config.toml",
+        """
         [model_arguments]
         pretrained_model_name_or_path = "/models/sd15.safetensors"
 
@@ -35,7 +37,8 @@ def test_config_sections_are_ignored_and_lines_kept(tmp_path):
 
         [training_arguments]
         network_dim = 48
-        """)
+        """,
+    )
     [source] = ingest_toml(path)
     found = facts(source)
     assert source.format == "kohya-config-toml"
@@ -45,7 +48,9 @@ def test_config_sections_are_ignored_and_lines_kept(tmp_path):
 
 
 def test_dataset_config_resolves_subset_over_dataset_over_general(tmp_path):
-    path = write(tmp_path / "dataset.toml", """
+    path = write(
+        tmp_path / "dataset.toml",
+        """
         [general]
         caption_extension = ".txt"
         shuffle_caption = true
@@ -65,7 +70,8 @@ def test_dataset_config_resolves_subset_over_dataset_over_general(tmp_path):
           image_dir = "reg/1_woman"
           is_reg = true
           num_repeats = 1
-        """)
+        """,
+    )
     [source] = ingest_toml(path)
     found = facts(source)
     assert source.format == "kohya-dataset-toml"
@@ -77,10 +83,13 @@ def test_dataset_config_resolves_subset_over_dataset_over_general(tmp_path):
 
 
 def test_invalid_toml_names_file_and_line(tmp_path):
-    path = write(tmp_path / "bad.toml", """
+    path = write(
+        tmp_path / "bad.toml",
+        """
         network_dim = 32
         learning_rate = = 1e-4
-        """)
+        """,
+    )
     with pytest.raises(RundiffError) as info:
         ingest_toml(path)
     assert info.value.line == 2
@@ -88,27 +97,35 @@ def test_invalid_toml_names_file_and_line(tmp_path):
 
 
 def test_gui_defaults_file_is_not_a_training_config(tmp_path):
-    path = write(tmp_path / "config.toml", """
+    path = write(
+        tmp_path / "config.toml",
+        """
         [settings]
         use_shell = false
         [server]
         port = 7860
         [folders]
         output_dir = "./outputs"
-        """)
+        """,
+    )
     assert ingest_toml(path) == []
 
 
 def test_script_follows_its_configs_with_sd_scripts_precedence(tmp_path):
     """CLI beats --config_file; the dataset TOML beats the CLI for the keys it sets."""
     run = tmp_path / "run"
-    write(run / "config.toml", """
+    write(
+        run / "config.toml",
+        """
         network_dim = 16
         network_alpha = 8
         learning_rate = 2e-4
         train_batch_size = 1
-        """)
-    write(run / "dataset.toml", """
+        """,
+    )
+    write(
+        run / "dataset.toml",
+        """
         [general]
         shuffle_caption = true
         [[datasets]]
@@ -116,14 +133,18 @@ def test_script_follows_its_configs_with_sd_scripts_precedence(tmp_path):
           [[datasets.subsets]]
           image_dir = "img"
           num_repeats = 5
-        """)
-    write(run / "train.sh", """
+        """,
+    )
+    write(
+        run / "train.sh",
+        """
         accelerate launch --num_cpu_threads_per_process 1 train_network.py \\
           --config_file=config.toml \\
           --dataset_config=dataset.toml \\
           --network_dim=32 \\
           --train_batch_size=6
-        """)
+        """,
+    )
     loaded = load_run(run)
     assert loaded.cells["network_dim"].value == 32  # CLI over --config_file
     assert loaded.cells["network_dim"].source.endswith("train.sh:4")
@@ -136,7 +157,9 @@ def test_script_follows_its_configs_with_sd_scripts_precedence(tmp_path):
 
 def test_heredoc_config_in_a_script_is_read(tmp_path):
     run = tmp_path / "run"
-    write(run / "train.sh", """
+    write(
+        run / "train.sh",
+        """
         DIM=24
         cat > generated.toml <<EOF
         network_dim = $DIM
@@ -144,7 +167,8 @@ def test_heredoc_config_in_a_script_is_read(tmp_path):
         learning_rate = 1.0
         EOF
         accelerate launch sdxl_train_network.py --config_file generated.toml --max_train_steps 500
-        """)
+        """,
+    )
     loaded = load_run(run)
     assert loaded.cells["network_dim"].value == 24
     assert loaded.cells["optimizer_type"].value == "Prodigy"
@@ -154,17 +178,23 @@ def test_heredoc_config_in_a_script_is_read(tmp_path):
 def test_a_dataset_toml_beside_the_only_config_joins_its_launch(tmp_path):
     """No script references them, but a folder with config.toml and dataset.toml was trained with both."""
     run = tmp_path / "run"
-    write(run / "config.toml", """
+    write(
+        run / "config.toml",
+        """
         network_dim = 16
         train_batch_size = 1
-        """)
-    write(run / "dataset.toml", """
+        """,
+    )
+    write(
+        run / "dataset.toml",
+        """
         [[datasets]]
         batch_size = 4
           [[datasets.subsets]]
           image_dir = "img"
           num_repeats = 3
-        """)
+        """,
+    )
     loaded = load_run(run)
     assert loaded.cells["train_batch_size"].value == 4
     assert loaded.conflicts == []

@@ -79,7 +79,8 @@ def test_ai_toolkit_yaml_maps_nested_keys(tmp_path):
 
 def test_seed_style_yaml(tmp_path):
     path = tmp_path / "config.yaml"
-    path.write_text(textwrap.dedent("""
+    path.write_text(
+        textwrap.dedent("""
         training:
           optimizer: "prodigy"
           learning_rate: 1.0
@@ -91,7 +92,8 @@ def test_seed_style_yaml(tmp_path):
         network_alpha: 48
         num_repeats: 20
         steps: 1400
-        """))
+        """)
+    )
     cells = load_run(path).cells
     assert cells["optimizer_type"].value == "Prodigy"
     assert cells["network_dim"].value == 48
@@ -101,9 +103,22 @@ def test_seed_style_yaml(tmp_path):
 
 def test_json_config_of_another_trainer_has_lines(tmp_path):
     path = tmp_path / "onetrainer.json"
-    path.write_text(json.dumps({"__version": 6, "training_method": "LORA", "model_type": "STABLE_DIFFUSION_XL_10_BASE",
-                                "learning_rate": 0.0003, "lora_rank": 16, "lora_alpha": 1.0, "batch_size": 4,
-                                "epochs": 100, "ema": "OFF"}, indent=2))
+    path.write_text(
+        json.dumps(
+            {
+                "__version": 6,
+                "training_method": "LORA",
+                "model_type": "STABLE_DIFFUSION_XL_10_BASE",
+                "learning_rate": 0.0003,
+                "lora_rank": 16,
+                "lora_alpha": 1.0,
+                "batch_size": 4,
+                "epochs": 100,
+                "ema": "OFF",
+            },
+            indent=2,
+        )
+    )
     run = load_run(path)
     assert run.trainer == "OneTrainer"
     assert run.cells["learning_rate"].value == 0.0003

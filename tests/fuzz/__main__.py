@@ -31,14 +31,23 @@ def main(argv: list[str] | None = None) -> int:
     names = args.family or list(FAMILIES)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="rundiff-fuzz-") as scratch:
-        config = Settings(inputs=args.inputs, seconds=args.seconds, time_limit=args.time_limit,
-                          memory_limit=args.memory_limit << 20, seed=args.seed, scratch=Path(scratch), out=args.out)
+        config = Settings(
+            inputs=args.inputs,
+            seconds=args.seconds,
+            time_limit=args.time_limit,
+            memory_limit=args.memory_limit << 20,
+            seed=args.seed,
+            scratch=Path(scratch),
+            out=args.out,
+        )
         tallies = run_campaign(names, config, jobs=args.jobs)
     print(f"{'family':<16}{'inputs':>9}{'ok':>9}{'clean':>9}{'crash':>7}{'hang':>6}{'memory':>8}{'slowest':>10}")
     for name, tally in tallies.items():
         c = tally.counts
-        print(f"{name:<16}{tally.total:>9}{c['ok']:>9}{c['clean']:>9}{c['crash']:>7}{c['hang']:>6}{c['memory']:>8}"
-              f"{tally.slowest:>9.2f}s")
+        print(
+            f"{name:<16}{tally.total:>9}{c['ok']:>9}{c['clean']:>9}{c['crash']:>7}{c['hang']:>6}{c['memory']:>8}"
+            f"{tally.slowest:>9.2f}s"
+        )
     total = sum(t.total for t in tallies.values())
     bad = sum(t.bad for t in tallies.values())
     print(f"{total} inputs in {time.monotonic() - started:.0f} s; {bad} crashed, hung or went over memory")

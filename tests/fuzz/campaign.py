@@ -46,8 +46,16 @@ def _hypothesis_inputs(family: str, count: int, seed: int, feed) -> None:
         return
 
     @seed_with(seed)
-    @settings(max_examples=count, database=None, deadline=None, phases=[Phase.generate], verbosity=Verbosity.quiet,
-              suppress_health_check=list(HealthCheck), print_blob=False, report_multiple_bugs=False)
+    @settings(
+        max_examples=count,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        verbosity=Verbosity.quiet,
+        suppress_health_check=list(HealthCheck),
+        print_blob=False,
+        report_multiple_bugs=False,
+    )
     @given(made)
     def drive(data: bytes) -> None:
         feed(data)
@@ -65,8 +73,11 @@ def run_family(name: str, config: Settings, pool: Pool) -> Tally:
     started = time.monotonic()
 
     def spent() -> bool:
-        return (config.seconds is not None and tally.total >= config.min_inputs
-                and time.monotonic() - started > config.seconds)
+        return (
+            config.seconds is not None
+            and tally.total >= config.min_inputs
+            and time.monotonic() - started > config.seconds
+        )
 
     def feed(data: bytes) -> None:
         if tally.total >= config.inputs or spent():
@@ -100,8 +111,9 @@ def _keep(config: Settings, family: str, result: Result, data: bytes) -> None:
 
 def _run_families(names: list[str], config: Settings) -> dict[str, Tally]:
     out = {}
-    with Pool(TARGETS, time_limit=config.time_limit, memory_limit=config.memory_limit, scratch=config.scratch,
-              warm=warm_up) as pool:
+    with Pool(
+        TARGETS, time_limit=config.time_limit, memory_limit=config.memory_limit, scratch=config.scratch, warm=warm_up
+    ) as pool:
         for name in names:
             out[name] = run_family(name, config, pool)
     return out

@@ -16,8 +16,11 @@ _SELECTED: list[str] = []
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    _SELECTED.extend(item.callspec.params["case"] for item in items
-                     if item.originalname == "test_reproducer" and hasattr(item, "callspec"))
+    _SELECTED.extend(
+        item.callspec.params["case"]
+        for item in items
+        if item.originalname == "test_reproducer" and hasattr(item, "callspec")
+    )
 
 
 @pytest.fixture(scope="module")

@@ -169,8 +169,16 @@ def _serve(conn, targets: dict[str, Target], time_limit: float, memory_limit: in
 class Pool:
     """One forked worker (per Pool) serving inputs, replaced whenever it dies or is killed."""
 
-    def __init__(self, targets: dict[str, Target], *, time_limit: float = 5.0, memory_limit: int = 1 << 30,
-                 scratch: Path, grace: float = 5.0, warm: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        targets: dict[str, Target],
+        *,
+        time_limit: float = 5.0,
+        memory_limit: int = 1 << 30,
+        scratch: Path,
+        grace: float = 5.0,
+        warm: Callable[[], None] | None = None,
+    ) -> None:
         self.targets = targets
         self.warm = warm
         self.grace = grace
@@ -189,8 +197,9 @@ class Pool:
         self._generation += 1
         parent, child = self._context.Pipe()
         folder = self.scratch / f"w{os.getpid()}-{id(self)}-{self._generation}"
-        self._proc = self._context.Process(target=_serve, args=(child, self.targets, self.time_limit,
-                                                                self.memory_limit, folder), daemon=True)
+        self._proc = self._context.Process(
+            target=_serve, args=(child, self.targets, self.time_limit, self.memory_limit, folder), daemon=True
+        )
         self._proc.start()
         child.close()
         self._conn = parent

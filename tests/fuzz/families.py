@@ -29,6 +29,7 @@ class Family:
 
 # -- shared steps ---------------------------------------------------------------------------------
 
+
 def _load(path: Path):
     from rundiff.api import load_run
 
@@ -63,6 +64,7 @@ def _render_diagnosis(diagnosis, formats=("text", "json", "md", "html")) -> None
 
 # -- targets --------------------------------------------------------------------------------------
 
+
 def _file_target(name: str) -> Target:
     def target(data: bytes, folder: Path) -> object:
         return _load(_write(folder, name, data))
@@ -72,6 +74,7 @@ def _file_target(name: str) -> Target:
 
 def _yaml_or_json_in_folder(name: str) -> Target:
     """The file alone, and inside a run folder beside a launch script (where errors become warnings)."""
+
     def target(data: bytes, folder: Path) -> object:
         path = _write(folder, name, data)
         run = _baseline(folder)
@@ -195,10 +198,12 @@ def _plots(data: bytes, folder: Path) -> object:
     return diagnosis_plots(diagnosis)
 
 
-ABLATE_BASE = ("accelerate launch train_network.py --pretrained_model_name_or_path=/models/sd15.safetensors "
-               "--network_module=networks.lora --network_dim=16 --network_alpha=8 --learning_rate=1e-4 "
-               "--lr_scheduler=cosine --lr_warmup_steps=100 --max_train_steps=1000 --train_batch_size=2 "
-               "--optimizer_type=AdamW8bit --resolution=512 --seed 42\n")
+ABLATE_BASE = (
+    "accelerate launch train_network.py --pretrained_model_name_or_path=/models/sd15.safetensors "
+    "--network_module=networks.lora --network_dim=16 --network_alpha=8 --learning_rate=1e-4 "
+    "--lr_scheduler=cosine --lr_warmup_steps=100 --max_train_steps=1000 --train_batch_size=2 "
+    "--optimizer_type=AdamW8bit --resolution=512 --seed 42\n"
+)
 
 
 def _ablate_plan(data: bytes, folder: Path) -> object:
@@ -215,85 +220,349 @@ def _ablate_plan(data: bytes, folder: Path) -> object:
 
 # -- the families -------------------------------------------------------------------------------
 
-SHELL_TOKENS = (b"${X:-", b"${X%%*}", b"${X##*/}", b"${X//a/b}", b"${X/#/x}", b"${#X}", b"${!X}", b"${X:1:2}",
-                b"$((", b"))", b"$((2**62*4))", b"$((1/0))", b"$((1<<64))", b"$((-9223372036854775808/-1))",
-                b"$(", b"`", b"<<EOF\n", b"\nEOF\n", b"<<'EOF'\n", b"a[", b"]=", b"+=(", b"\"${A[@]}\"", b"$@",
-                b"$0", b"$(dirname \"$0\")", b"export ", b"declare -a ", b"set -- ", b"\\\n", b"eval ", b"source ",
-                b"--config_file ", b"--dataset_config ", b"--network_dim=", b"--learning_rate ", b" \\\n  --",
-                b"python -m accelerate.commands.launch ", b"train_network.py ", b"if [ ", b"; then ", b"fi\n",
-                b"for i in 1 2 3; do ", b"done\n", b"case $X in a) ", b";; esac\n", b"function f() { ", b"}\n")
-PS_TOKENS = (b"$env:", b"@(", b"@{", b"`\n", b"$(", b"[int]", b"$null", b"$true", b"-join ", b"+=", b" -f ",
-             b"@\"\n", b"\n\"@", b"${", b"[string]::Join(", b"Join-Path ", b"--network_dim ", b"& ", b"$PSScriptRoot")
-BAT_TOKENS = (b"%", b"%%", b"!", b"^\n", b"set /a ", b"set ", b"%~dp0", b"%DIM:~0,1%", b"%X:a=b%", b"call ",
-              b"setlocal EnableDelayedExpansion\n", b"if defined X ", b"goto :eof\n", b":label\n", b"REM ",
-              b"--network_dim=", b"2147483647", b"*", b"<<")
-TOML_TOKENS = (b"[[datasets]]\n", b"[[datasets.subsets]]\n", b"[general]\n", b"dataset_config = ", b"image_dir = ",
-               b"num_repeats = ", b"= [", b"= {", b"'''", b'"""', b"\\u0000", b"1979-05-27T07:32:00Z", b"07:32:00",
-               b"1979-05-27", b"inf", b"nan", b"0x7fffffffffffffff", b"a.b.c = ", b"learning_rate = ",
-               b"network_args = [", b"lr_scheduler_num_cycles = ")
-JSON_TOKENS = (b"[", b"{", b'"LoRA_type": ', b'"lr_warmup": ', b'"network_dim": ', b'"learning_rate": ', b"NaN",
-               b"Infinity", b"-Infinity", b"\\ud800", b"\\u0000", b"null", b"true", b'"datasets": [', b'"": ',
-               b'"__proto__": ', b'"epoch": ', b'"sdxl": ', b'"optimizer_args": ')
-YAML_TOKENS = (b"&a ", b"*a", b"<<: *a\n", b"!!float ", b"!!int ", b"!!timestamp ", b"!!binary ", b"!!set ",
-               b"!!python/object:os.system ", b"!!str ", b"? ", b"- ", b": ", b"|\n", b">\n", b"---\n", b"...\n",
-               b"%YAML 1.1\n", b"%TAG ", b"~", b".nan", b".inf", b"0o17", b"1:20:30", b"2001-12-14t21:59:43.10-05:00",
-               b"[", b"{", b"lr: ", b"learning_rate: ")
-LOG_TOKENS = (b"steps: ", b"%|", b"| ", b"/", b" [", b"it/s, ", b"avr_loss=", b"loss=", b"lr=", b"lr/unet=",
-              b"epoch ", b"epoch 1/", b"step ", b"val_loss", b"\r", b"\x1b[A", b"nan", b"inf",
-              b"total optimization steps / ", b"num epochs / ", b"num train images * repeats / ", b"batch size",
-              b"Wall time,Step,Value\n", b"step,loss,lr\n", b",", b'{"step": ', b'"loss": ', b"}\n")
-SAFETENSORS_TOKENS = (b'"__metadata__":', b'"ss_network_dim":"', b'"ss_datasets":"', b'"ss_dataset_dirs":"',
-                      b'"dtype":"F16"', b'"dtype":"BF16"', b'"dtype":"F8_E4M3"', b'"dtype":"XX"', b'"shape":[',
-                      b'"data_offsets":[', b"18446744073709551615", b"-1", b'\\"', b"\\\\", b"lora_down", b"lora_up",
-                      b".alpha", b"hada_w1_a", b"lokr_w1", b"oft_blocks", b"dora_scale")
-DATASET_TOKENS = (b"@fifo ", b"@link ", b" -> ", b"@chmod0 ", b"@sparse ", b"10_x/", b"0_x/", b"-1_x/",
-                  b"99999999999999999999_x/", b"1e3_x/", b".png", b".txt=", b".caption=", b"/", b"\xff\xfe",
-                  b"\x1b[31m", b"a" * 255, b"../", b"/dev/zero", b"d/" * 40)
-DIAGNOSE_TOKENS = TOML_TOKENS + (b"lr_scheduler = \"polynomial\"\n", b"lr_scheduler_power = ", b"lr_warmup_steps = ",
-                                 b"max_train_steps = ", b"max_train_epochs = ", b"ema_decay = ", b"train_batch_size = ",
-                                 b"gradient_accumulation_steps = ", b"lr_scheduler = \"cosine_with_restarts\"\n",
-                                 b"lr_scheduler = \"constant_with_warmup\"\n", b"lr_warmup_ratio = ", b"image_count = ",
-                                 b"num_repeats = ", b"network_dim = ", b"network_alpha = ", b"sample_every_n_steps = ",
-                                 b"ema_update_every = ", b"\n--log--\n")
-ABLATE_TOKENS = (b"--", b"--network_module=evil", b"\n", b"=", b",", b"network_dim", b"learning_rate",
-                 b"lr_scheduler", b"optimizer_type", b"network_args", b"ema_decay", b"seed", b"output_dir", b"'", b";",
-                 b"$(id)", b"\x00", b"none", b"None", b"1e-4,2e-4")
+SHELL_TOKENS = (
+    b"${X:-",
+    b"${X%%*}",
+    b"${X##*/}",
+    b"${X//a/b}",
+    b"${X/#/x}",
+    b"${#X}",
+    b"${!X}",
+    b"${X:1:2}",
+    b"$((",
+    b"))",
+    b"$((2**62*4))",
+    b"$((1/0))",
+    b"$((1<<64))",
+    b"$((-9223372036854775808/-1))",
+    b"$(",
+    b"`",
+    b"<<EOF\n",
+    b"\nEOF\n",
+    b"<<'EOF'\n",
+    b"a[",
+    b"]=",
+    b"+=(",
+    b'"${A[@]}"',
+    b"$@",
+    b"$0",
+    b'$(dirname "$0")',
+    b"export ",
+    b"declare -a ",
+    b"set -- ",
+    b"\\\n",
+    b"eval ",
+    b"source ",
+    b"--config_file ",
+    b"--dataset_config ",
+    b"--network_dim=",
+    b"--learning_rate ",
+    b" \\\n  --",
+    b"python -m accelerate.commands.launch ",
+    b"train_network.py ",
+    b"if [ ",
+    b"; then ",
+    b"fi\n",
+    b"for i in 1 2 3; do ",
+    b"done\n",
+    b"case $X in a) ",
+    b";; esac\n",
+    b"function f() { ",
+    b"}\n",
+)
+PS_TOKENS = (
+    b"$env:",
+    b"@(",
+    b"@{",
+    b"`\n",
+    b"$(",
+    b"[int]",
+    b"$null",
+    b"$true",
+    b"-join ",
+    b"+=",
+    b" -f ",
+    b'@"\n',
+    b'\n"@',
+    b"${",
+    b"[string]::Join(",
+    b"Join-Path ",
+    b"--network_dim ",
+    b"& ",
+    b"$PSScriptRoot",
+)
+BAT_TOKENS = (
+    b"%",
+    b"%%",
+    b"!",
+    b"^\n",
+    b"set /a ",
+    b"set ",
+    b"%~dp0",
+    b"%DIM:~0,1%",
+    b"%X:a=b%",
+    b"call ",
+    b"setlocal EnableDelayedExpansion\n",
+    b"if defined X ",
+    b"goto :eof\n",
+    b":label\n",
+    b"REM ",
+    b"--network_dim=",
+    b"2147483647",
+    b"*",
+    b"<<",
+)
+TOML_TOKENS = (
+    b"[[datasets]]\n",
+    b"[[datasets.subsets]]\n",
+    b"[general]\n",
+    b"dataset_config = ",
+    b"image_dir = ",
+    b"num_repeats = ",
+    b"= [",
+    b"= {",
+    b"'''",
+    b'"""',
+    b"\\u0000",
+    b"1979-05-27T07:32:00Z",
+    b"07:32:00",
+    b"1979-05-27",
+    b"inf",
+    b"nan",
+    b"0x7fffffffffffffff",
+    b"a.b.c = ",
+    b"learning_rate = ",
+    b"network_args = [",
+    b"lr_scheduler_num_cycles = ",
+)
+JSON_TOKENS = (
+    b"[",
+    b"{",
+    b'"LoRA_type": ',
+    b'"lr_warmup": ',
+    b'"network_dim": ',
+    b'"learning_rate": ',
+    b"NaN",
+    b"Infinity",
+    b"-Infinity",
+    b"\\ud800",
+    b"\\u0000",
+    b"null",
+    b"true",
+    b'"datasets": [',
+    b'"": ',
+    b'"__proto__": ',
+    b'"epoch": ',
+    b'"sdxl": ',
+    b'"optimizer_args": ',
+)
+YAML_TOKENS = (
+    b"&a ",
+    b"*a",
+    b"<<: *a\n",
+    b"!!float ",
+    b"!!int ",
+    b"!!timestamp ",
+    b"!!binary ",
+    b"!!set ",
+    b"!!python/object:os.system ",
+    b"!!str ",
+    b"? ",
+    b"- ",
+    b": ",
+    b"|\n",
+    b">\n",
+    b"---\n",
+    b"...\n",
+    b"%YAML 1.1\n",
+    b"%TAG ",
+    b"~",
+    b".nan",
+    b".inf",
+    b"0o17",
+    b"1:20:30",
+    b"2001-12-14t21:59:43.10-05:00",
+    b"[",
+    b"{",
+    b"lr: ",
+    b"learning_rate: ",
+)
+LOG_TOKENS = (
+    b"steps: ",
+    b"%|",
+    b"| ",
+    b"/",
+    b" [",
+    b"it/s, ",
+    b"avr_loss=",
+    b"loss=",
+    b"lr=",
+    b"lr/unet=",
+    b"epoch ",
+    b"epoch 1/",
+    b"step ",
+    b"val_loss",
+    b"\r",
+    b"\x1b[A",
+    b"nan",
+    b"inf",
+    b"total optimization steps / ",
+    b"num epochs / ",
+    b"num train images * repeats / ",
+    b"batch size",
+    b"Wall time,Step,Value\n",
+    b"step,loss,lr\n",
+    b",",
+    b'{"step": ',
+    b'"loss": ',
+    b"}\n",
+)
+SAFETENSORS_TOKENS = (
+    b'"__metadata__":',
+    b'"ss_network_dim":"',
+    b'"ss_datasets":"',
+    b'"ss_dataset_dirs":"',
+    b'"dtype":"F16"',
+    b'"dtype":"BF16"',
+    b'"dtype":"F8_E4M3"',
+    b'"dtype":"XX"',
+    b'"shape":[',
+    b'"data_offsets":[',
+    b"18446744073709551615",
+    b"-1",
+    b'\\"',
+    b"\\\\",
+    b"lora_down",
+    b"lora_up",
+    b".alpha",
+    b"hada_w1_a",
+    b"lokr_w1",
+    b"oft_blocks",
+    b"dora_scale",
+)
+DATASET_TOKENS = (
+    b"@fifo ",
+    b"@link ",
+    b" -> ",
+    b"@chmod0 ",
+    b"@sparse ",
+    b"10_x/",
+    b"0_x/",
+    b"-1_x/",
+    b"99999999999999999999_x/",
+    b"1e3_x/",
+    b".png",
+    b".txt=",
+    b".caption=",
+    b"/",
+    b"\xff\xfe",
+    b"\x1b[31m",
+    b"a" * 255,
+    b"../",
+    b"/dev/zero",
+    b"d/" * 40,
+)
+DIAGNOSE_TOKENS = TOML_TOKENS + (
+    b'lr_scheduler = "polynomial"\n',
+    b"lr_scheduler_power = ",
+    b"lr_warmup_steps = ",
+    b"max_train_steps = ",
+    b"max_train_epochs = ",
+    b"ema_decay = ",
+    b"train_batch_size = ",
+    b"gradient_accumulation_steps = ",
+    b'lr_scheduler = "cosine_with_restarts"\n',
+    b'lr_scheduler = "constant_with_warmup"\n',
+    b"lr_warmup_ratio = ",
+    b"image_count = ",
+    b"num_repeats = ",
+    b"network_dim = ",
+    b"network_alpha = ",
+    b"sample_every_n_steps = ",
+    b"ema_update_every = ",
+    b"\n--log--\n",
+)
+ABLATE_TOKENS = (
+    b"--",
+    b"--network_module=evil",
+    b"\n",
+    b"=",
+    b",",
+    b"network_dim",
+    b"learning_rate",
+    b"lr_scheduler",
+    b"optimizer_type",
+    b"network_args",
+    b"ema_decay",
+    b"seed",
+    b"output_dir",
+    b"'",
+    b";",
+    b"$(id)",
+    b"\x00",
+    b"none",
+    b"None",
+    b"1e-4,2e-4",
+)
 
-FAMILIES: dict[str, Family] = {f.name: f for f in (
-    Family("sh", _file_target("launch.sh"), SHELL_TOKENS),
-    Family("ps1", _file_target("launch.ps1"), PS_TOKENS),
-    Family("bat", _file_target("launch.bat"), BAT_TOKENS),
-    Family("markdown", _file_target("notes.md"), SHELL_TOKENS + PS_TOKENS + (b"```bash\n", b"```\n", b"~~~\n")),
-    Family("toml", _file_target("config.toml"), TOML_TOKENS),
-    Family("gui_json", _yaml_or_json_in_folder("config.json"), JSON_TOKENS, weight=1.5),
-    Family("trainer_yaml", _yaml_or_json_in_folder("config.yaml"), YAML_TOKENS, weight=2),
-    Family("trainer_json", _yaml_or_json_in_folder("trainer.json"), JSON_TOKENS, weight=1.5),
-    Family("trainer_env", _file_target("train.env"), SHELL_TOKENS),
-    Family("notebook", _file_target("train.ipynb"), JSON_TOKENS + SHELL_TOKENS, weight=1.5),
-    Family("safetensors", _safetensors, SAFETENSORS_TOKENS, weight=1.5),
-    Family("dataset_folder", _dataset_folder, DATASET_TOKENS, weight=4),
-    Family("text_log", _log_target("train.log"), LOG_TOKENS, weight=3),
-    Family("csv_log", _log_target("metrics.csv"), LOG_TOKENS, weight=3),
-    Family("tensorboard", _log_target("events.out.tfevents.1700000000.host.1.0"), LOG_TOKENS, weight=3),
-    Family("jsonl_log", _log_target("training_metrics.jsonl"), LOG_TOKENS + JSON_TOKENS, weight=3),
-    Family("wandb_summary", _log_target("wandb-summary.json"), JSON_TOKENS, weight=3),
-    Family("sqlite_log", _log_target("loss_log.db"), (b"metrics", b"loss", b"lr", b"\xff" * 8, b"\x00" * 64,
-                                                      b"SQLite format 3\x00"), weight=3),
-    Family("diagnose", _diagnose_target, DIAGNOSE_TOKENS, weight=3),
-    Family("reports", _reports, DIAGNOSE_TOKENS, weight=15),
-    Family("plots", _plots, DIAGNOSE_TOKENS + LOG_TOKENS, weight=40),
-    Family("ablate_plan", _ablate_plan, ABLATE_TOKENS, weight=2),
-)}
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in (
+        Family("sh", _file_target("launch.sh"), SHELL_TOKENS),
+        Family("ps1", _file_target("launch.ps1"), PS_TOKENS),
+        Family("bat", _file_target("launch.bat"), BAT_TOKENS),
+        Family("markdown", _file_target("notes.md"), SHELL_TOKENS + PS_TOKENS + (b"```bash\n", b"```\n", b"~~~\n")),
+        Family("toml", _file_target("config.toml"), TOML_TOKENS),
+        Family("gui_json", _yaml_or_json_in_folder("config.json"), JSON_TOKENS, weight=1.5),
+        Family("trainer_yaml", _yaml_or_json_in_folder("config.yaml"), YAML_TOKENS, weight=2),
+        Family("trainer_json", _yaml_or_json_in_folder("trainer.json"), JSON_TOKENS, weight=1.5),
+        Family("trainer_env", _file_target("train.env"), SHELL_TOKENS),
+        Family("notebook", _file_target("train.ipynb"), JSON_TOKENS + SHELL_TOKENS, weight=1.5),
+        Family("safetensors", _safetensors, SAFETENSORS_TOKENS, weight=1.5),
+        Family("dataset_folder", _dataset_folder, DATASET_TOKENS, weight=4),
+        Family("text_log", _log_target("train.log"), LOG_TOKENS, weight=3),
+        Family("csv_log", _log_target("metrics.csv"), LOG_TOKENS, weight=3),
+        Family("tensorboard", _log_target("events.out.tfevents.1700000000.host.1.0"), LOG_TOKENS, weight=3),
+        Family("jsonl_log", _log_target("training_metrics.jsonl"), LOG_TOKENS + JSON_TOKENS, weight=3),
+        Family("wandb_summary", _log_target("wandb-summary.json"), JSON_TOKENS, weight=3),
+        Family(
+            "sqlite_log",
+            _log_target("loss_log.db"),
+            (b"metrics", b"loss", b"lr", b"\xff" * 8, b"\x00" * 64, b"SQLite format 3\x00"),
+            weight=3,
+        ),
+        Family("diagnose", _diagnose_target, DIAGNOSE_TOKENS, weight=3),
+        Family("reports", _reports, DIAGNOSE_TOKENS, weight=15),
+        Family("plots", _plots, DIAGNOSE_TOKENS + LOG_TOKENS, weight=40),
+        Family("ablate_plan", _ablate_plan, ABLATE_TOKENS, weight=2),
+    )
+}
 
 TARGETS: dict[str, Target] = {name: family.target for name, family in FAMILIES.items()}
 
 
-_WARM_MODULES = ("rundiff.api", "rundiff.ablate.plan", "rundiff.comparison.table", "rundiff.diagnose.engine",
-                 "rundiff.diagnose.render", "rundiff.diagnose.plots", "rundiff.infer.inspect", "rundiff.infer.render",
-                 "rundiff.report", "rundiff.report.context", "rundiff.report.data", "rundiff.report.templates",
-                 "rundiff.report.terminal", "rundiff.report.output", "rundiff.ingest.script", "rundiff.ingest.markdown",
-                 "jinja2", "rich.console", "tensorboard.backend.event_processing.event_file_loader",
-                 "matplotlib.pyplot")
+_WARM_MODULES = (
+    "rundiff.api",
+    "rundiff.ablate.plan",
+    "rundiff.comparison.table",
+    "rundiff.diagnose.engine",
+    "rundiff.diagnose.render",
+    "rundiff.diagnose.plots",
+    "rundiff.infer.inspect",
+    "rundiff.infer.render",
+    "rundiff.report",
+    "rundiff.report.context",
+    "rundiff.report.data",
+    "rundiff.report.templates",
+    "rundiff.report.terminal",
+    "rundiff.report.output",
+    "rundiff.ingest.script",
+    "rundiff.ingest.markdown",
+    "jinja2",
+    "rich.console",
+    "tensorboard.backend.event_processing.event_file_loader",
+    "matplotlib.pyplot",
+)
 
 
 def warm_up() -> None:

@@ -14,34 +14,133 @@ import re
 MAX_INPUT_BYTES = 256 * 1024
 
 HOSTILE_NUMBERS: tuple[bytes, ...] = (
-    b"nan", b"NaN", b"inf", b"-inf", b"Infinity", b"-Infinity", b"1e308", b"1e309", b"-1e308", b"1e-320",
-    b"5e-324", b"0", b"-0", b"-1", b"0.5", b"1.5", b"5x", b"1,2", b"0x10", b"1_000", b"9" * 25, b"9" * 400,
-    b"9" * 4400, b"1" + b"0" * 30, str(2**63).encode(), str(2**64).encode(), str(-(2**63) - 1).encode(),
-    b"1e-6", b"100%", b"", b"true", b"null", b"None", b"-", b".", b"1e", b"--1", b"\xef\xbc\x91",
+    b"nan",
+    b"NaN",
+    b"inf",
+    b"-inf",
+    b"Infinity",
+    b"-Infinity",
+    b"1e308",
+    b"1e309",
+    b"-1e308",
+    b"1e-320",
+    b"5e-324",
+    b"0",
+    b"-0",
+    b"-1",
+    b"0.5",
+    b"1.5",
+    b"5x",
+    b"1,2",
+    b"0x10",
+    b"1_000",
+    b"9" * 25,
+    b"9" * 400,
+    b"9" * 4400,
+    b"1" + b"0" * 30,
+    str(2**63).encode(),
+    str(2**64).encode(),
+    str(-(2**63) - 1).encode(),
+    b"1e-6",
+    b"100%",
+    b"",
+    b"true",
+    b"null",
+    b"None",
+    b"-",
+    b".",
+    b"1e",
+    b"--1",
+    b"\xef\xbc\x91",
 )
 GLOBAL_TOKENS: tuple[bytes, ...] = (
-    b"\x00", b"\xff\xfe", b"\xc3", b"\r", b"\r\n", b"\t", b"\x1b[2J", b"\x1b]0;x\x07", b"$\\alpha$", b"$\\nosuch$",
-    b"<img src=x onerror=alert(1)>", b"=cmd|' /C calc'!A0", b"{{7*7}}", b"{%", b"%s%n", b"\\", b"'", b'"', b"`",
-    b"~nosuchuser_xyz/", b"../../../../etc/passwd", b"/dev/zero", b"/proc/self/fd/0", b"A" * 300, b"\xe2\x80\xae",
-    b"\n" * 3, b"#", b"//", b"--", b"=", b"==", b";", b"&&", b"|", b"&", b">", b"<", b"*", b"?", b"[", b"]", b"{",
-    b"}", b"(", b")",
+    b"\x00",
+    b"\xff\xfe",
+    b"\xc3",
+    b"\r",
+    b"\r\n",
+    b"\t",
+    b"\x1b[2J",
+    b"\x1b]0;x\x07",
+    b"$\\alpha$",
+    b"$\\nosuch$",
+    b"<img src=x onerror=alert(1)>",
+    b"=cmd|' /C calc'!A0",
+    b"{{7*7}}",
+    b"{%",
+    b"%s%n",
+    b"\\",
+    b"'",
+    b'"',
+    b"`",
+    b"~nosuchuser_xyz/",
+    b"../../../../etc/passwd",
+    b"/dev/zero",
+    b"/proc/self/fd/0",
+    b"A" * 300,
+    b"\xe2\x80\xae",
+    b"\n" * 3,
+    b"#",
+    b"//",
+    b"--",
+    b"=",
+    b"==",
+    b";",
+    b"&&",
+    b"|",
+    b"&",
+    b">",
+    b"<",
+    b"*",
+    b"?",
+    b"[",
+    b"]",
+    b"{",
+    b"}",
+    b"(",
+    b")",
 )
 _NUMBER = re.compile(rb"(?<![\w.])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.])")
 _OPENERS = (b"[", b"{", b"(", b"$(", b"$((", b"${", b"`", b'"', b"'", b"- ", b"  ", b"<")
-_CLOSERS = {b"[": b"]", b"{": b"}", b"(": b")", b"$(": b")", b"$((": b"))", b"${": b"}", b"`": b"`", b'"': b'"',
-            b"'": b"'", b"- ": b"", b"  ": b"", b"<": b">"}
+_CLOSERS = {
+    b"[": b"]",
+    b"{": b"}",
+    b"(": b")",
+    b"$(": b")",
+    b"$((": b"))",
+    b"${": b"}",
+    b"`": b"`",
+    b'"': b'"',
+    b"'": b"'",
+    b"- ": b"",
+    b"  ": b"",
+    b"<": b">",
+}
 
 
 class Mutator:
     """Mutants of a family's seeds; deterministic for a given random seed."""
 
-    def __init__(self, seeds: list[bytes] | tuple[bytes, ...], tokens: tuple[bytes, ...] = (),
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self, seeds: list[bytes] | tuple[bytes, ...], tokens: tuple[bytes, ...] = (), rng: random.Random | None = None
+    ) -> None:
         self.seeds = [s for s in seeds if s] or [b""]
         self.tokens = tuple(tokens) + GLOBAL_TOKENS
         self.rng = rng or random.Random(0)
-        self._edits = (self._flip, self._delete, self._duplicate, self._splice, self._truncate, self._nest,
-                       self._number, self._insert, self._insert, self._number, self._line_endings, self._swap_lines)
+        self._edits = (
+            self._flip,
+            self._delete,
+            self._duplicate,
+            self._splice,
+            self._truncate,
+            self._nest,
+            self._number,
+            self._insert,
+            self._insert,
+            self._number,
+            self._line_endings,
+            self._swap_lines,
+        )
 
     def mutant(self) -> bytes:
         data = self.rng.choice(self.seeds)
@@ -60,9 +159,25 @@ class Mutator:
         if not data:
             return bytes([self.rng.randrange(256)])
         i = self.rng.randrange(len(data))
-        value = self.rng.choice((0, 0xFF, 0x0A, 0x22, 0x27, 0x5C, 0x24, 0x60, 0x25, 0x7B, 0x5B, 0xC3,
-                                 data[i] ^ (1 << self.rng.randrange(8)), self.rng.randrange(256)))
-        return data[:i] + bytes([value]) + data[i + 1:]
+        value = self.rng.choice(
+            (
+                0,
+                0xFF,
+                0x0A,
+                0x22,
+                0x27,
+                0x5C,
+                0x24,
+                0x60,
+                0x25,
+                0x7B,
+                0x5B,
+                0xC3,
+                data[i] ^ (1 << self.rng.randrange(8)),
+                self.rng.randrange(256),
+            )
+        )
+        return data[:i] + bytes([value]) + data[i + 1 :]
 
     def _delete(self, data: bytes) -> bytes:
         start, end = self._span(data)
@@ -80,7 +195,7 @@ class Mutator:
         return data[:cut] + other[other_cut:]
 
     def _truncate(self, data: bytes) -> bytes:
-        return data[:self._pos(data)]
+        return data[: self._pos(data)]
 
     def _nest(self, data: bytes) -> bytes:
         opener = self.rng.choice(_OPENERS)
@@ -96,7 +211,7 @@ class Mutator:
             at = self._pos(data)
             return data[:at] + value + data[at:]
         match = self.rng.choice(found)
-        return data[:match.start()] + value + data[match.end():]
+        return data[: match.start()] + value + data[match.end() :]
 
     def _insert(self, data: bytes) -> bytes:
         token = self.rng.choice(self.tokens)

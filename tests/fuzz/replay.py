@@ -94,11 +94,20 @@ def replay(name: str, scratch: Path, rundiff: str | None = None) -> Outcome:
     if (work / "timeout").exists():
         limit = min(max(LIMIT_S, 10.0), float((work / "timeout").read_text()))
     started = time.monotonic()
-    proc = subprocess.Popen(["bash", "-c", _command(work)], cwd=work, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        ["bash", "-c", _command(work)],
+        cwd=work,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     err: list[bytes] = []
-    pumps = [threading.Thread(target=lambda s=s, k=k: [k.append(c) for c in iter(lambda: s.read(65536), b"")])
-             for s, k in ((proc.stdout, []), (proc.stderr, err))]
+    pumps = [
+        threading.Thread(target=lambda s=s, k=k: [k.append(c) for c in iter(lambda: s.read(65536), b"")])
+        for s, k in ((proc.stdout, []), (proc.stderr, err))
+    ]
     for t in pumps:
         t.start()
     peak, why = 0, ""
@@ -118,8 +127,7 @@ def replay(name: str, scratch: Path, rundiff: str | None = None) -> Outcome:
     for t in pumps:
         t.join()
     subprocess.run(["chmod", "-R", "u+rwX", str(work)], check=False, capture_output=True)
-    return Outcome(name, *_judge(name, proc.returncode, b"".join(err).decode("utf-8", "replace"), why),
-                   seconds, peak)
+    return Outcome(name, *_judge(name, proc.returncode, b"".join(err).decode("utf-8", "replace"), why), seconds, peak)
 
 
 def _judge(name: str, code: int, text: str, why: str) -> tuple[bool, str]:
@@ -147,8 +155,11 @@ def main(argv: list[str]) -> int:
         for name in names:
             outcome = replay(name, Path(tmp))
             failed += not outcome.ok
-            print(f"{'ok  ' if outcome.ok else 'FAIL'} {name:<48} {outcome.seconds:5.1f} s "
-                  f"{outcome.peak_rss >> 20:5d} MiB  {outcome.why}", flush=True)
+            print(
+                f"{'ok  ' if outcome.ok else 'FAIL'} {name:<48} {outcome.seconds:5.1f} s "
+                f"{outcome.peak_rss >> 20:5d} MiB  {outcome.why}",
+                flush=True,
+            )
     print(f"{len(names) - failed} passed, {failed} failed")
     return 1 if failed else 0
 

@@ -42,16 +42,21 @@ def test_literals() -> tuple[str, ...]:
 
 
 def _literals(*needles: str, exclude: tuple[str, ...] = ()) -> list[bytes]:
-    return [t.encode("utf-8", "surrogateescape") for t in test_literals()
-            if any(n in t for n in needles) and not any(x in t for x in exclude)]
+    return [
+        t.encode("utf-8", "surrogateescape")
+        for t in test_literals()
+        if any(n in t for n in needles) and not any(x in t for x in exclude)
+    ]
 
 
-LAUNCH = ("accelerate launch --num_cpu_threads_per_process 1 train_network.py "
-          "--pretrained_model_name_or_path=/models/sd15.safetensors --network_module=networks.lora "
-          "--network_dim=16 --network_alpha=8 --learning_rate=1e-4 --lr_scheduler=cosine_with_restarts "
-          "--lr_scheduler_num_cycles=3 --lr_warmup_steps=100 --max_train_epochs=10 --train_batch_size=2 "
-          "--optimizer_type=AdamW8bit --train_data_dir=img --resolution=512,512 --network_args conv_dim=4 "
-          "--text_encoder_lr 5e-5 --unet_lr=1e-4 --save_every_n_epochs=1 --seed 42 --ema_decay 0.999\n")
+LAUNCH = (
+    "accelerate launch --num_cpu_threads_per_process 1 train_network.py "
+    "--pretrained_model_name_or_path=/models/sd15.safetensors --network_module=networks.lora "
+    "--network_dim=16 --network_alpha=8 --learning_rate=1e-4 --lr_scheduler=cosine_with_restarts "
+    "--lr_scheduler_num_cycles=3 --lr_warmup_steps=100 --max_train_epochs=10 --train_batch_size=2 "
+    "--optimizer_type=AdamW8bit --train_data_dir=img --resolution=512,512 --network_args conv_dim=4 "
+    "--text_encoder_lr 5e-5 --unet_lr=1e-4 --save_every_n_epochs=1 --seed 42 --ema_decay 0.999\n"
+)
 SH = f"""#!/bin/bash
 MODEL=/models/sd15.safetensors
 DIM=${{DIM:-16}}
@@ -145,15 +150,38 @@ batch_size = 4
   is_reg = true
   num_repeats = 1
 """
-GUI_JSON = json.dumps({
-    "LoRA_type": "Standard", "pretrained_model_name_or_path": "runwayml/stable-diffusion-v1-5",
-    "network_dim": 32, "network_alpha": "16", "learning_rate": "0.0001", "text_encoder_lr": 0, "unet_lr": "1e-4",
-    "lr_scheduler": "cosine", "lr_warmup": 10, "lr_warmup_steps": 0, "max_train_epochs": "10",
-    "train_batch_size": 2, "epoch": 10, "optimizer": "AdamW8bit", "optimizer_args": "weight_decay=0.01",
-    "max_resolution": "512,512", "noise_offset_type": "Original", "noise_offset": 0.05, "sdxl": False,
-    "xformers": "xformers", "conv_dim": 4, "train_data_dir": "img", "seed": "1234", "caption_extension": ".txt",
-    "network_args": "", "additional_parameters": "--min_snr_gamma 5", "save_every_n_epochs": 1,
-}, indent=2)
+GUI_JSON = json.dumps(
+    {
+        "LoRA_type": "Standard",
+        "pretrained_model_name_or_path": "runwayml/stable-diffusion-v1-5",
+        "network_dim": 32,
+        "network_alpha": "16",
+        "learning_rate": "0.0001",
+        "text_encoder_lr": 0,
+        "unet_lr": "1e-4",
+        "lr_scheduler": "cosine",
+        "lr_warmup": 10,
+        "lr_warmup_steps": 0,
+        "max_train_epochs": "10",
+        "train_batch_size": 2,
+        "epoch": 10,
+        "optimizer": "AdamW8bit",
+        "optimizer_args": "weight_decay=0.01",
+        "max_resolution": "512,512",
+        "noise_offset_type": "Original",
+        "noise_offset": 0.05,
+        "sdxl": False,
+        "xformers": "xformers",
+        "conv_dim": 4,
+        "train_data_dir": "img",
+        "seed": "1234",
+        "caption_extension": ".txt",
+        "network_args": "",
+        "additional_parameters": "--min_snr_gamma 5",
+        "save_every_n_epochs": 1,
+    },
+    indent=2,
+)
 AI_TOOLKIT_YAML = """job: extension
 config:
   name: my_lora
@@ -188,12 +216,25 @@ meta:
   name: "[name]"
   version: '1.0'
 """
-ONETRAINER_JSON = json.dumps({
-    "__version": 6, "training_method": "LORA", "model_type": "STABLE_DIFFUSION_15", "learning_rate": 0.0003,
-    "learning_rate_scheduler": "COSINE", "learning_rate_warmup_steps": 200, "epochs": 100, "batch_size": 4,
-    "lora_rank": 16, "lora_alpha": 1.0, "optimizer": {"optimizer": "ADAMW", "weight_decay": 0.01},
-    "ema": "OFF", "ema_decay": 0.999, "concepts": [{"path": "data", "repeats": 1.0}],
-}, indent=2)
+ONETRAINER_JSON = json.dumps(
+    {
+        "__version": 6,
+        "training_method": "LORA",
+        "model_type": "STABLE_DIFFUSION_15",
+        "learning_rate": 0.0003,
+        "learning_rate_scheduler": "COSINE",
+        "learning_rate_warmup_steps": 200,
+        "epochs": 100,
+        "batch_size": 4,
+        "lora_rank": 16,
+        "lora_alpha": 1.0,
+        "optimizer": {"optimizer": "ADAMW", "weight_decay": 0.01},
+        "ema": "OFF",
+        "ema_decay": 0.999,
+        "concepts": [{"path": "data", "repeats": 1.0}],
+    },
+    indent=2,
+)
 DIFFUSERS_ENV = """MODEL_NAME=runwayml/stable-diffusion-v1-5
 LEARNING_RATE=1e-4
 RANK=16
@@ -213,8 +254,10 @@ epoch 2, step 40, loss=0.105, val_loss=0.2
 """
 CSV_LOG = "step,loss,lr,epoch,val_loss\n1,0.2,0.0,1,0.3\n2,0.19,1e-5,1,\n3,0.18,2e-5,1,0.28\n100,0.1,1e-4,2,0.25\n"
 TB_CSV = "Wall time,Step,Value\n1700000000.5,1,0.2\n1700000001.5,2,0.19\n"
-JSONL_LOG = ('{"metrics": {"loss": 0.2, "learning_rate": 1e-5}, "step": 1}\n'
-             '{"metrics": {"loss": 0.19, "learning_rate": 2e-5, "epoch": 1}, "step": 2}\n')
+JSONL_LOG = (
+    '{"metrics": {"loss": 0.2, "learning_rate": 1e-5}, "step": 1}\n'
+    '{"metrics": {"loss": 0.19, "learning_rate": 2e-5, "epoch": 1}, "step": 2}\n'
+)
 WANDB_SUMMARY = '{"_step": 100, "loss": 0.1, "lr": 1e-4, "epoch": 2, "_runtime": 100.5}'
 DIAGNOSE_TOML = """learning_rate = 1e-4
 lr_scheduler = "cosine_with_restarts"
@@ -239,9 +282,18 @@ def sqlite_log_bytes(rows: list[tuple] | None = None) -> bytes:
 
     connection = sqlite3.connect(":memory:")
     connection.execute("CREATE TABLE metrics (step INTEGER, key TEXT, value_real REAL, value_text TEXT)")
-    connection.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?)", rows or [
-        (1, "loss", 0.2, None), (1, "lr", 1e-5, None), (2, "loss", 0.19, None), (2, "lr", 2e-5, None),
-        (3, "loss", None, "nan"), (3, "learning_rate", 3e-5, None)])
+    connection.executemany(
+        "INSERT INTO metrics VALUES (?, ?, ?, ?)",
+        rows
+        or [
+            (1, "loss", 0.2, None),
+            (1, "lr", 1e-5, None),
+            (2, "loss", 0.19, None),
+            (2, "lr", 2e-5, None),
+            (3, "loss", None, "nan"),
+            (3, "learning_rate", 3e-5, None),
+        ],
+    )
     connection.commit()
     data = connection.serialize()
     connection.close()
@@ -254,19 +306,31 @@ def safetensors_bytes(header: dict, payload: bytes = b"") -> bytes:
 
 
 def _safetensors_seeds() -> list[bytes]:
-    meta = {"ss_network_dim": "16", "ss_network_alpha": "8.0", "ss_learning_rate": "0.0001",
-            "ss_lr_scheduler": "cosine", "ss_lr_warmup_steps": "100", "ss_max_train_steps": "1000",
-            "ss_num_train_images": "200", "ss_num_epochs": "10", "ss_network_module": "networks.lora",
-            "ss_dataset_dirs": json.dumps({"10_sks": {"n_repeats": 10, "img_count": 20}}),
-            "ss_datasets": json.dumps([{"subsets": [{"image_dir": "10_sks", "num_repeats": 10, "img_count": 20}],
-                                        "batch_size_per_device": 2}]),
-            "ss_network_args": json.dumps({"conv_dim": "4", "conv_alpha": "1"}),
-            "ss_training_comment": "hello", "modelspec.architecture": "stable-diffusion-v1/lora"}
+    meta = {
+        "ss_network_dim": "16",
+        "ss_network_alpha": "8.0",
+        "ss_learning_rate": "0.0001",
+        "ss_lr_scheduler": "cosine",
+        "ss_lr_warmup_steps": "100",
+        "ss_max_train_steps": "1000",
+        "ss_num_train_images": "200",
+        "ss_num_epochs": "10",
+        "ss_network_module": "networks.lora",
+        "ss_dataset_dirs": json.dumps({"10_sks": {"n_repeats": 10, "img_count": 20}}),
+        "ss_datasets": json.dumps(
+            [{"subsets": [{"image_dir": "10_sks", "num_repeats": 10, "img_count": 20}], "batch_size_per_device": 2}]
+        ),
+        "ss_network_args": json.dumps({"conv_dim": "4", "conv_alpha": "1"}),
+        "ss_training_comment": "hello",
+        "modelspec.architecture": "stable-diffusion-v1/lora",
+    }
     tensors, offset = {}, 0
-    for name, shape in (("lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight", [16, 320]),
-                        ("lora_unet_down_blocks_0_attentions_0_proj_in.lora_up.weight", [320, 16]),
-                        ("lora_unet_down_blocks_0_attentions_0_proj_in.alpha", []),
-                        ("lora_te_text_model_encoder_layers_0_mlp_fc1.lora_down.weight", [16, 768])):
+    for name, shape in (
+        ("lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight", [16, 320]),
+        ("lora_unet_down_blocks_0_attentions_0_proj_in.lora_up.weight", [320, 16]),
+        ("lora_unet_down_blocks_0_attentions_0_proj_in.alpha", []),
+        ("lora_te_text_model_encoder_layers_0_mlp_fc1.lora_down.weight", [16, 768]),
+    ):
         size = 2
         for d in shape:
             size *= d
@@ -280,30 +344,61 @@ def _safetensors_seeds() -> list[bytes]:
 def seeds(family: str) -> tuple[bytes, ...]:
     """The seeds of one family (see tests.fuzz.families)."""
     table = {
-        "sh": lambda: [SH.encode(), LAUNCH.encode()] + _files("sample_runs/**/*.sh")
-        + _literals("train_network.py", "accelerate", exclude=("$env:", "set /a", "@echo")),
+        "sh": lambda: (
+            [SH.encode(), LAUNCH.encode()]
+            + _files("sample_runs/**/*.sh")
+            + _literals("train_network.py", "accelerate", exclude=("$env:", "set /a", "@echo"))
+        ),
         "ps1": lambda: [PS1.encode()] + _literals("$env:", "`\n", "@(", exclude=("```",)),
         "bat": lambda: [BAT.encode()] + _literals("set /a", "%~dp0", "@echo", "setlocal", "^\n"),
-        "markdown": lambda: [MARKDOWN.encode()] + _files("sample_runs/**/*.md", "tests/fixtures/**/*.md")
-        + _literals("```"),
-        "toml": lambda: [CONFIG_TOML.encode(), DATASET_TOML.encode(), DIAGNOSE_TOML.encode()]
-        + _literals("[[datasets", "network_dim =", "learning_rate =", "[general]"),
+        "markdown": lambda: (
+            [MARKDOWN.encode()] + _files("sample_runs/**/*.md", "tests/fixtures/**/*.md") + _literals("```")
+        ),
+        "toml": lambda: (
+            [CONFIG_TOML.encode(), DATASET_TOML.encode(), DIAGNOSE_TOML.encode()]
+            + _literals("[[datasets", "network_dim =", "learning_rate =", "[general]")
+        ),
         "gui_json": lambda: [GUI_JSON.encode()] + _literals('"LoRA_type"'),
-        "trainer_yaml": lambda: [AI_TOOLKIT_YAML.encode()] + _files("sample_runs/**/*.yaml")
-        + _literals("job:", "process:", "train:", "learning_rate:"),
-        "trainer_json": lambda: [ONETRAINER_JSON.encode(), json.dumps({"learning_rate": 1e-4, "rank": 16}).encode()]
-        + _literals('"training_method"', '"learning_rate":', '"lora_rank"', '"r":'),
+        "trainer_yaml": lambda: (
+            [AI_TOOLKIT_YAML.encode()]
+            + _files("sample_runs/**/*.yaml")
+            + _literals("job:", "process:", "train:", "learning_rate:")
+        ),
+        "trainer_json": lambda: (
+            [ONETRAINER_JSON.encode(), json.dumps({"learning_rate": 1e-4, "rank": 16}).encode()]
+            + _literals('"training_method"', '"learning_rate":', '"lora_rank"', '"r":')
+        ),
         "trainer_env": lambda: [DIFFUSERS_ENV.encode(), LAUNCH.encode()] + _literals("export ", "MODEL_NAME="),
-        "notebook": lambda: [json.dumps({"cells": [
-            {"cell_type": "code", "source": ["!accelerate launch train_network.py --network_dim 8 \\\n",
-                                             "  --learning_rate 1e-4 --max_train_steps 100\n"]},
-            {"cell_type": "code", "source": "%env LR=1e-4\n!python train_network.py --learning_rate $LR"},
-            {"cell_type": "markdown", "source": ["# notes"]}], "nbformat": 4}).encode()]
-        + _literals('"cells"'),
+        "notebook": lambda: (
+            [
+                json.dumps(
+                    {
+                        "cells": [
+                            {
+                                "cell_type": "code",
+                                "source": [
+                                    "!accelerate launch train_network.py --network_dim 8 \\\n",
+                                    "  --learning_rate 1e-4 --max_train_steps 100\n",
+                                ],
+                            },
+                            {
+                                "cell_type": "code",
+                                "source": "%env LR=1e-4\n!python train_network.py --learning_rate $LR",
+                            },
+                            {"cell_type": "markdown", "source": ["# notes"]},
+                        ],
+                        "nbformat": 4,
+                    }
+                ).encode()
+            ]
+            + _literals('"cells"')
+        ),
         "safetensors": lambda: _safetensors_seeds() + _files("tests/fixtures/**/*.safetensors"),
-        "dataset_folder": lambda: [b"10_sks/a.png\n10_sks/a.txt=a photo of sks\n10_sks/b.jpg\n2_reg/c.webp\n"
-                                   b"5_x y/d.png\n5_x y/d.caption=tag, tag\n@fifo 10_sks/b.txt\n"
-                                   b"@link 10_sks/c.png -> a.png\n"],
+        "dataset_folder": lambda: [
+            b"10_sks/a.png\n10_sks/a.txt=a photo of sks\n10_sks/b.jpg\n2_reg/c.webp\n"
+            b"5_x y/d.png\n5_x y/d.caption=tag, tag\n@fifo 10_sks/b.txt\n"
+            b"@link 10_sks/c.png -> a.png\n"
+        ],
         "text_log": lambda: [TEXT_LOG.encode()] + _files("sample_runs/**/*.log", "tests/fixtures/**/*.log"),
         "csv_log": lambda: [CSV_LOG.encode(), TB_CSV.encode()],
         "tensorboard": lambda: _files("tests/fixtures/**/events.out.tfevents.*"),
@@ -313,7 +408,11 @@ def seeds(family: str) -> tuple[bytes, ...]:
         "diagnose": lambda: [DIAGNOSE_TOML.encode(), CONFIG_TOML.encode()],
         "reports": lambda: [DIAGNOSE_TOML.encode(), CONFIG_TOML.encode()],
         "plots": lambda: [DIAGNOSE_TOML.encode()],
-        "ablate_plan": lambda: [ABLATE.encode(), b"learning_rate\n1e-4\n5e-5\n", b"lr_scheduler\ncosine\nlinear\n",
-                                b"network_args\nconv_dim=4\n"],
+        "ablate_plan": lambda: [
+            ABLATE.encode(),
+            b"learning_rate\n1e-4\n5e-5\n",
+            b"lr_scheduler\ncosine\nlinear\n",
+            b"network_args\nconv_dim=4\n",
+        ],
     }
     return tuple(dict.fromkeys(s[:_MAX_SEED] for s in table[family]()))

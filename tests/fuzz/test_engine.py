@@ -60,21 +60,33 @@ def _swallows(data, folder):
         return
 
 
-TARGETS = {f.__name__.strip("_"): f for f in (_ok, _clean, _crash, _recursion, _python_hang, _c_hang, _memory,
-                                              _dies, _swallows)}
+TARGETS = {
+    f.__name__.strip("_"): f
+    for f in (_ok, _clean, _crash, _recursion, _python_hang, _c_hang, _memory, _dies, _swallows)
+}
 
 
 @pytest.fixture(scope="module")
 def pool(tmp_path_factory):
-    with Pool(TARGETS, time_limit=0.5, memory_limit=512 << 20, scratch=tmp_path_factory.mktemp("fuzz"),
-              grace=1.0) as p:
+    with Pool(TARGETS, time_limit=0.5, memory_limit=512 << 20, scratch=tmp_path_factory.mktemp("fuzz"), grace=1.0) as p:
         yield p
 
 
-@pytest.mark.parametrize(("target", "outcome"), [
-    ("ok", "ok"), ("clean", "clean"), ("crash", "crash"), ("recursion", "crash"), ("python_hang", "hang"),
-    ("swallows", "hang"), ("memory", "memory"), ("dies", "crash"), ("c_hang", "hang"), ("ok", "ok"),
-])
+@pytest.mark.parametrize(
+    ("target", "outcome"),
+    [
+        ("ok", "ok"),
+        ("clean", "clean"),
+        ("crash", "crash"),
+        ("recursion", "crash"),
+        ("python_hang", "hang"),
+        ("swallows", "hang"),
+        ("memory", "memory"),
+        ("dies", "crash"),
+        ("c_hang", "hang"),
+        ("ok", "ok"),
+    ],
+)
 def test_outcomes_are_told_apart_and_the_worker_recovers(pool, target, outcome):
     result = pool.run(target, b"data")
     assert result.outcome == outcome, result.detail

@@ -53,8 +53,13 @@ def _known_owner(key: str) -> str | None:
 
 @pytest.fixture(scope="module")
 def tallies(tmp_path_factory):
-    settings = Settings(inputs=SHORT_INPUTS, seconds=SHORT_SECONDS, time_limit=10.0, memory_limit=1 << 30,
-                        scratch=tmp_path_factory.mktemp("fuzz"))
+    settings = Settings(
+        inputs=SHORT_INPUTS,
+        seconds=SHORT_SECONDS,
+        time_limit=10.0,
+        memory_limit=1 << 30,
+        scratch=tmp_path_factory.mktemp("fuzz"),
+    )
     return run_campaign(list(FAMILIES), settings, jobs=2)
 
 

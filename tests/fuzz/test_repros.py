@@ -13,8 +13,9 @@ from .replay import cases
 
 def _param(case: str):
     if case in NOT_YET_FIXED:
-        return pytest.param(case, marks=pytest.mark.xfail(strict=False, reason=f"not yet fixed on main; owner: "
-                                                                             f"{owner(case)}"))
+        return pytest.param(
+            case, marks=pytest.mark.xfail(strict=False, reason=f"not yet fixed on main; owner: {owner(case)}")
+        )
     return case
 
 

@@ -50,10 +50,14 @@ from rundiff.infer.synth import build_header, lora_entries
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 OPTIMIZER_CLASSES = {
-    "": "torch.optim.adamw.AdamW", "adamw": "torch.optim.adamw.AdamW",
-    "adamw8bit": "bitsandbytes.optim.adamw.AdamW8bit", "lion": "lion_pytorch.lion_pytorch.Lion",
-    "prodigy": "prodigyopt.prodigy.Prodigy", "adafactor": "transformers.optimization.Adafactor",
-    "sgdnesterov": "torch.optim.sgd.SGD", "dadaptation": "dadaptation.dadapt_adam_preprint.DAdaptAdamPreprint",
+    "": "torch.optim.adamw.AdamW",
+    "adamw": "torch.optim.adamw.AdamW",
+    "adamw8bit": "bitsandbytes.optim.adamw.AdamW8bit",
+    "lion": "lion_pytorch.lion_pytorch.Lion",
+    "prodigy": "prodigyopt.prodigy.Prodigy",
+    "adafactor": "transformers.optimization.Adafactor",
+    "sgdnesterov": "torch.optim.sgd.SGD",
+    "dadaptation": "dadaptation.dadapt_adam_preprint.DAdaptAdamPreprint",
 }
 REAL_VALUES_EVERY = 16  # every 16th LoRA module gets real (made-up) values
 #: network modules sd-scripts ships; any other --network_module must be importable (LyCORIS: lycoris.kohya).
@@ -151,9 +155,16 @@ def read_dataset(args: argparse.Namespace) -> dict:
             for subset in dataset["subsets"]:
                 merged = {**general, **{k: v for k, v in dataset.items() if k != "subsets"}, **subset}
                 count, captions = count_images(Path(merged["image_dir"]))
-                subsets.append({"name": Path(merged["image_dir"]).name, "images": count,
-                                "repeats": int(merged.get("num_repeats", 1)), "is_reg": bool(merged.get("is_reg")),
-                                "tags": tag_counts(captions, separator), "settings": merged})
+                subsets.append(
+                    {
+                        "name": Path(merged["image_dir"]).name,
+                        "images": count,
+                        "repeats": int(merged.get("num_repeats", 1)),
+                        "is_reg": bool(merged.get("is_reg")),
+                        "tags": tag_counts(captions, separator),
+                        "settings": merged,
+                    }
+                )
         return {"subsets": subsets, "batch": int(batch), "resolution": resolution, "config": True}
     for parent, is_reg in ((args.train_data_dir, False), (args.reg_data_dir, True)):
         if not parent or not Path(parent).is_dir():
@@ -163,8 +174,16 @@ def read_dataset(args: argparse.Namespace) -> dict:
             if not child.is_dir() or not head.isdigit():
                 continue
             count, captions = count_images(child)
-            subsets.append({"name": child.name, "images": count, "repeats": int(head), "is_reg": is_reg,
-                            "tags": tag_counts(captions, separator), "settings": {}})
+            subsets.append(
+                {
+                    "name": child.name,
+                    "images": count,
+                    "repeats": int(head),
+                    "is_reg": is_reg,
+                    "tags": tag_counts(captions, separator),
+                    "settings": {},
+                }
+            )
     return {"subsets": subsets, "batch": args.train_batch_size, "resolution": args.resolution, "config": False}
 
 
@@ -249,18 +268,31 @@ def has_cuda() -> bool:
 # ---------------------------------------------------------------------------------------------- LoRA
 
 
-def write_lora(path: Path, args: argparse.Namespace, arch: str, dim: int, alpha: float,
-               applied: dict[str, float], metadata: dict[str, str]) -> None:
+def write_lora(
+    path: Path,
+    args: argparse.Namespace,
+    arch: str,
+    dim: int,
+    alpha: float,
+    applied: dict[str, float],
+    metadata: dict[str, str],
+) -> None:
     """kohya key names and shapes; every 16th module gets values whose size follows the applied LR sum."""
     dtype = {"fp16": "F16", "bf16": "BF16"}.get(args.save_precision or "", "F32")
     conv = dict(a.split("=", 1) for a in args.network_args or [] if "=" in a)
     conv_dim = int(conv["conv_dim"]) if "conv_dim" in conv else None
-    entries = lora_entries(arch=arch, rank=dim, alpha=alpha, dtype=dtype, text_encoder=not args.network_train_unet_only,
-                           conv_rank=conv_dim, conv_alpha=float(conv.get("conv_alpha", 1)) if conv_dim else None)
+    entries = lora_entries(
+        arch=arch,
+        rank=dim,
+        alpha=alpha,
+        dtype=dtype,
+        text_encoder=not args.network_train_unet_only,
+        conv_rank=conv_dim,
+        conv_alpha=float(conv.get("conv_alpha", 1)) if conv_dim else None,
+    )
     if args.network_train_text_encoder_only:
         entries = [e for e in entries if not e[0].startswith("lora_unet_")]
-    modules = sorted({e[0].rsplit(".", 2)[0] if e[0].endswith(".weight") else e[0].rsplit(".", 1)[0]
-                      for e in entries})
+    modules = sorted({e[0].rsplit(".", 2)[0] if e[0].endswith(".weight") else e[0].rsplit(".", 1)[0] for e in entries})
     chosen = set(modules[::REAL_VALUES_EVERY])
     raw, scalars, size = build_header(entries, metadata)
     header = json.loads(raw)
@@ -290,7 +322,7 @@ def write_lora(path: Path, args: argparse.Namespace, arch: str, dim: int, alpha:
 def payload_hashes(path: Path) -> tuple[str, str]:
     """(sha256 of the tensor payload, legacy: first 8 hex of sha256 of 64 KiB at 1 MiB of the payload)."""
     data = path.read_bytes()
-    payload = data[8 + int.from_bytes(data[:8], "little"):]
+    payload = data[8 + int.from_bytes(data[:8], "little") :]
     return hashlib.sha256(payload).hexdigest(), hashlib.sha256(payload[0x100000:0x110000]).hexdigest()[:8]
 
 
@@ -304,73 +336,133 @@ def metadata(args: argparse.Namespace, arch: str, data: dict, steps: dict, start
     optimizer_name = OPTIMIZER_CLASSES.get(optimizer.lower(), optimizer)
     if args.optimizer_args:
         optimizer_name += "(" + ",".join(args.optimizer_args) + ")"
-    version = {"sdxl": "sdxl_base_v1-0"}.get(arch, "sd_v2" if args.v2 else "sd_v1") + ("_v" if args.v_parameterization
-                                                                                       else "")
+    version = {"sdxl": "sdxl_base_v1-0"}.get(arch, "sd_v2" if args.v2 else "sd_v1") + (
+        "_v" if args.v_parameterization else ""
+    )
     model = Path(args.pretrained_model_name_or_path)
     train = [s for s in data["subsets"] if not s["is_reg"]]
     reg = [s for s in data["subsets"] if s["is_reg"]]
     meta = {
-        "ss_session_id": random.randint(0, 2**32), "ss_training_started_at": started,
-        "ss_output_name": args.output_name, "ss_learning_rate": args.learning_rate,
+        "ss_session_id": random.randint(0, 2**32),
+        "ss_training_started_at": started,
+        "ss_output_name": args.output_name,
+        "ss_learning_rate": args.learning_rate,
         "ss_text_encoder_lr": args.text_encoder_lr[0] if args.text_encoder_lr else None,
-        "ss_unet_lr": args.unet_lr, "ss_num_train_images": steps["train_images"], "ss_num_validation_images": 0,
-        "ss_num_reg_images": steps["reg_images"], "ss_num_batches_per_epoch": steps["batches"],
-        "ss_num_epochs": steps["epochs"], "ss_gradient_checkpointing": args.gradient_checkpointing,
+        "ss_unet_lr": args.unet_lr,
+        "ss_num_train_images": steps["train_images"],
+        "ss_num_validation_images": 0,
+        "ss_num_reg_images": steps["reg_images"],
+        "ss_num_batches_per_epoch": steps["batches"],
+        "ss_num_epochs": steps["epochs"],
+        "ss_gradient_checkpointing": args.gradient_checkpointing,
         "ss_gradient_accumulation_steps": args.gradient_accumulation_steps,
-        "ss_max_train_steps": steps["total"], "ss_lr_warmup_steps": args.lr_warmup_steps,
-        "ss_lr_scheduler": args.lr_scheduler, "ss_network_module": args.network_module,
-        "ss_network_dim": args.network_dim, "ss_network_alpha": args.network_alpha,
-        "ss_network_dropout": args.network_dropout, "ss_mixed_precision": args.mixed_precision,
-        "ss_full_fp16": args.full_fp16, "ss_v2": args.v2, "ss_base_model_version": version,
-        "ss_clip_skip": args.clip_skip, "ss_max_token_length": args.max_token_length,
-        "ss_cache_latents": args.cache_latents, "ss_seed": args.seed, "ss_lowram": args.lowram,
-        "ss_noise_offset": args.noise_offset, "ss_multires_noise_iterations": args.multires_noise_iterations,
+        "ss_max_train_steps": steps["total"],
+        "ss_lr_warmup_steps": args.lr_warmup_steps,
+        "ss_lr_scheduler": args.lr_scheduler,
+        "ss_network_module": args.network_module,
+        "ss_network_dim": args.network_dim,
+        "ss_network_alpha": args.network_alpha,
+        "ss_network_dropout": args.network_dropout,
+        "ss_mixed_precision": args.mixed_precision,
+        "ss_full_fp16": args.full_fp16,
+        "ss_v2": args.v2,
+        "ss_base_model_version": version,
+        "ss_clip_skip": args.clip_skip,
+        "ss_max_token_length": args.max_token_length,
+        "ss_cache_latents": args.cache_latents,
+        "ss_seed": args.seed,
+        "ss_lowram": args.lowram,
+        "ss_noise_offset": args.noise_offset,
+        "ss_multires_noise_iterations": args.multires_noise_iterations,
         "ss_multires_noise_discount": args.multires_noise_discount,
-        "ss_adaptive_noise_scale": args.adaptive_noise_scale, "ss_zero_terminal_snr": args.zero_terminal_snr,
-        "ss_training_comment": args.training_comment, "ss_sd_scripts_commit_hash": "(unknown)",
-        "ss_optimizer": optimizer_name, "ss_max_grad_norm": args.max_grad_norm,
+        "ss_adaptive_noise_scale": args.adaptive_noise_scale,
+        "ss_zero_terminal_snr": args.zero_terminal_snr,
+        "ss_training_comment": args.training_comment,
+        "ss_sd_scripts_commit_hash": "(unknown)",
+        "ss_optimizer": optimizer_name,
+        "ss_max_grad_norm": args.max_grad_norm,
         "ss_caption_dropout_rate": args.caption_dropout_rate,
         "ss_caption_dropout_every_n_epochs": args.caption_dropout_every_n_epochs,
         "ss_caption_tag_dropout_rate": args.caption_tag_dropout_rate,
-        "ss_face_crop_aug_range": args.face_crop_aug_range, "ss_prior_loss_weight": args.prior_loss_weight,
-        "ss_min_snr_gamma": args.min_snr_gamma, "ss_scale_weight_norms": args.scale_weight_norms,
-        "ss_ip_noise_gamma": args.ip_noise_gamma, "ss_debiased_estimation": bool(args.debiased_estimation_loss),
+        "ss_face_crop_aug_range": args.face_crop_aug_range,
+        "ss_prior_loss_weight": args.prior_loss_weight,
+        "ss_min_snr_gamma": args.min_snr_gamma,
+        "ss_scale_weight_norms": args.scale_weight_norms,
+        "ss_ip_noise_gamma": args.ip_noise_gamma,
+        "ss_debiased_estimation": bool(args.debiased_estimation_loss),
         "ss_noise_offset_random_strength": args.noise_offset_random_strength,
-        "ss_ip_noise_gamma_random_strength": args.ip_noise_gamma_random_strength, "ss_loss_type": args.loss_type,
-        "ss_huber_schedule": args.huber_schedule, "ss_huber_c": args.huber_c, "ss_huber_scale": args.huber_scale,
-        "ss_fp8_base": args.fp8_base, "ss_fp8_base_unet": args.fp8_base_unet,
-        "ss_validation_seed": args.validation_seed, "ss_validation_split": args.validation_split,
+        "ss_ip_noise_gamma_random_strength": args.ip_noise_gamma_random_strength,
+        "ss_loss_type": args.loss_type,
+        "ss_huber_schedule": args.huber_schedule,
+        "ss_huber_c": args.huber_c,
+        "ss_huber_scale": args.huber_scale,
+        "ss_fp8_base": args.fp8_base,
+        "ss_fp8_base_unet": args.fp8_base_unet,
+        "ss_validation_seed": args.validation_seed,
+        "ss_validation_split": args.validation_split,
         "ss_max_validation_steps": args.max_validation_steps,
         "ss_validate_every_n_epochs": args.validate_every_n_epochs,
-        "ss_validate_every_n_steps": args.validate_every_n_steps, "ss_resize_interpolation": args.resize_interpolation,
-        "ss_epoch": steps["epochs"], "ss_steps": steps["total"], "ss_training_finished_at": time.time(),
+        "ss_validate_every_n_steps": args.validate_every_n_steps,
+        "ss_resize_interpolation": args.resize_interpolation,
+        "ss_epoch": steps["epochs"],
+        "ss_steps": steps["total"],
+        "ss_training_finished_at": time.time(),
     }
     tags = {s["name"]: s["tags"] for s in train}
     if data["config"]:
-        meta["ss_datasets"] = json.dumps([{
-            "is_dreambooth": True, "batch_size_per_device": data["batch"], "num_train_images": steps["train_images"],
-            "num_reg_images": steps["reg_images"], "resolution": list(resolution) if resolution else None,
-            "enable_bucket": False, "min_bucket_reso": None, "max_bucket_reso": None, "tag_frequency": tags,
-            "bucket_info": None, "resize_interpolation": None,
-            "subsets": [{"img_count": s["images"], "num_repeats": s["repeats"], "image_dir": s["name"],
-                         "class_tokens": s["settings"].get("class_tokens"), "is_reg": s["is_reg"],
-                         "shuffle_caption": bool(s["settings"].get("shuffle_caption", args.shuffle_caption)),
-                         "keep_tokens": s["settings"].get("keep_tokens", args.keep_tokens)} for s in data["subsets"]],
-        }])
+        meta["ss_datasets"] = json.dumps(
+            [
+                {
+                    "is_dreambooth": True,
+                    "batch_size_per_device": data["batch"],
+                    "num_train_images": steps["train_images"],
+                    "num_reg_images": steps["reg_images"],
+                    "resolution": list(resolution) if resolution else None,
+                    "enable_bucket": False,
+                    "min_bucket_reso": None,
+                    "max_bucket_reso": None,
+                    "tag_frequency": tags,
+                    "bucket_info": None,
+                    "resize_interpolation": None,
+                    "subsets": [
+                        {
+                            "img_count": s["images"],
+                            "num_repeats": s["repeats"],
+                            "image_dir": s["name"],
+                            "class_tokens": s["settings"].get("class_tokens"),
+                            "is_reg": s["is_reg"],
+                            "shuffle_caption": bool(s["settings"].get("shuffle_caption", args.shuffle_caption)),
+                            "keep_tokens": s["settings"].get("keep_tokens", args.keep_tokens),
+                        }
+                        for s in data["subsets"]
+                    ],
+                }
+            ]
+        )
     else:
-        meta.update({
-            "ss_batch_size_per_device": args.train_batch_size,
-            "ss_total_batch_size": args.train_batch_size * args.gradient_accumulation_steps,
-            "ss_resolution": resolution, "ss_color_aug": args.color_aug, "ss_flip_aug": args.flip_aug,
-            "ss_random_crop": args.random_crop, "ss_shuffle_caption": args.shuffle_caption,
-            "ss_enable_bucket": args.enable_bucket, "ss_bucket_no_upscale": args.bucket_no_upscale,
-            "ss_min_bucket_reso": None, "ss_max_bucket_reso": None, "ss_keep_tokens": args.keep_tokens,
-            "ss_reg_dataset_dirs": json.dumps({s["name"]: {"n_repeats": s["repeats"], "img_count": s["images"]}
-                                               for s in reg}),
-            "ss_bucket_info": json.dumps(None),
-        })
-    meta["ss_dataset_dirs"] = json.dumps({s["name"]: {"n_repeats": s["repeats"], "img_count": s["images"]}
-                                          for s in train})
+        meta.update(
+            {
+                "ss_batch_size_per_device": args.train_batch_size,
+                "ss_total_batch_size": args.train_batch_size * args.gradient_accumulation_steps,
+                "ss_resolution": resolution,
+                "ss_color_aug": args.color_aug,
+                "ss_flip_aug": args.flip_aug,
+                "ss_random_crop": args.random_crop,
+                "ss_shuffle_caption": args.shuffle_caption,
+                "ss_enable_bucket": args.enable_bucket,
+                "ss_bucket_no_upscale": args.bucket_no_upscale,
+                "ss_min_bucket_reso": None,
+                "ss_max_bucket_reso": None,
+                "ss_keep_tokens": args.keep_tokens,
+                "ss_reg_dataset_dirs": json.dumps(
+                    {s["name"]: {"n_repeats": s["repeats"], "img_count": s["images"]} for s in reg}
+                ),
+                "ss_bucket_info": json.dumps(None),
+            }
+        )
+    meta["ss_dataset_dirs"] = json.dumps(
+        {s["name"]: {"n_repeats": s["repeats"], "img_count": s["images"]} for s in train}
+    )
     meta["ss_tag_frequency"] = json.dumps(tags)
     if args.network_args:
         net = dict(a.split("=", 1) for a in args.network_args if "=" in a)
@@ -380,17 +472,25 @@ def metadata(args: argparse.Namespace, arch: str, data: dict, steps: dict, start
         meta["ss_sd_model_hash"] = meta["ss_new_sd_model_hash"] = "IsADirectory" if model.is_dir() else "(stand-in)"
     out = {k: str(v) for k, v in meta.items()}
     arch_name = {"sdxl": "stable-diffusion-xl-v1-base"}.get(
-        arch, ("stable-diffusion-v2-768-v" if args.v_parameterization else "stable-diffusion-v2-512") if args.v2
-        else "stable-diffusion-v1")
-    out.update({
-        "modelspec.sai_model_spec": "1.0.1", "modelspec.architecture": f"{arch_name}/lora",
-        "modelspec.implementation": "diffusers" if arch != "sdxl" else "https://github.com/Stability-AI/generative-models",
-        "modelspec.implementation_version": "sd-scripts/unknown",
-        "modelspec.title": args.output_name or f"LoRA@{started}",
-        "modelspec.resolution": f"{resolution[0]}x{resolution[1]}" if resolution else "512x512",
-        "modelspec.date": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "modelspec.prediction_type": "v" if args.v_parameterization else "epsilon",
-    })
+        arch,
+        ("stable-diffusion-v2-768-v" if args.v_parameterization else "stable-diffusion-v2-512")
+        if args.v2
+        else "stable-diffusion-v1",
+    )
+    out.update(
+        {
+            "modelspec.sai_model_spec": "1.0.1",
+            "modelspec.architecture": f"{arch_name}/lora",
+            "modelspec.implementation": "diffusers"
+            if arch != "sdxl"
+            else "https://github.com/Stability-AI/generative-models",
+            "modelspec.implementation_version": "sd-scripts/unknown",
+            "modelspec.title": args.output_name or f"LoRA@{started}",
+            "modelspec.resolution": f"{resolution[0]}x{resolution[1]}" if resolution else "512x512",
+            "modelspec.date": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "modelspec.prediction_type": "v" if args.v_parameterization else "epsilon",
+        }
+    )
     return out
 
 
@@ -408,8 +508,10 @@ def bar(step: int, total: int, elapsed: float, avg: float) -> str:
     done = int(10 * step / max(total, 1))
     rate = step / elapsed if elapsed > 0 else 0.0
     speed = f"{rate:5.2f}it/s" if rate >= 1 or rate == 0 else f"{1 / rate:5.2f}s/it"
-    return (f"\rsteps: {int(100 * step / max(total, 1)):3d}%|{'█' * done}{' ' * (10 - done)}| {step}/{total} "
-            f"[00:{int(elapsed):02d}<00:00, {speed}, avr_loss={avg:.3g}]")
+    return (
+        f"\rsteps: {int(100 * step / max(total, 1)):3d}%|{'█' * done}{' ' * (10 - done)}| {step}/{total} "
+        f"[00:{int(elapsed):02d}<00:00, {speed}, avr_loss={avg:.3g}]"
+    )
 
 
 def main(arch: str = "sd1", script: str = "train_network.py") -> int:
@@ -495,8 +597,9 @@ def main(arch: str = "sd1", script: str = "train_network.py") -> int:
             if events is not None:
                 events.scalars(logs, step)
                 if args.validation_split and args.validate_every_n_steps and step % args.validate_every_n_steps == 0:
-                    events.scalars({"loss/validation/step_average": loss + 0.05,
-                                    "loss/validation/step_divergence": 0.05}, step)
+                    events.scalars(
+                        {"loss/validation/step_average": loss + 0.05, "loss/validation/step_divergence": 0.05}, step
+                    )
             print(bar(step, total, time.time() - started, average), end="", file=sys.stderr, flush=True)
             if sleep:
                 time.sleep(sleep)
@@ -513,8 +616,13 @@ def main(arch: str = "sd1", script: str = "train_network.py") -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{args.output_name or 'last'}.safetensors"
     print(f"\nsaving checkpoint: {path}", flush=True)
-    steps = {"train_images": train_images, "reg_images": reg_images, "batches": batches, "epochs": epochs,
-             "total": total}
+    steps = {
+        "train_images": train_images,
+        "reg_images": reg_images,
+        "batches": batches,
+        "epochs": epochs,
+        "total": total,
+    }
     meta = metadata(args, arch, data, steps, started)
     write_lora(path, args, arch, dim, alpha, applied, meta)
     meta["sshs_model_hash"], meta["sshs_legacy_hash"] = payload_hashes(path)  # the payload does not change:

@@ -41,8 +41,12 @@ class SweepResult:
 
 
 def settings_key(backend: Backend, short: ShortRun, plan: Plan | None = None) -> dict[str, object]:
-    key: dict[str, object] = {"backend": backend.name, "steps": short.steps, "device": short.device,
-                              "samples": short.samples}
+    key: dict[str, object] = {
+        "backend": backend.name,
+        "steps": short.steps,
+        "device": short.device,
+        "samples": short.samples,
+    }
     if plan is not None and plan.horizon != "compressed":  # compressed was the only horizon before: same key
         key["horizon"] = plan.horizon
     return key
@@ -54,19 +58,24 @@ def base_env(backend: Backend, base: Run) -> dict[str, str]:
     return found(base) if callable(found) else {}
 
 
-def dry_run_commands(base: Run, plan: Plan, backend: Backend, out_dir: Path, short: ShortRun,
-                     executor: dict[str, object] | None = None) -> list[str]:
+def dry_run_commands(
+    base: Run, plan: Plan, backend: Backend, out_dir: Path, short: ShortRun, executor: dict[str, object] | None = None
+) -> list[str]:
     """Exactly what every variant would run: its environment additions, argv and folder, prepared in a
     scratch folder (nothing is written to out_dir)."""
     lines = []
     lines.append(f"# executor: {json.dumps(executor or {'name': 'local'}, default=str)}")
     lines.extend(f"# {line}" for line in plan.schedule_lines())
-    lines.append(f"# environment: yours, only the allow-listed names ({', '.join(sorted(ENV_ALLOW)[:5])}, ...); "
-                 "the `env` before each command is what rundiff adds")
+    lines.append(
+        f"# environment: yours, only the allow-listed names ({', '.join(sorted(ENV_ALLOW)[:5])}, ...); "
+        "the `env` before each command is what rundiff adds"
+    )
     env = base_env(backend, base)
     if env:
-        lines.append("# NOT applied (assignments in the base run's files): "
-                     + ", ".join(f"{plain(k)}={shown(v)}" for k, v in env.items()))
+        lines.append(
+            "# NOT applied (assignments in the base run's files): "
+            + ", ".join(f"{plain(k)}={shown(v)}" for k, v in env.items())
+        )
     with tempfile.TemporaryDirectory(prefix="rundiff-dry-") as scratch:
         for variant in plan.variants:
             job = backend.prepare(base, variant, Path(scratch) / variant.name, short)
@@ -91,13 +100,25 @@ def _written_files(folder: Path, scratch: str, out_dir: Path) -> list[str]:
         except (OSError, UnicodeDecodeError):
             continue
         lines.append(f"#   {path.relative_to(folder)}:")
-        lines.extend(f"#     {plain(line.replace(scratch, str(out_dir)))}" for line in text.splitlines()
-                     if line.strip() and not line.startswith("#"))
+        lines.extend(
+            f"#     {plain(line.replace(scratch, str(out_dir)))}"
+            for line in text.splitlines()
+            if line.strip() and not line.startswith("#")
+        )
     return lines
 
 
-def run_ablation(base: Run, plan: Plan, backend: Backend, out_dir: Path, *, short: ShortRun, jobs: int | None = None,
-                 executor: Executor | None = None, on_progress: ProgressCallback | None = None) -> SweepResult:
+def run_ablation(
+    base: Run,
+    plan: Plan,
+    backend: Backend,
+    out_dir: Path,
+    *,
+    short: ShortRun,
+    jobs: int | None = None,
+    executor: Executor | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> SweepResult:
     """Train every variant of ``plan`` through ``executor`` (local processes by default) into ``out_dir``.
 
     The library entry point (the CLI and `rundiff.api` call it): resume, crash records and Ctrl-C are
@@ -122,8 +143,16 @@ def run_ablation(base: Run, plan: Plan, backend: Backend, out_dir: Path, *, shor
             _notify(on_progress, variant.name, None, "skipped")
             continue
         job = backend.prepare(base, variant, folder, short)
-        record = VariantRecord(variant.name, variant.overrides, variant.seed, variant.factor, backend.name, key,
-                               is_base_value=variant.is_base_value, executor=executor.name)
+        record = VariantRecord(
+            variant.name,
+            variant.overrides,
+            variant.seed,
+            variant.factor,
+            backend.name,
+            key,
+            is_base_value=variant.is_base_value,
+            executor=executor.name,
+        )
         write_record(folder, record)
         records[variant.name] = record
         queue.append((variant, job))
@@ -159,8 +188,14 @@ def run_ablation(base: Run, plan: Plan, backend: Backend, out_dir: Path, *, shor
     return SweepResult(out_dir, [records[v.name] for v in plan.variants], warnings, interrupted)
 
 
-def _finish(executor: Executor, handle, record: VariantRecord, backend: Backend, folder: Path,
-            on_progress: ProgressCallback | None) -> None:
+def _finish(
+    executor: Executor,
+    handle,
+    record: VariantRecord,
+    backend: Backend,
+    folder: Path,
+    on_progress: ProgressCallback | None,
+) -> None:
     result = executor.collect(handle)
     record.returncode, record.wall_time_s, record.stderr_tail = result.returncode, result.wall_time_s, ""
     record.where = result.where
@@ -181,6 +216,7 @@ def _line_handler(backend: Backend, on_progress: ProgressCallback | None):
         progress = backend.parse_progress(line)
         if progress is not None:
             _notify(on_progress, name, progress, "progress")
+
     return handle
 
 

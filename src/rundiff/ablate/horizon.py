@@ -48,8 +48,11 @@ class ShortSchedule:
 
     def describe(self) -> str:
         """One line for the plan, the dry run and the report."""
-        base = (f"base schedule {self.base_total_steps} steps, warmup {self.base_warmup_steps}"
-                if self.base_total_steps else f"base warmup {self.base_warmup_steps}")
+        base = (
+            f"base schedule {self.base_total_steps} steps, warmup {self.base_warmup_steps}"
+            if self.base_total_steps
+            else f"base warmup {self.base_warmup_steps}"
+        )
         if self.horizon == "prefix":
             what = f"the first {self.steps} steps of the {self.schedule_steps}-step {self.scheduler} schedule"
         else:
@@ -58,10 +61,16 @@ class ShortSchedule:
         return f"{self.horizon}: {what} ({base}): warmup {self.warmup_steps} steps{peak}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"horizon": self.horizon, "lr_scheduler": self.scheduler, "steps": self.steps,
-                "warmup_steps": self.warmup_steps, "schedule_steps": self.schedule_steps,
-                "base_total_steps": self.base_total_steps, "base_warmup_steps": self.base_warmup_steps,
-                "peak_lr_fraction": self.peak_fraction}
+        return {
+            "horizon": self.horizon,
+            "lr_scheduler": self.scheduler,
+            "steps": self.steps,
+            "warmup_steps": self.warmup_steps,
+            "schedule_steps": self.schedule_steps,
+            "base_total_steps": self.base_total_steps,
+            "base_warmup_steps": self.base_warmup_steps,
+            "peak_lr_fraction": self.peak_fraction,
+        }
 
 
 def short_schedule(params: dict[str, Any], steps: int, horizon: str, *, label: str = "") -> ShortSchedule:
@@ -82,33 +91,50 @@ def short_schedule(params: dict[str, Any], steps: int, horizon: str, *, label: s
     else:
         if base_total is None:
             why = plan.note("total_steps") or "neither max_train_steps nor epochs with a known dataset size"
-            raise RundiffError(f"{who}--horizon prefix needs the base run's total steps, and they are unknown "
-                               f"({why}); use --horizon compressed", key="horizon")
+            raise RundiffError(
+                f"{who}--horizon prefix needs the base run's total steps, and they are unknown "
+                f"({why}); use --horizon compressed",
+                key="horizon",
+            )
         schedule_steps = max(base_total, steps)
         warmup = base_warmup or 0
     peak = _peak(scheduler, custom, steps, warmup, schedule_steps, params)
-    found = ShortSchedule(horizon, str(custom or scheduler), steps, warmup, schedule_steps, base_total, base_warmup,
-                          peak)
+    found = ShortSchedule(
+        horizon, str(custom or scheduler), steps, warmup, schedule_steps, base_total, base_warmup, peak
+    )
     if warmup and not found.leaves_warmup:
-        raise RundiffError(f"{who}the short run never leaves warmup ({found.describe()}): every update would train "
-                           f"below its target LR; {_advice(horizon)}", key="lr_warmup_steps")
+        raise RundiffError(
+            f"{who}the short run never leaves warmup ({found.describe()}): every update would train "
+            f"below its target LR; {_advice(horizon)}",
+            key="lr_warmup_steps",
+        )
     if peak is not None and peak < MIN_PEAK_FRACTION:
-        raise RundiffError(f"{who}the LR never passes {peak:.0%} of its target in {steps} steps "
-                           f"({found.describe()}); {_advice(horizon)}", key="lr_warmup_steps")
+        raise RundiffError(
+            f"{who}the LR never passes {peak:.0%} of its target in {steps} steps "
+            f"({found.describe()}); {_advice(horizon)}",
+            key="lr_warmup_steps",
+        )
     return found
 
 
-def _compressed_warmup(params: dict[str, Any], steps: int, base_total: int | None, base_warmup: int | None,
-                       who: str) -> int:
+def _compressed_warmup(
+    params: dict[str, Any], steps: int, base_total: int | None, base_warmup: int | None, who: str
+) -> int:
     """The base warmup's fraction of the base total, applied to the short run (rounded to whole steps)."""
     if not base_warmup:
         if base_warmup is None and params.get("lr_warmup_steps") not in (None, 0):
-            raise RundiffError(f"{who}the base run's warmup steps are unknown (its total steps are unknown); "
-                               "give --horizon prefix with known steps, or set lr_warmup_steps", key="lr_warmup_steps")
+            raise RundiffError(
+                f"{who}the base run's warmup steps are unknown (its total steps are unknown); "
+                "give --horizon prefix with known steps, or set lr_warmup_steps",
+                key="lr_warmup_steps",
+            )
         return 0
     if not base_total:
-        raise RundiffError(f"{who}the base run warms up for {base_warmup} steps of an unknown total, so its "
-                           "warmup fraction is unknown; --horizon compressed cannot keep it", key="lr_warmup_steps")
+        raise RundiffError(
+            f"{who}the base run warms up for {base_warmup} steps of an unknown total, so its "
+            "warmup fraction is unknown; --horizon compressed cannot keep it",
+            key="lr_warmup_steps",
+        )
     # Half steps round up, and a base that warms up keeps at least one warmup step (its first update at LR 0).
     return min(steps, max(1, math.floor(base_warmup * steps / base_total + 0.5)))
 
@@ -128,8 +154,9 @@ def _peak(scheduler: str, custom: Any, steps: int, warmup: int, total: int, para
         return 1.0
     # The peak sits at the end of warmup (or the last update, if warmup outlasts the run).
     candidates = {min(warmup, steps - 1), steps - 1, 0}
-    peak = max(lr_multiplier(scheduler, k, warmup=warmup, total=total, num_cycles=cycles, power=power)
-               for k in candidates)
+    peak = max(
+        lr_multiplier(scheduler, k, warmup=warmup, total=total, num_cycles=cycles, power=power) for k in candidates
+    )
     return peak if math.isfinite(peak) else None
 
 

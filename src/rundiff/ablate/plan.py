@@ -72,8 +72,17 @@ class Plan:
             "backend": self.backend,
             "executor": self.executor,
             "base_env_not_applied": self.base_env,
-            "variants": [{"name": v.name, "overrides": v.overrides, "seed": v.seed, "factor": v.factor,
-                          "is_base_value": v.is_base_value, "schedule": v.schedule} for v in self.variants],
+            "variants": [
+                {
+                    "name": v.name,
+                    "overrides": v.overrides,
+                    "seed": v.seed,
+                    "factor": v.factor,
+                    "is_base_value": v.is_base_value,
+                    "schedule": v.schedule,
+                }
+                for v in self.variants
+            ],
             "notes": self.notes,
         }
 
@@ -125,9 +134,16 @@ def describe_schedule(schedule: dict[str, Any]) -> str:
     from rundiff.ablate.horizon import ShortSchedule
 
     try:
-        return ShortSchedule(schedule["horizon"], schedule["lr_scheduler"], schedule["steps"],
-                             schedule["warmup_steps"], schedule["schedule_steps"], schedule.get("base_total_steps"),
-                             schedule.get("base_warmup_steps"), schedule.get("peak_lr_fraction")).describe()
+        return ShortSchedule(
+            schedule["horizon"],
+            schedule["lr_scheduler"],
+            schedule["steps"],
+            schedule["warmup_steps"],
+            schedule["schedule_steps"],
+            schedule.get("base_total_steps"),
+            schedule.get("base_warmup_steps"),
+            schedule.get("peak_lr_fraction"),
+        ).describe()
     except (KeyError, TypeError, ValueError):
         return "unknown"
 
@@ -139,20 +155,32 @@ def check_shadowed(name: str, base: Run, base_values: dict[str, Any], registry: 
     from rundiff.comparison.activity import inactive_because, is_set
 
     param = registry.get(name)
-    for rule in (param.overridden_by if param is not None else ()):
+    for rule in param.overridden_by if param is not None else ():
         if all(is_set(base_values.get(other)) for other in rule.params):
             setting = " and ".join(f"{other}={_label(base_values[other])}" for other in rule.params)
             effective = rule.effective or " / ".join(rule.params)
-            raise RundiffError(f"{name} is overridden in the base run by {setting}: {rule.why}; every variant "
-                               f"would train the same; vary {effective} instead", key=name)
+            raise RundiffError(
+                f"{name} is overridden in the base run by {setting}: {rule.why}; every variant "
+                f"would train the same; vary {effective} instead",
+                key=name,
+            )
     reason = inactive_because(param, base)
     if reason is not None:
         raise RundiffError(f"{name} has {reason} in the base run; every variant would train the same", key=name)
 
 
-def plan_ablation(base: Run, vary: list[str], *, values: list[str] | None = None, like: list[Run] | None = None,
-                  grid: bool = False, steps: int = 300, seeds: list[int] | None = None,
-                  registry: Registry | None = None, horizon: str = DEFAULT_HORIZON) -> Plan:
+def plan_ablation(
+    base: Run,
+    vary: list[str],
+    *,
+    values: list[str] | None = None,
+    like: list[Run] | None = None,
+    grid: bool = False,
+    steps: int = 300,
+    seeds: list[int] | None = None,
+    registry: Registry | None = None,
+    horizon: str = DEFAULT_HORIZON,
+) -> Plan:
     """Variants for each varied parameter (one factor at a time, or their product with ``grid``)."""
     registry = registry or load_registry()
     if not vary:
@@ -174,8 +202,11 @@ def plan_ablation(base: Run, vary: list[str], *, values: list[str] | None = None
                 check_value(name, value, "--values")
             source = "--values"
             if name in base_values and all(values_equal(base_values[name], v) for v in found):
-                raise RundiffError(f"every --values value of {name} is the base run's own "
-                                   f"({shown(_label(base_values[name]))}); nothing would differ", key=name)
+                raise RundiffError(
+                    f"every --values value of {name} is the base run's own "
+                    f"({shown(_label(base_values[name]))}); nothing would differ",
+                    key=name,
+                )
         elif like:
             found = []
             for run in like:
@@ -196,8 +227,9 @@ def plan_ablation(base: Run, vary: list[str], *, values: list[str] | None = None
             notes.append(f"{name}: the base run's own value {shown(_label(base_values[name]))} is included")
         levels[name] = _distinct(found)
         if len(levels[name]) < 2:
-            raise RundiffError(f"{name}: {source} give only one value ({shown(str(levels[name]))}); nothing to compare",
-                               key=name)
+            raise RundiffError(
+                f"{name}: {source} give only one value ({shown(str(levels[name]))}); nothing to compare", key=name
+            )
     variants = []
     combos: list[tuple[str | None, dict[str, Any]]] = []
     if grid and len(names) > 1:

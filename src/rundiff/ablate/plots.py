@@ -80,8 +80,9 @@ class _Groups:
             if variant.finished:
                 self.groups.setdefault(value_label(variant.overrides), []).append(variant)
         labels = list(self.groups)
-        numeric = all(len(g[0].overrides) == 1 and _is_number(next(iter(g[0].overrides.values())))
-                      for g in self.groups.values())
+        numeric = all(
+            len(g[0].overrides) == 1 and _is_number(next(iter(g[0].overrides.values()))) for g in self.groups.values()
+        )
         if numeric:  # an ordered colour map, so the eye reads the order of the values
             labels.sort(key=lambda label: next(iter(self.groups[label][0].overrides.values())))
         self.labels = labels
@@ -130,8 +131,9 @@ def _band(ax, curves: list[tuple[list[float], list[float]]], colour, label: str,
     grid, data = grid[present], data[:, present]
     mean = np.nanmean(data, axis=0)
     n = len(curves)
-    ax.plot(grid, mean, color=colour, lw=1.6, marker=marker, ms=3,
-            label=f"{label}" + (f" ({n} seeds)" if n > 1 else ""))
+    ax.plot(
+        grid, mean, color=colour, lw=1.6, marker=marker, ms=3, label=f"{label}" + (f" ({n} seeds)" if n > 1 else "")
+    )
     if n > 1:
         ax.fill_between(grid, np.nanmin(data, axis=0), np.nanmax(data, axis=0), color=colour, alpha=0.22, lw=0)
     return True
@@ -186,8 +188,15 @@ def _finish(ax, title: str, ylabel: str, *, factor: str, note: str = "", xlabel:
     ax.set_axisbelow(True)
     handles, _ = ax.get_legend_handles_labels()
     if handles:
-        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title=_short(factor),
-                  title_fontsize=8, alignment="left")
+        ax.legend(
+            fontsize=8,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            frameon=False,
+            title=_short(factor),
+            title_fontsize=8,
+            alignment="left",
+        )
     if note:
         ax.text(0.0, -0.2, note, transform=ax.transAxes, fontsize=7.5, color="#6b7280", va="top")
 
@@ -239,8 +248,9 @@ def lr_plot(factor: str, groups: _Groups, proxy: bool) -> bytes | None:
                 continue
             group = plain_text(column.split("/", 1)[1])
             key = (group, tuple(steps), tuple(float(f"{v:.9g}") for v in values))
-            line = lines.setdefault(key, {"group": group, "steps": steps, "values": values, "labels": [],
-                                          "colour": colour})
+            line = lines.setdefault(
+                key, {"group": group, "steps": steps, "values": values, "labels": [], "colour": colour}
+            )
             line["labels"].append(label)
     if not lines:
         return None
@@ -252,16 +262,27 @@ def lr_plot(factor: str, groups: _Groups, proxy: bool) -> bytes | None:
     for line in lines.values():
         shared = len(line["labels"]) == every and every > 1
         who = "every value" if shared else ", ".join(line["labels"])
-        ax.plot(line["steps"], line["values"], color="#374151" if shared else line["colour"], lw=1.8, alpha=0.9,
-                ls=styles[group_names.index(line["group"]) % len(styles)],
-                label=f"{_short(who)} · {line['group']}" if len(group_names) > 1 else _short(who))
+        ax.plot(
+            line["steps"],
+            line["values"],
+            color="#374151" if shared else line["colour"],
+            lw=1.8,
+            alpha=0.9,
+            ls=styles[group_names.index(line["group"]) % len(styles)],
+            label=f"{_short(who)} · {line['group']}" if len(group_names) > 1 else _short(who),
+        )
     peaks = [max(line["values"]) for line in lines.values()]
     if min(peaks) > 0 and max(peaks) / min(peaks) > LOG_SPAN:  # LRs decades apart (an LR ladder)
         _log_axis(ax)
     else:
         ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3), useOffset=False)
-    _finish(ax, _title(factor, "learning rate used at each update", proxy), "learning rate", factor=factor,
-            note="first seed of each value; one line style per parameter group")
+    _finish(
+        ax,
+        _title(factor, "learning rate used at each update", proxy),
+        "learning rate",
+        factor=factor,
+        note="first seed of each value; one line style per parameter group",
+    )
     return _png(fig)
 
 
@@ -281,8 +302,13 @@ def dw_plot(factor: str, groups: _Groups, proxy: bool) -> bytes | None:
             plt.close(fig)
             return None
         _scale(ax, seen)
-        _finish(ax, _title(factor, "weight movement ‖ΔW‖ of the merged LoRA", proxy), "‖ΔW‖ (Frobenius)",
-                factor=factor, note="line = mean over seeds, band = min..max")
+        _finish(
+            ax,
+            _title(factor, "weight movement ‖ΔW‖ of the merged LoRA", proxy),
+            "‖ΔW‖ (Frobenius)",
+            factor=factor,
+            note="line = mean over seeds, band = min..max",
+        )
         return _png(fig)
     return _final_points(factor, groups, "dw", "final ‖ΔW‖ of the merged LoRA", "‖ΔW‖ (Frobenius)", proxy)
 
@@ -293,8 +319,9 @@ def val_loss_plot(factor: str, groups: _Groups, proxy: bool) -> bytes | None:
     if not any(s for s, _ in series.values()):
         return None
     if all(len(s) < 2 for s, _ in series.values()):
-        return _final_points(factor, groups, "val_loss", "validation loss at the end", "validation loss", proxy,
-                             bars=False)
+        return _final_points(
+            factor, groups, "val_loss", "validation loss at the end", "validation loss", proxy, bars=False
+        )
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=_FIGSIZE)
     seen: list[float] = []
@@ -303,13 +330,19 @@ def val_loss_plot(factor: str, groups: _Groups, proxy: bool) -> bytes | None:
         seen += [x for _, vs in curves for x in vs]
         _band(ax, curves, colour, label, marker="o")
     _scale(ax, seen)
-    _finish(ax, _title(factor, "validation loss", proxy), "validation loss", factor=factor,
-            note="held-out images; line = mean over seeds, band = min..max")
+    _finish(
+        ax,
+        _title(factor, "validation loss", proxy),
+        "validation loss",
+        factor=factor,
+        note="held-out images; line = mean over seeds, band = min..max",
+    )
     return _png(fig)
 
 
-def _final_points(factor: str, groups: _Groups, column: str, what: str, ylabel: str, proxy: bool,
-                  bars: bool = True) -> bytes | None:
+def _final_points(
+    factor: str, groups: _Groups, column: str, what: str, ylabel: str, proxy: bool, bars: bool = True
+) -> bytes | None:
     """One dot per seed and the mean, per value: a bar from zero for an amount (‖ΔW‖), a tick for a loss,
     whose axis then starts near the data so that small differences stay visible."""
     plt = _pyplot()
@@ -350,8 +383,12 @@ def factor_plots(sweep: Sweep, factor: str) -> dict[str, bytes]:
     if not groups.labels:
         return {}
     factor = plain_text(factor)
-    made = {"loss": loss_plot(factor, groups, sweep.steps, sweep.proxy), "lr": lr_plot(factor, groups, sweep.proxy),
-            "dw": dw_plot(factor, groups, sweep.proxy), "val_loss": val_loss_plot(factor, groups, sweep.proxy)}
+    made = {
+        "loss": loss_plot(factor, groups, sweep.steps, sweep.proxy),
+        "lr": lr_plot(factor, groups, sweep.proxy),
+        "dw": dw_plot(factor, groups, sweep.proxy),
+        "val_loss": val_loss_plot(factor, groups, sweep.proxy),
+    }
     return {kind: png for kind, png in made.items() if png is not None}
 
 

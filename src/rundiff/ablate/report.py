@@ -24,8 +24,12 @@ PLOTS_DIR = "plots"
 #: Lines of a failed variant's stderr shown in the report (the record holds the last 4000 bytes).
 STDERR_LINES = 25
 
-_PLOT_TITLES = {"loss": "Training loss", "lr": "Learning rate", "dw": "Weight movement ‖ΔW‖",
-                "val_loss": "Validation loss"}
+_PLOT_TITLES = {
+    "loss": "Training loss",
+    "lr": "Learning rate",
+    "dw": "Weight movement ‖ΔW‖",
+    "val_loss": "Validation loss",
+}
 
 
 def render_sweep(sweep: Sweep, fmt: str, plots_dir: Path | None = None) -> str:
@@ -78,8 +82,9 @@ def _images(sweep: Sweep, verdicts: list[FactorVerdict]) -> dict[str, dict[str, 
 def _plot_paths(images: dict[str, dict[str, bytes]], folder: Path) -> dict[str, dict[str, Path]]:
     from rundiff.ablate.plots import plot_file_name
 
-    return {factor: {kind: folder / plot_file_name(factor, kind) for kind in by_kind}
-            for factor, by_kind in images.items()}
+    return {
+        factor: {kind: folder / plot_file_name(factor, kind) for kind in by_kind} for factor, by_kind in images.items()
+    }
 
 
 def _write_images(images: dict[str, dict[str, bytes]], files: dict[str, dict[str, Path]]) -> None:
@@ -89,8 +94,14 @@ def _write_images(images: dict[str, dict[str, bytes]], files: dict[str, dict[str
             path.write_bytes(images[factor][kind])
 
 
-def _render(sweep: Sweep, fmt: str, verdicts: list[FactorVerdict], images: dict[str, dict[str, bytes]],
-            files: dict[str, dict[str, Path]], link_base: Path) -> str:
+def _render(
+    sweep: Sweep,
+    fmt: str,
+    verdicts: list[FactorVerdict],
+    images: dict[str, dict[str, bytes]],
+    files: dict[str, dict[str, Path]],
+    link_base: Path,
+) -> str:
     if fmt == "json":
         return json.dumps(sweep_json(sweep, verdicts), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     embedded = images if fmt == "html" else {}
@@ -100,24 +111,46 @@ def _render(sweep: Sweep, fmt: str, verdicts: list[FactorVerdict], images: dict[
 
 def sweep_json(sweep: Sweep, verdicts: list[FactorVerdict] | None = None) -> dict[str, Any]:
     verdicts = judge_sweep(sweep) if verdicts is None else verdicts
-    return _finite({
-        "base": {"name": sweep.base_name, "path": sweep.base_path}, "backend": sweep.backend,
-        "steps": sweep.steps, "seeds": list(sweep.seeds), "grid": sweep.grid, "proxy": sweep.proxy,
-        "label": PROXY_LABEL if sweep.proxy else None, "tail_fraction": TAIL_FRACTION,
-        "horizon": sweep.horizon, "schedules": list(sweep.schedules), "executor": sweep.executor or {},
-        "base_env_not_applied": sweep.base_env or {},
-        "factors": [v.to_json() for v in verdicts],
-        "variants": [_variant_json(v) for v in sweep.variants],
-        "notes": list(sweep.notes),
-    })
+    return _finite(
+        {
+            "base": {"name": sweep.base_name, "path": sweep.base_path},
+            "backend": sweep.backend,
+            "steps": sweep.steps,
+            "seeds": list(sweep.seeds),
+            "grid": sweep.grid,
+            "proxy": sweep.proxy,
+            "label": PROXY_LABEL if sweep.proxy else None,
+            "tail_fraction": TAIL_FRACTION,
+            "horizon": sweep.horizon,
+            "schedules": list(sweep.schedules),
+            "executor": sweep.executor or {},
+            "base_env_not_applied": sweep.base_env or {},
+            "factors": [v.to_json() for v in verdicts],
+            "variants": [_variant_json(v) for v in sweep.variants],
+            "notes": list(sweep.notes),
+        }
+    )
 
 
 def _variant_json(v: VariantOutcome) -> dict[str, Any]:
-    return {"name": v.name, "factor": v.factor, "overrides": v.overrides, "seed": v.seed, "status": v.status,
-            "backend": v.backend, "is_base_value": v.is_base_value, "final_loss": v.final_loss,
-            "final_val_loss": v.final_val_loss, "dw": v.dw, "dw_rel": v.dw_rel, "steps": v.last_step,
-            "wall_time_s": v.wall_time_s, "steps_per_second": v.steps_per_second,
-            "stderr_tail": v.stderr_tail if not v.finished else "", "warnings": list(v.warnings)}
+    return {
+        "name": v.name,
+        "factor": v.factor,
+        "overrides": v.overrides,
+        "seed": v.seed,
+        "status": v.status,
+        "backend": v.backend,
+        "is_base_value": v.is_base_value,
+        "final_loss": v.final_loss,
+        "final_val_loss": v.final_val_loss,
+        "dw": v.dw,
+        "dw_rel": v.dw_rel,
+        "steps": v.last_step,
+        "wall_time_s": v.wall_time_s,
+        "steps_per_second": v.steps_per_second,
+        "stderr_tail": v.stderr_tail if not v.finished else "",
+        "warnings": list(v.warnings),
+    }
 
 
 def _finite(value: Any) -> Any:
@@ -131,8 +164,13 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def report_context(sweep: Sweep, verdicts: list[FactorVerdict], images: dict[str, dict[str, bytes]],
-                   files: dict[str, dict[str, Path]], link_base: Path | None = None) -> dict[str, Any]:
+def report_context(
+    sweep: Sweep,
+    verdicts: list[FactorVerdict],
+    images: dict[str, dict[str, bytes]],
+    files: dict[str, dict[str, Path]],
+    link_base: Path | None = None,
+) -> dict[str, Any]:
     """The plain dict both ablate templates are rendered from; numbers are already text."""
     factors = []
     for verdict in verdicts:
@@ -143,29 +181,62 @@ def report_context(sweep: Sweep, verdicts: list[FactorVerdict], images: dict[str
             if data is None and path is None:
                 continue
             link = Path(os.path.relpath(path, link_base or sweep.path)).as_posix() if path is not None else None
-            plots.append({"kind": kind, "title": _PLOT_TITLES[kind], "link": link,
-                          "data": base64.b64encode(data).decode("ascii") if data is not None else None})
+            plots.append(
+                {
+                    "kind": kind,
+                    "title": _PLOT_TITLES[kind],
+                    "link": link,
+                    "data": base64.b64encode(data).decode("ascii") if data is not None else None,
+                }
+            )
         loss = verdict.loss
-        factors.append({
-            "name": verdict.name, "sentence": verdict.sentence, "verdict": loss.verdict,
-            "movement": verdict.movement.detail if verdict.movement else None,
-            "metric_label": loss.metric_label, "left_out": list(verdict.left_out),
-            "effect": number(loss.effect, 3), "seed_spread": number(loss.seed_spread),
-            "ratio": ratio_text(loss.ratio), "noise_threshold": ratio_text(loss.noise_threshold),
-            "rows": [{"label": v.label, "n": v.n, "mean": number(v.mean, 4), "sd": number(v.sd),
-                        "min": number(min(v.scores), 4), "max": number(max(v.scores), 4)} for v in loss.values],
-            "plots": plots,
-        })
+        factors.append(
+            {
+                "name": verdict.name,
+                "sentence": verdict.sentence,
+                "verdict": loss.verdict,
+                "movement": verdict.movement.detail if verdict.movement else None,
+                "metric_label": loss.metric_label,
+                "left_out": list(verdict.left_out),
+                "effect": number(loss.effect, 3),
+                "seed_spread": number(loss.seed_spread),
+                "ratio": ratio_text(loss.ratio),
+                "noise_threshold": ratio_text(loss.noise_threshold),
+                "rows": [
+                    {
+                        "label": v.label,
+                        "n": v.n,
+                        "mean": number(v.mean, 4),
+                        "sd": number(v.sd),
+                        "min": number(min(v.scores), 4),
+                        "max": number(max(v.scores), 4),
+                    }
+                    for v in loss.values
+                ],
+                "plots": plots,
+            }
+        )
     variants = [_variant_row(v) for v in sweep.variants]
     problems = [row for row in variants if row["status"] not in ("done",)]
     return {
         "title": f"rundiff ablate: {sweep.base_name or sweep.path.name}",
-        "base_name": sweep.base_name, "base_path": sweep.base_path, "backend": sweep.backend,
-        "proxy": sweep.proxy, "proxy_label": PROXY_LABEL, "steps": sweep.steps,
-        "seeds": ", ".join(str(s) for s in sweep.seeds), "grid": sweep.grid, "notes": list(sweep.notes),
-        "tail_percent": f"{TAIL_FRACTION:.0%}", "factors": factors, "variants": variants, "problems": problems,
-        "finished": sum(v.finished for v in sweep.variants), "total": len(sweep.variants),
-        "horizon": sweep.horizon, "schedules": list(sweep.schedules),
+        "base_name": sweep.base_name,
+        "base_path": sweep.base_path,
+        "backend": sweep.backend,
+        "proxy": sweep.proxy,
+        "proxy_label": PROXY_LABEL,
+        "steps": sweep.steps,
+        "seeds": ", ".join(str(s) for s in sweep.seeds),
+        "grid": sweep.grid,
+        "notes": list(sweep.notes),
+        "tail_percent": f"{TAIL_FRACTION:.0%}",
+        "factors": factors,
+        "variants": variants,
+        "problems": problems,
+        "finished": sum(v.finished for v in sweep.variants),
+        "total": len(sweep.variants),
+        "horizon": sweep.horizon,
+        "schedules": list(sweep.schedules),
         "executor": (sweep.executor or {}).get("name", "unknown"),
         "base_env": [f"{k}={v}" for k, v in (sweep.base_env or {}).items()],
     }
@@ -175,11 +246,18 @@ def _variant_row(v: VariantOutcome) -> dict[str, Any]:
     tail = "\n".join(v.stderr_tail.rstrip().splitlines()[-STDERR_LINES:]) if not v.finished else ""
     longest_ticks = max((len(run) for run in _backtick_runs(tail)), default=0)
     return {
-        "name": v.name, "value": value_label(v.overrides) if v.overrides else "—", "seed": v.seed,
-        "status": v.status, "final_loss": number(v.final_loss, 4), "final_val_loss": number(v.final_val_loss, 4),
-        "dw": number(v.dw, 3), "wall_time": f"{v.wall_time_s:.1f} s" if v.wall_time_s is not None else "—",
+        "name": v.name,
+        "value": value_label(v.overrides) if v.overrides else "—",
+        "seed": v.seed,
+        "status": v.status,
+        "final_loss": number(v.final_loss, 4),
+        "final_val_loss": number(v.final_val_loss, 4),
+        "dw": number(v.dw, 3),
+        "wall_time": f"{v.wall_time_s:.1f} s" if v.wall_time_s is not None else "—",
         "steps_per_second": f"{v.steps_per_second:.2f}" if v.steps_per_second is not None else "—",
-        "stderr_tail": tail, "fence": "`" * max(3, longest_ticks + 1), "warnings": list(v.warnings),
+        "stderr_tail": tail,
+        "fence": "`" * max(3, longest_ticks + 1),
+        "warnings": list(v.warnings),
     }
 
 

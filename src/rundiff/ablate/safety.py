@@ -21,32 +21,94 @@ from typing import Any
 from rundiff.errors import RundiffError
 
 #: Variables of the user's own environment a trainer may see (exact names).
-ENV_ALLOW = frozenset({
-    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP", "TERM",
-    "SYSTEMROOT", "SYSTEMDRIVE", "WINDIR", "COMSPEC", "PATHEXT", "USERPROFILE", "APPDATA", "LOCALAPPDATA",
-    "PROGRAMDATA", "PROGRAMFILES", "NUMBER_OF_PROCESSORS",
-    "VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_ENV",
-    "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "CUDA_HOME", "CUDA_PATH", "HIP_VISIBLE_DEVICES",
-    "ROCR_VISIBLE_DEVICES", "PYTORCH_CUDA_ALLOC_CONF", "NCCL_DEBUG", "NCCL_P2P_DISABLE", "NCCL_IB_DISABLE",
-    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TOKENIZERS_PARALLELISM",
-    "HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HUGGINGFACE_HUB_CACHE",
-    "TRANSFORMERS_CACHE", "TRANSFORMERS_OFFLINE", "TORCH_HOME", "XDG_CACHE_HOME", "TF_CPP_MIN_LOG_LEVEL",
-    "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
-    "http_proxy", "https_proxy", "no_proxy",
-})
+ENV_ALLOW = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "SHELL",
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+        "TMPDIR",
+        "TEMP",
+        "TMP",
+        "TERM",
+        "SYSTEMROOT",
+        "SYSTEMDRIVE",
+        "WINDIR",
+        "COMSPEC",
+        "PATHEXT",
+        "USERPROFILE",
+        "APPDATA",
+        "LOCALAPPDATA",
+        "PROGRAMDATA",
+        "PROGRAMFILES",
+        "NUMBER_OF_PROCESSORS",
+        "VIRTUAL_ENV",
+        "CONDA_PREFIX",
+        "CONDA_DEFAULT_ENV",
+        "CUDA_VISIBLE_DEVICES",
+        "CUDA_DEVICE_ORDER",
+        "CUDA_HOME",
+        "CUDA_PATH",
+        "HIP_VISIBLE_DEVICES",
+        "ROCR_VISIBLE_DEVICES",
+        "PYTORCH_CUDA_ALLOC_CONF",
+        "NCCL_DEBUG",
+        "NCCL_P2P_DISABLE",
+        "NCCL_IB_DISABLE",
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "TOKENIZERS_PARALLELISM",
+        "HF_HOME",
+        "HF_HUB_CACHE",
+        "HF_HUB_OFFLINE",
+        "HF_DATASETS_OFFLINE",
+        "HUGGINGFACE_HUB_CACHE",
+        "TRANSFORMERS_CACHE",
+        "TRANSFORMERS_OFFLINE",
+        "TORCH_HOME",
+        "XDG_CACHE_HOME",
+        "TF_CPP_MIN_LOG_LEVEL",
+        "SSL_CERT_FILE",
+        "REQUESTS_CA_BUNDLE",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "no_proxy",
+    }
+)
 #: Prefixes of allowed names (locale settings, accelerate's own configuration).
 ENV_ALLOW_PREFIXES = ("LC_", "ACCELERATE_")
 #: Never passed, even when listed with --pass-env: they make a process load code it was not asked to.
-ENV_NEVER = frozenset({"LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "DYLD_INSERT_LIBRARIES", "BASH_ENV", "ENV",
-                       "PYTHONSTARTUP", "PYTHONHOME", "PYTHONINSPECT", "PROMPT_COMMAND", "PERL5OPT",
-                       "NODE_OPTIONS"})
+ENV_NEVER = frozenset(
+    {
+        "LD_PRELOAD",
+        "LD_LIBRARY_PATH",
+        "LD_AUDIT",
+        "DYLD_INSERT_LIBRARIES",
+        "BASH_ENV",
+        "ENV",
+        "PYTHONSTARTUP",
+        "PYTHONHOME",
+        "PYTHONINSPECT",
+        "PROMPT_COMMAND",
+        "PERL5OPT",
+        "NODE_OPTIONS",
+    }
+)
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _NUMBER = re.compile(r"^-(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
 
 
-def trainer_env(added: Mapping[str, str], *, passed: Iterable[str] = (),
-                environ: Mapping[str, str] | None = None) -> dict[str, str]:
+def trainer_env(
+    added: Mapping[str, str], *, passed: Iterable[str] = (), environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """The trainer's whole environment: allowed names from ``environ``, then rundiff's own ``added``.
 
     ``passed`` names more variables of the user's environment to hand over (`--pass-env`); names in
@@ -57,8 +119,11 @@ def trainer_env(added: Mapping[str, str], *, passed: Iterable[str] = (),
     refused = sorted(extra & ENV_NEVER)
     if refused:
         raise RundiffError(f"--pass-env {refused[0]}: never passed to a trainer (it makes a process load code)")
-    env = {k: v for k, v in environ.items()
-           if (k in ENV_ALLOW or k.startswith(ENV_ALLOW_PREFIXES) or k in extra) and k not in ENV_NEVER}
+    env = {
+        k: v
+        for k, v in environ.items()
+        if (k in ENV_ALLOW or k.startswith(ENV_ALLOW_PREFIXES) or k in extra) and k not in ENV_NEVER
+    }
     env.update(added)
     return env
 
@@ -93,8 +158,10 @@ def check_value(name: str, value: Any, source: str) -> None:
             continue
         why = unsafe_reason(item)
         if why:
-            raise RundiffError(f"{name} value {shown(item)} from {source} {why}; refused (every value must be "
-                               "exactly one argument)", key=name)
+            raise RundiffError(
+                f"{name} value {shown(item)} from {source} {why}; refused (every value must be exactly one argument)",
+                key=name,
+            )
 
 
 def check_argv(argv: Iterable[str], source: str) -> None:

@@ -132,14 +132,22 @@ def load_sweep(out_dir: Path) -> Sweep:
     base = plan.get("base") if isinstance(plan.get("base"), dict) else {}
     variants = tuple(_load_variant(out_dir, entry, plan_path) for entry in plan["variants"])
     return Sweep(
-        path=out_dir, base_name=str(base.get("name", "")), base_path=str(base.get("path", "")),
-        factors=tuple(str(f) for f in _list(plan.get("factors"))), steps=_int(plan.get("steps")) or 0,
+        path=out_dir,
+        base_name=str(base.get("name", "")),
+        base_path=str(base.get("path", "")),
+        factors=tuple(str(f) for f in _list(plan.get("factors"))),
+        steps=_int(plan.get("steps")) or 0,
         seeds=tuple(s for s in (_int(x) for x in _list(plan.get("seeds"))) if s is not None),
-        grid=bool(plan.get("grid", False)), notes=tuple(str(n) for n in _list(plan.get("notes"))),
-        variants=variants, horizon=str(plan.get("horizon") or "unknown"), schedules=_schedule_lines(plan),
+        grid=bool(plan.get("grid", False)),
+        notes=tuple(str(n) for n in _list(plan.get("notes"))),
+        variants=variants,
+        horizon=str(plan.get("horizon") or "unknown"),
+        schedules=_schedule_lines(plan),
         executor=plan.get("executor") if isinstance(plan.get("executor"), dict) else None,
         base_env={str(k): str(v) for k, v in plan["base_env_not_applied"].items()}
-        if isinstance(plan.get("base_env_not_applied"), dict) else None)
+        if isinstance(plan.get("base_env_not_applied"), dict)
+        else None,
+    )
 
 
 def _schedule_lines(plan: dict[str, Any]) -> tuple[str, ...]:
@@ -180,13 +188,24 @@ def _load_variant(out_dir: Path, entry: Any, plan_path: Path) -> VariantOutcome:
     wall_for_speed = train_wall if train_wall else wall
     speed = last_step / wall_for_speed if last_step and wall_for_speed else None
     return VariantOutcome(
-        name=name, overrides=overrides, seed=seed, factor=factor, status=str(record.status),
+        name=name,
+        overrides=overrides,
+        seed=seed,
+        factor=factor,
+        status=str(record.status),
         backend=str(record.backend or ""),
-        metrics=metrics, is_base_value=is_base, wall_time_s=wall,
-        stderr_tail=str(record.stderr_tail or ""), warnings=tuple(str(w) for w in _list(record.warnings)),
-        final_loss=tail_mean(loss_steps, loss), final_val_loss=tail_mean(val_steps, val),
-        dw=last_finite(dw_steps, dw), dw_rel=last_finite(dw_steps, dw_rel),
-        last_step=int(last_step) if last_step is not None else None, steps_per_second=speed)
+        metrics=metrics,
+        is_base_value=is_base,
+        wall_time_s=wall,
+        stderr_tail=str(record.stderr_tail or ""),
+        warnings=tuple(str(w) for w in _list(record.warnings)),
+        final_loss=tail_mean(loss_steps, loss),
+        final_val_loss=tail_mean(val_steps, val),
+        dw=last_finite(dw_steps, dw),
+        dw_rel=last_finite(dw_steps, dw_rel),
+        last_step=int(last_step) if last_step is not None else None,
+        steps_per_second=speed,
+    )
 
 
 def _list(value: Any) -> list[Any]:

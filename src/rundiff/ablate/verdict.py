@@ -56,8 +56,17 @@ class ValueScores:
         return math.sqrt(sum((s - mean) ** 2 for s in self.scores) / (self.n - 1))
 
     def to_json(self) -> dict[str, Any]:
-        return {"value": self.value, "label": self.label, "seeds": list(self.seeds), "scores": list(self.scores),
-                "n": self.n, "mean": self.mean, "sd": self.sd, "min": min(self.scores), "max": max(self.scores)}
+        return {
+            "value": self.value,
+            "label": self.label,
+            "seeds": list(self.seeds),
+            "scores": list(self.scores),
+            "n": self.n,
+            "mean": self.mean,
+            "sd": self.sd,
+            "min": min(self.scores),
+            "max": max(self.scores),
+        }
 
 
 @dataclass(frozen=True)
@@ -84,10 +93,17 @@ class Effect:
         return self.sentence.removeprefix(f"{self.factor}: ")
 
     def to_json(self) -> dict[str, Any]:
-        return {"metric": self.metric, "metric_label": self.metric_label,
-                "values": [v.to_json() for v in self.values], "effect": self.effect,
-                "seed_spread": self.seed_spread, "ratio": self.ratio, "noise_threshold": self.noise_threshold,
-                "verdict": self.verdict, "sentence": self.sentence}
+        return {
+            "metric": self.metric,
+            "metric_label": self.metric_label,
+            "values": [v.to_json() for v in self.values],
+            "effect": self.effect,
+            "seed_spread": self.seed_spread,
+            "ratio": self.ratio,
+            "noise_threshold": self.noise_threshold,
+            "verdict": self.verdict,
+            "sentence": self.sentence,
+        }
 
 
 @dataclass(frozen=True)
@@ -105,11 +121,20 @@ class FactorVerdict:
         return self.loss.sentence + (f" {PROXY_LABEL.capitalize()}." if self.proxy else "")
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "values": [v.to_json() for v in self.loss.values], "verdict": self.loss.verdict,
-                "sentence": self.sentence, "effect": self.loss.effect, "seed_spread": self.loss.seed_spread,
-                "ratio": self.loss.ratio, "noise_threshold": self.loss.noise_threshold, "metric": self.loss.metric,
-                "metric_label": self.loss.metric_label,
-                "movement": self.movement.to_json() if self.movement else None, "left_out": list(self.left_out)}
+        return {
+            "name": self.name,
+            "values": [v.to_json() for v in self.loss.values],
+            "verdict": self.loss.verdict,
+            "sentence": self.sentence,
+            "effect": self.loss.effect,
+            "seed_spread": self.loss.seed_spread,
+            "ratio": self.loss.ratio,
+            "noise_threshold": self.loss.noise_threshold,
+            "metric": self.loss.metric,
+            "metric_label": self.loss.metric_label,
+            "movement": self.movement.to_json() if self.movement else None,
+            "left_out": list(self.left_out),
+        }
 
 
 def judge_sweep(sweep: Sweep) -> list[FactorVerdict]:
@@ -161,7 +186,7 @@ def pooled_sd(values: list[ValueScores]) -> float | None:
     df = sum(v.n - 1 for v in values if v.n >= 2)
     if not df:
         return None
-    return math.sqrt(sum((v.n - 1) * v.sd ** 2 for v in values if v.n >= 2) / df)
+    return math.sqrt(sum((v.n - 1) * v.sd**2 for v in values if v.n >= 2) / df)
 
 
 @cache
@@ -196,8 +221,14 @@ def _group(variants: list[VariantOutcome], metric: str) -> list[ValueScores]:
     for members in groups.values():
         overrides = members[0].overrides
         value = next(iter(overrides.values())) if len(overrides) == 1 else dict(overrides)
-        out.append(ValueScores(value_label(overrides), value, tuple(v.seed for v in members),
-                               tuple(float(v.score(metric)) for v in members)))
+        out.append(
+            ValueScores(
+                value_label(overrides),
+                value,
+                tuple(v.seed for v in members),
+                tuple(float(v.score(metric)) for v in members),
+            )
+        )
     return out
 
 
@@ -218,8 +249,16 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _sentence(factor: str, metric: str, values: list[ValueScores], effect: float, spread: float | None,
-              ratio: float | None, threshold: float | None, verdict: str) -> str:
+def _sentence(
+    factor: str,
+    metric: str,
+    values: list[ValueScores],
+    effect: float,
+    spread: float | None,
+    ratio: float | None,
+    threshold: float | None,
+    verdict: str,
+) -> str:
     low = min(values, key=lambda v: v.mean)
     high = max(values, key=lambda v: v.mean)
     low_text, high_text = pair_text(low.mean, high.mean)
@@ -227,12 +266,15 @@ def _sentence(factor: str, metric: str, values: list[ValueScores], effect: float
     if low.mean == high.mean:
         head = f"{factor}: {METRIC_LABELS[metric]} is {low_text} for every value"
     if verdict == SPREAD_UNKNOWN:
-        text = (f"{head}; spread unknown with one seed: rundiff cannot tell this effect from seed noise, nor say "
-                f"which value is better. It needs at least 2 seeds per value ({_seeds_needed(values)}).")
+        text = (
+            f"{head}; spread unknown with one seed: rundiff cannot tell this effect from seed noise, nor say "
+            f"which value is better. It needs at least 2 seeds per value ({_seeds_needed(values)})."
+        )
         return text  # no direction, no trend: nothing says they are not noise
     elif spread == 0:
-        text = (f"{head}; the seeds agree exactly (spread 0): "
-                + ("the effect is larger than noise." if effect > 0 else "every value gives the same result."))
+        text = f"{head}; the seeds agree exactly (spread 0): " + (
+            "the effect is larger than noise." if effect > 0 else "every value gives the same result."
+        )
     else:
         noise = f"noise alone passes {ratio_text(threshold)} 1 time in 20" if threshold is not None else ""
         text = f"{head}, {ratio_text(ratio)} the seed-to-seed spread ({number(spread)})"
@@ -242,8 +284,10 @@ def _sentence(factor: str, metric: str, values: list[ValueScores], effect: float
             text += f": not distinguishable from noise at these settings ({noise})."
             needed = seeds_for_ratio(ratio, len(values), min(v.n for v in values)) if ratio else None
             if needed is not None:
-                text += (f" If an effect this size is real, about {needed} seeds per value would show it "
-                         f"(--seeds {','.join(str(i) for i in range(needed))}).")
+                text += (
+                    f" If an effect this size is real, about {needed} seeds per value would show it "
+                    f"(--seeds {','.join(str(i) for i in range(needed))})."
+                )
     if verdict == NOT_DISTINGUISHABLE:
         return text
     trend = _trend(factor, values, spread or 0.0)
@@ -259,8 +303,10 @@ MAX_SUGGESTED_SEEDS = 12
 def _seeds_needed(values: list[ValueScores]) -> str:
     k = max(2, len(values))
     threshold = noise_threshold((3,) * k)
-    return (f"--seeds 0,1,2: with 3 seeds each, noise alone passes {ratio_text(threshold)} the seed-to-seed "
-            "spread 1 time in 20, so an effect must be larger than that")
+    return (
+        f"--seeds 0,1,2: with 3 seeds each, noise alone passes {ratio_text(threshold)} the seed-to-seed "
+        "spread 1 time in 20, so an effect must be larger than that"
+    )
 
 
 def seeds_for_ratio(ratio: float, k: int, n_now: int) -> int | None:

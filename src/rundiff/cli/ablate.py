@@ -23,23 +23,57 @@ def ablate_command(
     base: Annotated[Path, typer.Option("--base", help="The run to start from (a folder or a launch script).")],
     vary: Annotated[list[str], typer.Option("--vary", help="Parameter to vary (repeatable: one factor at a time).")],
     values: Annotated[str | None, typer.Option("--values", help="Values to try, e.g. 16,32,64 (one --vary).")] = None,
-    like: Annotated[list[Path] | None, typer.Option("--like", help="Take the values from these runs (repeatable).")] = None,
+    like: Annotated[
+        list[Path] | None, typer.Option("--like", help="Take the values from these runs (repeatable).")
+    ] = None,
     grid: Annotated[bool, typer.Option("--grid", help="Train the product of several --vary instead.")] = False,
     steps: Annotated[int, typer.Option("--steps", help="Optimizer steps per variant.")] = 300,
-    seeds: Annotated[str, typer.Option("--seeds", help="Seeds, e.g. 0,1,2 (seed spread tells effect from noise).")] = "0",
-    backend: Annotated[str | None, typer.Option("--backend", help="kohya or builtin (default: kohya when installed).")] = None,
-    kohya_dir: Annotated[Path | None, typer.Option("--kohya-dir", help="Your sd-scripts work tree (or $KOHYA_SD_SCRIPTS).")] = None,
+    seeds: Annotated[
+        str, typer.Option("--seeds", help="Seeds, e.g. 0,1,2 (seed spread tells effect from noise).")
+    ] = "0",
+    backend: Annotated[
+        str | None, typer.Option("--backend", help="kohya or builtin (default: kohya when installed).")
+    ] = None,
+    kohya_dir: Annotated[
+        Path | None, typer.Option("--kohya-dir", help="Your sd-scripts work tree (or $KOHYA_SD_SCRIPTS).")
+    ] = None,
     kohya_python: Annotated[str | None, typer.Option("--kohya-python", help="Python of your kohya venv.")] = None,
     device: Annotated[str, typer.Option("--device", help="cpu, cuda, or cuda:0,cuda:1 for one GPU per job.")] = "cpu",
-    jobs: Annotated[int | None, typer.Option("--jobs", help="Variants trained at once (default: one per GPU, or 1 on the CPU; Ray: the cluster's GPUs).")] = None,
-    horizon: Annotated[str, typer.Option("--horizon", help="compressed: the base schedule squeezed into --steps (warmup fraction, cycles, decay kept); prefix: its first --steps steps.")] = "compressed",
-    executor: Annotated[str, typer.Option("--executor", help="local, ray (rundiff[ray]) or slurm (rundiff[slurm], via submitit).")] = "local",
-    ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster to join (default: start one on this machine).")] = None,
-    slurm_partition: Annotated[str | None, typer.Option("--slurm-partition", help="Slurm partition for --executor slurm.")] = None,
-    pass_env: Annotated[list[str] | None, typer.Option("--pass-env", help="Also hand this variable of your environment to the trainer (repeatable).")] = None,
-    output: Annotated[Path, typer.Option("-o", "--output", help="Sweep folder (one subfolder per variant).")] = Path("ablations"),
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and the exact commands; train nothing.")] = False,
-    open_after: Annotated[bool, typer.Option("--open", help="Open the sweep's report.html when it is written.")] = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs", help="Variants trained at once (default: one per GPU, or 1 on the CPU; Ray: the cluster's GPUs)."
+        ),
+    ] = None,
+    horizon: Annotated[
+        str,
+        typer.Option(
+            "--horizon",
+            help="compressed: the base schedule squeezed into --steps (warmup fraction, cycles, decay kept); prefix: its first --steps steps.",
+        ),
+    ] = "compressed",
+    executor: Annotated[
+        str, typer.Option("--executor", help="local, ray (rundiff[ray]) or slurm (rundiff[slurm], via submitit).")
+    ] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option("--ray-address", help="Ray cluster to join (default: start one on this machine).")
+    ] = None,
+    slurm_partition: Annotated[
+        str | None, typer.Option("--slurm-partition", help="Slurm partition for --executor slurm.")
+    ] = None,
+    pass_env: Annotated[
+        list[str] | None,
+        typer.Option("--pass-env", help="Also hand this variable of your environment to the trainer (repeatable)."),
+    ] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Sweep folder (one subfolder per variant).")] = Path(
+        "ablations"
+    ),
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan and the exact commands; train nothing.")
+    ] = False,
+    open_after: Annotated[
+        bool, typer.Option("--open", help="Open the sweep's report.html when it is written.")
+    ] = False,
 ) -> None:
     """Re-run short trainings that vary one setting, and say whether its effect beats the seed noise."""
     from rundiff.ablate.backend import ShortRun
@@ -54,33 +88,55 @@ def ablate_command(
         base_run = load_run(base)
         like_runs = [load_run(p) for p in like or []]
         seed_list = [_int(s, "--seeds") for s in _list([seeds])]
-        plan = plan_ablation(base_run, _list(vary), values=_list([values]) if values else None,
-                             like=like_runs or None, grid=grid, steps=steps, seeds=seed_list, horizon=horizon)
+        plan = plan_ablation(
+            base_run,
+            _list(vary),
+            values=_list([values]) if values else None,
+            like=like_runs or None,
+            grid=grid,
+            steps=steps,
+            seeds=seed_list,
+            horizon=horizon,
+        )
         chosen = choose_backend(backend, base_run, kohya_dir, kohya_python)
         devices = _list([device]) if "," in device else []
         gpu_list = [d for d in devices if d.startswith("cuda")]
         short = ShortRun(steps=steps, device="cuda" if gpu_list else (devices[0] if devices else device))
-        print(f"ablate {plain(base_run.name)}: {len(plan.variants)} variants x {steps} steps, backend {chosen.name}, "
-              f"executor {executor}", file=sys.stderr)
+        print(
+            f"ablate {plain(base_run.name)}: {len(plan.variants)} variants x {steps} steps, backend {chosen.name}, "
+            f"executor {executor}",
+            file=sys.stderr,
+        )
         for line in plan.schedule_lines():
             print(f"  {line}", file=sys.stderr)
         for note in plan.notes:
             print(f"  note: {note}", file=sys.stderr)
         for name, value in base_env(chosen, base_run).items():
-            print(f"  not applied: the base run sets {plain(name)}={shown(value)} (the trainer's environment is "
-                  "an allow-list; --pass-env NAME hands over a variable of yours)", file=sys.stderr)
+            print(
+                f"  not applied: the base run sets {plain(name)}={shown(value)} (the trainer's environment is "
+                "an allow-list; --pass-env NAME hands over a variable of yours)",
+                file=sys.stderr,
+            )
         if dry_run:
             for warning in chosen.check(base_run, plan):
                 print(f"  warning: {warning}", file=sys.stderr)
             for line in dry_run_commands(base_run, plan, chosen, output, short, executor={"name": executor}):
                 print(line)
             return
-        engine = make_executor(executor, devices=gpu_list, jobs=jobs, pass_env=pass_env or (),
-                               ray_address=ray_address, gpus_per_job=0.0 if short.device.startswith("cpu") else None,
-                               slurm_folder=output / ".submitit", slurm_partition=slurm_partition)
+        engine = make_executor(
+            executor,
+            devices=gpu_list,
+            jobs=jobs,
+            pass_env=pass_env or (),
+            ray_address=ray_address,
+            gpus_per_job=0.0 if short.device.startswith("cpu") else None,
+            slurm_folder=output / ".submitit",
+            slurm_partition=slurm_partition,
+        )
         with _progress_display() as on_progress:
-            result = run_ablation(base_run, plan, chosen, output, short=short, jobs=jobs,
-                                  executor=engine, on_progress=on_progress)
+            result = run_ablation(
+                base_run, plan, chosen, output, short=short, jobs=jobs, executor=engine, on_progress=on_progress
+            )
         for warning in result.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         for record in result.failed:
@@ -103,8 +159,12 @@ def _check_sweep_folder(output: Path) -> None:
     from rundiff.report.output import SUFFIX_FORMATS
 
     if output.suffix.lower() in SUFFIX_FORMATS:
-        raise RundiffError(f"-o is the sweep folder; the reports are written into it as report.md, report.html "
-                           f"and report.json (not {output.name})", output, key="-o")
+        raise RundiffError(
+            f"-o is the sweep folder; the reports are written into it as report.md, report.html "
+            f"and report.json (not {output.name})",
+            output,
+            key="-o",
+        )
     if output.exists() and not output.is_dir():
         raise RundiffError("-o must be a folder (the sweep folder)", output, key="-o")
 
@@ -159,9 +219,14 @@ class _progress_display:
     def __enter__(self):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(),
-                                 transient=False)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TimeRemainingColumn(),
+            transient=False,
+        )
         self.tasks: dict[str, int] = {}
         self.progress.__enter__()
         return self.update

@@ -32,9 +32,19 @@ def compare_command(
         bool, typer.Option("--all", help="Also show parameters that are the same in every run.")
     ] = False,
     diagnose: Annotated[bool, typer.Option("--diagnose/--no-diagnose", help="Include each run's diagnosis.")] = True,
-    metric: Annotated[str | None, typer.Option("--metric", help="A numeric outcome (rundiff.yaml metrics/score, or a log series such as loss/average): how much each differing parameter moves it.")] = None,
-    curves: Annotated[bool, typer.Option("--curves/--no-curves", help="Overlay the runs' loss and LR curves (HTML, Markdown).")] = True,
-    samples: Annotated[bool, typer.Option("--samples/--no-samples", help="Show the runs' sample images side by side (HTML, Markdown).")] = True,
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            "--metric",
+            help="A numeric outcome (rundiff.yaml metrics/score, or a log series such as loss/average): how much each differing parameter moves it.",
+        ),
+    ] = None,
+    curves: Annotated[
+        bool, typer.Option("--curves/--no-curves", help="Overlay the runs' loss and LR curves (HTML, Markdown).")
+    ] = True,
+    samples: Annotated[
+        bool, typer.Option("--samples/--no-samples", help="Show the runs' sample images side by side (HTML, Markdown).")
+    ] = True,
 ) -> None:
     """Line runs up parameter by parameter: what changed, where each value came from, what to suspect."""
     from rundiff import api
@@ -44,8 +54,7 @@ def compare_command(
         from rundiff.report.extras import Extras, write_files
 
         out = choose_output(output, fmt, FORMATS, open_after=open_after)
-        comparison = api.compare(list(runs), baseline=baseline, good=good or [], bad=bad or [],
-                                 diagnose=diagnose)
+        comparison = api.compare(list(runs), baseline=baseline, good=good or [], bad=bad or [], diagnose=diagnose)
         extras = Extras(metric=metric, curves=curves, samples=samples, report_path=out.path)
         if out.to_terminal:
             from rundiff.report.context import comparison_context

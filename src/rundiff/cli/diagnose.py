@@ -28,7 +28,13 @@ def diagnose(
     open_after: Annotated[bool, typer.Option("--open", help=OPEN_HELP)] = False,
     select: Annotated[list[str] | None, typer.Option("--select", help="Run only this rule (repeatable).")] = None,
     ignore: Annotated[list[str] | None, typer.Option("--ignore", help="Rule id to leave out (repeatable).")] = None,
-    weights: Annotated[bool, typer.Option("--weights", help="Also read each saved LoRA's weights, tensor by tensor: per-epoch norms, never-trained (all-zero) factors.")] = False,
+    weights: Annotated[
+        bool,
+        typer.Option(
+            "--weights",
+            help="Also read each saved LoRA's weights, tensor by tensor: per-epoch norms, never-trained (all-zero) factors.",
+        ),
+    ] = False,
     exit_zero: Annotated[bool, typer.Option("--exit-zero", help="Exit 0 even when errors remain.")] = False,
     plots: Annotated[Path | None, typer.Option("--plots", help="Write LR, loss and EMA plots (PNG) here.")] = None,
 ) -> None:
@@ -47,8 +53,7 @@ def diagnose(
         # select/ignore of [tool.rundiff.diagnose] arrive as option defaults; its `rules` table is read here
         config_path = ctx.parent.params.get("config") if ctx.parent is not None else None
         thresholds = load_config(config_path).section("diagnose", "rules")
-        diagnosis = api.diagnose(runs, select=select or [], ignore=ignore or [], thresholds=thresholds,
-                                 weights=weights)
+        diagnosis = api.diagnose(runs, select=select or [], ignore=ignore or [], thresholds=thresholds, weights=weights)
         images = None
         if plots is not None or out.format == "html":
             from rundiff.diagnose.plots import diagnosis_plots, write_plots
@@ -67,6 +72,7 @@ def diagnose(
 
 
 app.command(
-    "diagnose", epilog="Exit codes: 0 no errors found; 1 errors found or a run unreadable (--exit-zero: 0); "
-    "2 bad input or options, or no run could be read."
+    "diagnose",
+    epilog="Exit codes: 0 no errors found; 1 errors found or a run unreadable (--exit-zero: 0); "
+    "2 bad input or options, or no run could be read.",
 )(diagnose)

@@ -54,8 +54,11 @@ def rank_suspects(comparison: Comparison, registry: Registry) -> list[Suspect]:
         if row.status != "differs" or row.replicate:
             continue
         path_like = (param := registry.get(row.name)) is not None and param.type == "path"
-        good_values = [row.entries[r.name].cell.value for r in good
-                       if row.entries[r.name].cell.known and row.entries[r.name].inactive is None]
+        good_values = [
+            row.entries[r.name].cell.value
+            for r in good
+            if row.entries[r.name].cell.known and row.entries[r.name].inactive is None
+        ]
         if not good_values:
             continue
         good_agree = all(values_equal(good_values[0], v, path_like=path_like) for v in good_values[1:])
@@ -76,8 +79,10 @@ def rank_suspects(comparison: Comparison, registry: Registry) -> list[Suspect]:
         share = len(separating) / len(bad)
         score = round(weight * share * (1.0 if good_agree else 0.5), 4)
         good_text = _show(good_values[0]) if good_agree else "/".join(sorted({_show(v) for v in good_values}))
-        reason = f"{len(separating)} of {len(bad)} bad runs differ from the good value {_clip(good_text)} " \
-                 f"({_some(separating, '; ')})"
+        reason = (
+            f"{len(separating)} of {len(bad)} bad runs differ from the good value {_clip(good_text)} "
+            f"({_some(separating, '; ')})"
+        )
         if contradicting:
             reason += f"; same as good in {_some(contradicting)}"
         if unknown:
@@ -87,6 +92,7 @@ def rank_suspects(comparison: Comparison, registry: Registry) -> list[Suspect]:
         if not good_agree:
             reason += "; the good runs disagree among themselves"
         suspects.append(Suspect(row.name, score, reason, row.category, row.impact))
+
     def derived(name: str) -> bool:  # a derived row restates its inputs: on a tie, the input goes first
         param = registry.get(name)
         return param is not None and param.derived

@@ -93,8 +93,12 @@ class Comparison:
         names = self.run_names()
         records = []
         for row in self.rows:
-            record: dict[str, Any] = {"parameter": row.name, "category": row.category, "impact": row.impact,
-                                      "status": row.status}
+            record: dict[str, Any] = {
+                "parameter": row.name,
+                "category": row.category,
+                "impact": row.impact,
+                "status": row.status,
+            }
             for run in names:
                 record[run] = row.entries[run].cell.value
             records.append(record)
@@ -140,8 +144,13 @@ def row_status(entries: list[Entry], *, path_like: bool = False) -> str:
     return "same" if len(known) == len(entries) else "partial"
 
 
-def compare_runs(runs: list[Run], baseline: str | None = None, registry: Registry | None = None,
-                 good: list[str] | None = None, bad: list[str] | None = None) -> Comparison:
+def compare_runs(
+    runs: list[Run],
+    baseline: str | None = None,
+    registry: Registry | None = None,
+    good: list[str] | None = None,
+    bad: list[str] | None = None,
+) -> Comparison:
     from rundiff.comparison.suspects import rank_suspects
 
     registry = registry or load_registry()
@@ -187,16 +196,18 @@ def compare_runs(runs: list[Run], baseline: str | None = None, registry: Registr
                     change = "same" if inactive and base_inactive else "inactive"
             entries[run.name] = Entry(cell, change, inactive)
         status = row_status(list(entries.values()), path_like=path_like)
-        rows.append(Row(
-            name=name,
-            category=param.category if param else UNMAPPED_CATEGORY,
-            impact=param.impact if param else UNMAPPED_IMPACT,
-            status=status,
-            entries=entries,
-            rationale=param.rationale if param else "",
-            known_parameter=param is not None,
-            replicate=param.replicate if param is not None else False,
-        ))
+        rows.append(
+            Row(
+                name=name,
+                category=param.category if param else UNMAPPED_CATEGORY,
+                impact=param.impact if param else UNMAPPED_IMPACT,
+                status=status,
+                entries=entries,
+                rationale=param.rationale if param else "",
+                known_parameter=param is not None,
+                replicate=param.replicate if param is not None else False,
+            )
+        )
     impact_order = {k: -v for k, v in registry.impacts.items()}
     rows.sort(key=lambda r: (registry.category_rank(r.category), impact_order.get(r.impact, 0), r.name))
     conflicts = [c for run in runs for c in run.conflicts]

@@ -13,8 +13,8 @@ from rundiff.normalise.steps import StepPlan, plan_steps
 
 #: training_type spellings that mean "a network (LoRA-like) is trained" or "the model itself is".
 NETWORK_TYPES = frozenset({"lora", "locon", "loha", "lokr", "lycoris", "dora", "ia3", "glora", "network"})
-FULL_TYPES = frozenset({"full", "finetune", "fine_tune", "full_finetune", "full_fine_tune", "dreambooth",
-                        "native"})
+FULL_TYPES = frozenset({"full", "finetune", "fine_tune", "full_finetune", "full_fine_tune", "dreambooth", "native"})
+
 
 @dataclass(frozen=True)
 class RunContext:
@@ -63,22 +63,38 @@ class RunContext:
 #: Rows the normaliser derives with plan_steps itself; recomputed here instead.
 _PLAN_OUTPUTS = frozenset({"steps_per_epoch", "num_epochs", "total_steps", "warmup_steps", "warmup_fraction"})
 #: What plan_steps reads.
-_PLAN_INPUTS = ("steps_per_epoch", "num_batches_per_epoch", "num_train_images", "image_count", "num_repeats",
-                "train_batch_size", "gradient_accumulation_steps", "max_train_epochs", "max_train_steps",
-                "lr_warmup_steps", "lr_warmup_epochs", "lr_scheduler_interval")
+_PLAN_INPUTS = (
+    "steps_per_epoch",
+    "num_batches_per_epoch",
+    "num_train_images",
+    "image_count",
+    "num_repeats",
+    "train_batch_size",
+    "gradient_accumulation_steps",
+    "max_train_epochs",
+    "max_train_steps",
+    "lr_warmup_steps",
+    "lr_warmup_epochs",
+    "lr_scheduler_interval",
+)
 _SCHEDULE_INPUTS = ("lr_scheduler", "lr_scheduler_num_cycles", "lr_scheduler_power")
 
 
 def _params(run: Run) -> tuple[dict[str, Any], list[str], dict[str, str]]:
     """Parameter values for the simulation: the run's cells, with what the logs printed standing in
     for a total step count the configs do not give."""
-    params = {name: run.value(name) for name, cell in run.cells.items()
-              if not (name in _PLAN_OUTPUTS and cell.provenance is Provenance.DERIVED)}
+    params = {
+        name: run.value(name)
+        for name, cell in run.cells.items()
+        if not (name in _PLAN_OUTPUTS and cell.provenance is Provenance.DERIVED)
+    }
     notes: list[str] = []
     param_notes: dict[str, str] = {}
     total = run.get("total_steps")
-    unset = all(run.get(n).provenance in (Provenance.UNKNOWN, Provenance.DEFAULT)
-                for n in ("max_train_steps", "max_train_epochs"))
+    unset = all(
+        run.get(n).provenance in (Provenance.UNKNOWN, Provenance.DEFAULT)
+        for n in ("max_train_steps", "max_train_epochs")
+    )
     if total.known and total.provenance is Provenance.INFERRED and unset:
         params["max_train_steps"] = total.value
         params.pop("max_train_epochs", None)
@@ -86,11 +102,18 @@ def _params(run: Run) -> tuple[dict[str, Any], list[str], dict[str, str]]:
         notes.append(f"total steps = {total.value} from the logs{where}")
         param_notes["max_train_steps"] = f"total steps from the logs{where}"
         param_notes["@source:max_train_steps"] = total.source or ""
-    elif unset and run.get("max_train_steps").provenance is Provenance.UNKNOWN and run.logs is not None \
-            and run.logs.last_step and _no_step_inputs(run):
+    elif (
+        unset
+        and run.get("max_train_steps").provenance is Provenance.UNKNOWN
+        and run.logs is not None
+        and run.logs.last_step
+        and _no_step_inputs(run)
+    ):
         params["max_train_steps"] = run.logs.last_step
-        notes.append(f"total steps = {run.logs.last_step}: the last logged step (the run's total is not recorded; "
-                     "it is at least this)")
+        notes.append(
+            f"total steps = {run.logs.last_step}: the last logged step (the run's total is not recorded; "
+            "it is at least this)"
+        )
         param_notes["max_train_steps"] = "the last logged step: the run's total is at least this"
         param_notes["@source:max_train_steps"] = run.get("last_logged_step").source or (run.log_files or [""])[0]
     return params, notes, param_notes
@@ -98,8 +121,9 @@ def _params(run: Run) -> tuple[dict[str, Any], list[str], dict[str, str]]:
 
 def _no_step_inputs(run: Run) -> bool:
     """Nothing else would count the steps (no image count, no steps per epoch)."""
-    return not any(run.get(n).known for n in ("steps_per_epoch", "num_batches_per_epoch", "num_train_images",
-                                              "image_count"))
+    return not any(
+        run.get(n).known for n in ("steps_per_epoch", "num_batches_per_epoch", "num_train_images", "image_count")
+    )
 
 
 def _log_source_note(run: Run, name: str) -> str:
@@ -127,12 +151,23 @@ def build_context(run: Run, logs: RunLogs, weights: tuple[Any, ...] | None = Non
             notes.append(reason)
     logged_total = run.get("total_steps")
     if logged_total.provenance is Provenance.INFERRED and plan.total_steps and logged_total.value != plan.total_steps:
-        notes.append(f"the logs say {logged_total.value} total steps{_log_source_note(run, 'total_steps')}, "
-                     f"the parameters give {plan.total_steps}")
+        notes.append(
+            f"the logs say {logged_total.value} total steps{_log_source_note(run, 'total_steps')}, "
+            f"the parameters give {plan.total_steps}"
+        )
     plan_inputs = tuple(n for n in _PLAN_INPUTS if params.get(n) is not None)
     schedule_inputs = tuple(n for n in _SCHEDULE_INPUTS if params.get(n) is not None) if schedule else ()
     if schedule is not None and main is not None:
         schedule_inputs = (main[0], *schedule_inputs)
-    return RunContext(run=run, params=params, plan=plan, schedule=schedule, logs=logs, notes=tuple(notes),
-                      plan_inputs=plan_inputs, schedule_inputs=schedule_inputs, param_notes=param_notes,
-                      weights=weights)
+    return RunContext(
+        run=run,
+        params=params,
+        plan=plan,
+        schedule=schedule,
+        logs=logs,
+        notes=tuple(notes),
+        plan_inputs=plan_inputs,
+        schedule_inputs=schedule_inputs,
+        param_notes=param_notes,
+        weights=weights,
+    )

@@ -33,8 +33,12 @@ class RuleSelection:
     thresholds: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, select: Iterable[str] = (), ignore: Iterable[str] = (),
-           thresholds: Mapping[str, Mapping[str, Any]] | None = None) -> RuleSelection:
+    def of(
+        cls,
+        select: Iterable[str] = (),
+        ignore: Iterable[str] = (),
+        thresholds: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> RuleSelection:
         thresholds = dict(thresholds or {})
         check_rule_ids(thresholds, "rules")
         for rule_id, values in thresholds.items():
@@ -43,8 +47,9 @@ class RuleSelection:
             unknown = sorted(set(values) - set(RULES_BY_ID[rule_id].thresholds))
             if unknown:
                 known = ", ".join(RULES_BY_ID[rule_id].thresholds) or "none"
-                raise RundiffError(f"{rule_id} has no threshold {unknown[0]!r} (its thresholds: {known})",
-                                   key=f"rules.{rule_id}")
+                raise RundiffError(
+                    f"{rule_id} has no threshold {unknown[0]!r} (its thresholds: {known})", key=f"rules.{rule_id}"
+                )
         return cls(check_rule_ids(select, "--select"), check_rule_ids(ignore, "--ignore"), thresholds)
 
     def active(self, rule_id: str) -> bool:
@@ -87,14 +92,21 @@ def summarize(context: RunContext) -> dict[str, Any]:
     """The simulated numbers a report shows next to the findings of a run."""
     plan = context.plan
     summary: dict[str, Any] = {
-        "steps_per_epoch": plan.steps_per_epoch, "num_epochs": plan.num_epochs, "total_steps": plan.total_steps,
-        "warmup_steps": plan.warmup_steps, "warmup_fraction": plan.warmup_fraction,
+        "steps_per_epoch": plan.steps_per_epoch,
+        "num_epochs": plan.num_epochs,
+        "total_steps": plan.total_steps,
+        "warmup_steps": plan.warmup_steps,
+        "warmup_fraction": plan.warmup_fraction,
         "scheduler_interval": plan.interval,
     }
     schedule = context.schedule
     if schedule is not None:
-        summary.update(lr_scheduler=schedule.scheduler, base_lr=schedule.base_lr, peak_lr=schedule.peak_lr(),
-                       zero_lr_updates=schedule.leading_zero_updates())
+        summary.update(
+            lr_scheduler=schedule.scheduler,
+            base_lr=schedule.base_lr,
+            peak_lr=schedule.peak_lr(),
+            zero_lr_updates=schedule.leading_zero_updates(),
+        )
     decay = context.value("ema_decay")
     if isinstance(decay, float) and 0 < decay < 1 and plan.total_steps:
         summary["ema_new_weight_fraction_at_end"] = ema_new_fraction(decay, plan.total_steps)
@@ -104,25 +116,44 @@ def summarize(context: RunContext) -> dict[str, Any]:
     for name in ("run_finished", "last_logged_step", "effective_lr"):
         if context.value(name) is not None:
             summary[name] = context.value(name)
-    summary.update(log_files=len(context.logs.files), log_lines_read=context.logs.lines_read,
-                   log_lines_skipped=context.logs.lines_skipped)
+    summary.update(
+        log_files=len(context.logs.files),
+        log_lines_read=context.logs.lines_read,
+        log_lines_skipped=context.logs.lines_skipped,
+    )
     return {k: v for k, v in summary.items() if v is not None}
 
 
-def diagnose_context(context: RunContext, ignore: Iterable[str] | RuleSelection = frozenset(),
-                     extra_warnings: Iterable[str] = ()) -> RunDiagnosis:
-    notes = tuple(context.notes) + tuple(f"{name}: {context.plan.note(name)}" for name in
-                                         ("steps_per_epoch", "total_steps", "warmup_steps") if context.plan.note(name))
+def diagnose_context(
+    context: RunContext, ignore: Iterable[str] | RuleSelection = frozenset(), extra_warnings: Iterable[str] = ()
+) -> RunDiagnosis:
+    notes = tuple(context.notes) + tuple(
+        f"{name}: {context.plan.note(name)}"
+        for name in ("steps_per_epoch", "total_steps", "warmup_steps")
+        if context.plan.note(name)
+    )
     findings, not_checked = _apply(context, _selection(ignore))
     warnings = tuple(dict.fromkeys([*context.run.warnings, *context.logs.warnings, *extra_warnings]))
-    return RunDiagnosis(run=context.name, path=context.run.path, findings=tuple(findings),
-                        summary=summarize(context), notes=notes, not_checked=tuple(not_checked),
-                        warnings=warnings, context=context)
+    return RunDiagnosis(
+        run=context.name,
+        path=context.run.path,
+        findings=tuple(findings),
+        summary=summarize(context),
+        notes=notes,
+        not_checked=tuple(not_checked),
+        warnings=warnings,
+        context=context,
+    )
 
 
-def diagnose_runs(runs: Iterable[Run], *, ignore: Iterable[str] | RuleSelection = (),
-                  logs: dict[str, RunLogs] | None = None,
-                  unreadable: Iterable[UnreadableRun] = (), weights: bool = False) -> Diagnosis:
+def diagnose_runs(
+    runs: Iterable[Run],
+    *,
+    ignore: Iterable[str] | RuleSelection = (),
+    logs: dict[str, RunLogs] | None = None,
+    unreadable: Iterable[UnreadableRun] = (),
+    weights: bool = False,
+) -> Diagnosis:
     """Diagnose several runs; ``logs`` may give already-read logs by run name.
 
     ``unreadable`` are runs that could not be loaded: reported beside the others, never instead.

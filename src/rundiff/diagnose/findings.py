@@ -42,9 +42,15 @@ class Finding:
     based_on: tuple[Mapping[str, Any], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"rule": self.rule, "severity": str(self.severity), "run": self.run, "message": self.message,
-                "evidence": {k: _json_number(v) for k, v in self.evidence.items()}, "fix": self.fix,
-                "based_on": [{k: _json_value(v) for k, v in row.items()} for row in self.based_on]}
+        return {
+            "rule": self.rule,
+            "severity": str(self.severity),
+            "run": self.run,
+            "message": self.message,
+            "evidence": {k: _json_number(v) for k, v in self.evidence.items()},
+            "fix": self.fix,
+            "based_on": [{k: _json_value(v) for k, v in row.items()} for row in self.based_on],
+        }
 
 
 def _json_value(value: Any) -> Any:
@@ -114,8 +120,16 @@ class Diagnosis:
         and the runs that could not be read under ``unreadable``."""
         return {
             "findings": [f.to_json() for f in self.findings],
-            "runs": [{"run": r.run, "path": r.path, "summary": {k: _json_number(v) for k, v in r.summary.items()},
-                      "notes": list(r.notes), "not_checked": [n.to_json() for n in r.not_checked],
-                      "warnings": list(r.warnings)} for r in self.runs],
+            "runs": [
+                {
+                    "run": r.run,
+                    "path": r.path,
+                    "summary": {k: _json_number(v) for k, v in r.summary.items()},
+                    "notes": list(r.notes),
+                    "not_checked": [n.to_json() for n in r.not_checked],
+                    "warnings": list(r.warnings),
+                }
+                for r in self.runs
+            ],
             "unreadable": [u.to_json() for u in self.unreadable],
         }

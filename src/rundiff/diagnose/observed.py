@@ -52,8 +52,9 @@ def leading_zero_lr(ctx: RunContext) -> Observation | None:
         zero_epochs = epoch
     if zero_epochs >= 1:
         # With per-step points, the zeros must reach the end of the epoch, not just its first steps.
-        last_zero_step = max((p.step for p in points if p.step is not None and _epoch_of(p, spe) == zero_epochs),
-                             default=None)
+        last_zero_step = max(
+            (p.step for p in points if p.step is not None and _epoch_of(p, spe) == zero_epochs), default=None
+        )
         if last_zero_step is not None and spe and last_zero_step < zero_epochs * spe - 1:
             zero_epochs -= 1
     if zero_epochs < 1:
@@ -85,8 +86,10 @@ def _all_zero_without_epochs(ctx: RunContext) -> Observation | None:
     if last - first + 1 < MIN_ZERO_STEPS:
         return None
     source = min(points, key=lambda p: p.step or 0).source
-    text = (f"the logs show LR 0 for all {len(groups)} parameter group(s) at every logged point "
-            f"(steps {first}-{last}, steps per epoch unknown) [{source}]")
+    text = (
+        f"the logs show LR 0 for all {len(groups)} parameter group(s) at every logged point "
+        f"(steps {first}-{last}, steps per epoch unknown) [{source}]"
+    )
     return Observation(text, {"zero_lr_steps_logged": last - first + 1, "lr_groups_logged": len(groups)}, source)
 
 
@@ -138,8 +141,11 @@ def _candidates(ctx: RunContext, point: Point, base: float) -> list[float]:
         values = []
         spe = ctx.plan.steps_per_epoch
         if spe or schedule.per_epoch:
-            values.append(schedule.lr((point.epoch - 1) * (spe or 1)) if spe else
-                          schedule.base_lr * schedule.multiplier_at_call(point.epoch - 1))
+            values.append(
+                schedule.lr((point.epoch - 1) * (spe or 1))
+                if spe
+                else schedule.base_lr * schedule.multiplier_at_call(point.epoch - 1)
+            )
         for epoch in (point.epoch, point.epoch + 1):
             span = schedule.epoch_lr_range(epoch)
             if span is not None:

@@ -68,8 +68,10 @@ def _png(fig) -> bytes:
 def lr_plot(ctx: RunContext) -> bytes | None:
     """The simulated LR at every update, with the logged LR of each group on top."""
     schedule, spe = ctx.schedule, ctx.plan.steps_per_epoch
-    logged = {n: [(x, p.value) for p in ctx.logs.get(n) if p.finite and (x := _x(p, spe, 0.5)) is not None]
-              for n in ctx.logs.lr_groups()}
+    logged = {
+        n: [(x, p.value) for p in ctx.logs.get(n) if p.finite and (x := _x(p, spe, 0.5)) is not None]
+        for n in ctx.logs.lr_groups()
+    }
     logged = {n: pts for n, pts in logged.items() if pts}
     if (schedule is None or not schedule.total_updates) and not logged:
         return None
@@ -82,13 +84,26 @@ def lr_plot(ctx: RunContext) -> bytes | None:
             label = _label(f"logged {plot_text(name)}")
             ax.plot([x for x, _ in pts], [v for _, v in pts], lw=3, alpha=0.45, label=label)
         else:
-            ax.scatter([x for x, _ in pts], [v for _, v in pts], s=16, marker=markers[i % len(markers)],
-                       zorder=3, label=_label(f"logged {plot_text(name)}"))
+            ax.scatter(
+                [x for x, _ in pts],
+                [v for _, v in pts],
+                s=16,
+                marker=markers[i % len(markers)],
+                zorder=3,
+                label=_label(f"logged {plot_text(name)}"),
+            )
     if schedule is not None and schedule.total_updates:
         xs = _updates(schedule.total_updates)
-        ax.plot(xs, [schedule.lr(k) for k in xs], color="#111827", lw=1.4, ls="--", zorder=4,
-                label=f"simulated {schedule.scheduler} ({'per epoch' if schedule.per_epoch else 'per step'}), "
-                      f"{ctx.main_lr[0] if ctx.main_lr else 'lr'}")
+        ax.plot(
+            xs,
+            [schedule.lr(k) for k in xs],
+            color="#111827",
+            lw=1.4,
+            ls="--",
+            zorder=4,
+            label=f"simulated {schedule.scheduler} ({'per epoch' if schedule.per_epoch else 'per step'}), "
+            f"{ctx.main_lr[0] if ctx.main_lr else 'lr'}",
+        )
         if ctx.plan.warmup_steps:
             ax.axvline(ctx.plan.warmup_steps, color="#999999", ls=":", lw=1, label="end of warmup")
     _epoch_lines(ax, spe, ctx.plan.num_epochs)
@@ -103,17 +118,22 @@ def lr_plot(ctx: RunContext) -> bytes | None:
 def loss_plot(ctx: RunContext) -> bytes | None:
     """Train losses (per step, moving average, per epoch) and validation losses."""
     spe = ctx.plan.steps_per_epoch
-    series = {n: [(x, p.value) for p in ctx.logs.get(n) if p.finite and (x := _x(p, spe)) is not None]
-              for n in ("loss/current", "loss/average", "loss/epoch", "loss/validation", "loss/validation/step")}
+    series = {
+        n: [(x, p.value) for p in ctx.logs.get(n) if p.finite and (x := _x(p, spe)) is not None]
+        for n in ("loss/current", "loss/average", "loss/epoch", "loss/validation", "loss/validation/step")
+    }
     series = {n: pts for n, pts in series.items() if pts}
     if not series:
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.6))
-    style = {"loss/current": dict(color="#9ca3af", lw=0.6, alpha=0.7), "loss/average": dict(color="#1f4e9c", lw=1.8),
-             "loss/epoch": dict(color="#047857", lw=1.8, marker="o", ms=3),
-             "loss/validation": dict(color="#b91c1c", lw=1.8, marker="s", ms=3),
-             "loss/validation/step": dict(color="#f59e0b", lw=1.0)}
+    style = {
+        "loss/current": dict(color="#9ca3af", lw=0.6, alpha=0.7),
+        "loss/average": dict(color="#1f4e9c", lw=1.8),
+        "loss/epoch": dict(color="#047857", lw=1.8, marker="o", ms=3),
+        "loss/validation": dict(color="#b91c1c", lw=1.8, marker="s", ms=3),
+        "loss/validation/step": dict(color="#f59e0b", lw=1.0),
+    }
     for name, pts in series.items():
         pts.sort()
         ax.plot([x for x, _ in pts], [v for _, v in pts], label=plot_text(name), **style[name])
@@ -133,8 +153,13 @@ def ema_plot(ctx: RunContext) -> bytes | None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.6))
     xs = _updates(total + 1)
-    ax.plot(xs, [100 * ema_new_fraction(decay, k) for k in xs], color="#7c3aed", lw=2,
-            label=f"new weights in EMA (decay {decay:g})")
+    ax.plot(
+        xs,
+        [100 * ema_new_fraction(decay, k) for k in xs],
+        color="#7c3aed",
+        lw=2,
+        label=f"new weights in EMA (decay {decay:g})",
+    )
     ax.axhline(50, color="#b91c1c", ls="--", lw=1, label="half")
     spe = ctx.plan.steps_per_epoch
     _epoch_lines(ax, spe, ctx.plan.num_epochs)
@@ -151,8 +176,7 @@ def run_plots(run: RunDiagnosis) -> dict[str, bytes]:
     if run.context is None:
         return {}
     with _pyplot().rc_context(_PLAIN_TEXT):
-        made = {kind: make(run.context) for kind, make in (("lr", lr_plot), ("loss", loss_plot),
-                                                            ("ema", ema_plot))}
+        made = {kind: make(run.context) for kind, make in (("lr", lr_plot), ("loss", loss_plot), ("ema", ema_plot))}
     return {kind: png for kind, png in made.items() if png is not None}
 
 

@@ -19,17 +19,27 @@ def report_context(diagnosis: Diagnosis, plots: dict[str, dict[str, bytes]] | No
     runs = []
     for run in diagnosis.runs:
         images = (plots or {}).get(run.run, {})
-        runs.append({
-            "name": run.run, "path": run.path, "summary": dict(run.summary), "notes": list(run.notes),
-            "findings": [f.to_json() for f in run.findings],
-            "not_checked": [n.to_json() for n in run.not_checked], "warnings": list(run.warnings),
-            "plots": {kind: base64.b64encode(png).decode("ascii") for kind, png in images.items()},
-            "skipped": _skipped(run),
-        })
+        runs.append(
+            {
+                "name": run.run,
+                "path": run.path,
+                "summary": dict(run.summary),
+                "notes": list(run.notes),
+                "findings": [f.to_json() for f in run.findings],
+                "not_checked": [n.to_json() for n in run.not_checked],
+                "warnings": list(run.warnings),
+                "plots": {kind: base64.b64encode(png).decode("ascii") for kind, png in images.items()},
+                "skipped": _skipped(run),
+            }
+        )
     used = sorted({f.rule for f in diagnosis.findings})
-    return {"runs": runs, "counts": counts, "has_errors": diagnosis.has_errors,
-            "unreadable": [u.to_json() for u in diagnosis.unreadable],
-            "rules": {rule_id: {"summary": RULES_BY_ID[rule_id].summary} for rule_id in used}}
+    return {
+        "runs": runs,
+        "counts": counts,
+        "has_errors": diagnosis.has_errors,
+        "unreadable": [u.to_json() for u in diagnosis.unreadable],
+        "rules": {rule_id: {"summary": RULES_BY_ID[rule_id].summary} for rule_id in used},
+    }
 
 
 def _skipped(run: Any) -> list[dict[str, str]]:

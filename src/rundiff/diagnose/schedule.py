@@ -16,16 +16,23 @@ from dataclasses import dataclass
 from rundiff.normalise.steps import StepPlan
 
 #: Schedulers whose multiplier is simulated exactly.
-SIMULATED_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts",
-                        "polynomial")
+SIMULATED_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial")
 #: transformers' ``get_polynomial_decay_schedule_with_warmup`` default end LR (kohya passes none).
 POLYNOMIAL_LR_END = 1e-7
 #: Updates scanned for a leading run of LR 0 (a normal warmup has one; more than this is reported as this).
 MAX_ZERO_SCAN = 1_000_000
 
 
-def lr_multiplier(scheduler: str, k: float, *, warmup: float, total: float, num_cycles: int = 1,
-                  power: float = 1.0, base_lr: float = 1.0) -> float:
+def lr_multiplier(
+    scheduler: str,
+    k: float,
+    *,
+    warmup: float,
+    total: float,
+    num_cycles: int = 1,
+    power: float = 1.0,
+    base_lr: float = 1.0,
+) -> float:
     """The LambdaLR multiplier after k scheduler steps (warmup and total in the same unit as k)."""
     if scheduler == "constant":
         return 1.0  # transformers ignores the warmup here; sd-scripts refuses to start with one
@@ -79,8 +86,15 @@ class LRSchedule:
     def multiplier_at_call(self, calls: float) -> float:
         """The multiplier after ``calls`` scheduler steps."""
         warmup, total = self._scheduler_units()
-        return lr_multiplier(self.scheduler, calls, warmup=warmup, total=total, num_cycles=self.num_cycles,
-                             power=self.power, base_lr=self.base_lr)
+        return lr_multiplier(
+            self.scheduler,
+            calls,
+            warmup=warmup,
+            total=total,
+            num_cycles=self.num_cycles,
+            power=self.power,
+            base_lr=self.base_lr,
+        )
 
     def scheduler_calls_before(self, update: int) -> int:
         """How many times the scheduler has stepped when update ``update`` (0-based) runs."""
@@ -176,11 +190,15 @@ def not_simulated_because(params: dict, base_lr: float) -> str | None:
     if scheduler != "polynomial":
         return None
     if not base_lr > POLYNOMIAL_LR_END:
-        return (f"polynomial schedule not simulated: transformers refuses a base LR of {base_lr:g}, which is not "
-                f"above its end LR {POLYNOMIAL_LR_END:g}")
+        return (
+            f"polynomial schedule not simulated: transformers refuses a base LR of {base_lr:g}, which is not "
+            f"above its end LR {POLYNOMIAL_LR_END:g}"
+        )
     if _number(params.get("lr_scheduler_power"), 1.0) < 0:
-        return ("polynomial schedule not simulated: a negative lr_scheduler_power divides by zero at the last "
-                "step (0 ** power), so the trainer stops there")
+        return (
+            "polynomial schedule not simulated: a negative lr_scheduler_power divides by zero at the last "
+            "step (0 ** power), so the trainer stops there"
+        )
     return None
 
 
@@ -192,5 +210,10 @@ def simulate_schedule(params: dict, plan: StepPlan, base_lr: float) -> LRSchedul
     if not math.isfinite(base_lr) or not_simulated_because(params, base_lr) is not None:
         return None
     cycles = _number(params.get("lr_scheduler_num_cycles"), 1)
-    return LRSchedule(scheduler=scheduler, base_lr=float(base_lr), plan=plan, num_cycles=int(cycles) if cycles else 1,
-                      power=float(_number(params.get("lr_scheduler_power"), 1.0)))
+    return LRSchedule(
+        scheduler=scheduler,
+        base_lr=float(base_lr),
+        plan=plan,
+        num_cycles=int(cycles) if cycles else 1,
+        power=float(_number(params.get("lr_scheduler_power"), 1.0)),
+    )

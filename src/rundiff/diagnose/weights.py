@@ -50,7 +50,16 @@ def read_weights(run: Run) -> tuple[list[SavedWeights], list[str]]:
         except RundiffError as err:
             warnings.append(f"{err} (weights not read)")
             continue
-        saved.append(SavedWeights(path, epoch, step, report.total_norm, report.never_trained,
-                                  len(report.untrained_modules), len(report.modules),
-                                  len(report.nonfinite_tensors)))
+        saved.append(
+            SavedWeights(
+                path,
+                epoch,
+                step,
+                report.total_norm,
+                report.never_trained,
+                len(report.untrained_modules),
+                len(report.modules),
+                len(report.nonfinite_tensors),
+            )
+        )
     return saved, warnings

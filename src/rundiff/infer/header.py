@@ -174,8 +174,12 @@ def parse_header(path: str, raw: bytes, file_size: int) -> SafetensorsHeader:
     if metadata is not None and not (isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())):
         raise _fail(path, "__metadata__ is not a map of strings to strings", "__metadata__")
     if metadata is not None and len(metadata) > MAX_METADATA_ENTRIES:
-        raise _fail(path, f"__metadata__ has {len(metadata)} entries (more than {MAX_METADATA_ENTRIES}); "
-                          "not a training run's metadata", "__metadata__")
+        raise _fail(
+            path,
+            f"__metadata__ has {len(metadata)} entries (more than {MAX_METADATA_ENTRIES}); "
+            "not a training run's metadata",
+            "__metadata__",
+        )
     tensors = {name: _parse_entry(path, name, entry) for name, entry in obj.items()}
     del obj
     ordered = sorted(tensors.values(), key=_BY_OFFSETS)

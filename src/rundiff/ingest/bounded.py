@@ -58,8 +58,9 @@ def _check_nesting(stripped: str, path: Path | str, kind: str) -> None:
 
 def _check_size(text: str, limit: int, path: Path | str, kind: str) -> None:
     if len(text) > limit:
-        raise RundiffError(f"{kind} file of {len(text)} characters, over the {limit // 1024} KiB a settings file "
-                           "may have", path)
+        raise RundiffError(
+            f"{kind} file of {len(text)} characters, over the {limit // 1024} KiB a settings file may have", path
+        )
 
 
 def _bounded_int(literal: str, path: Path | str, line: int | None = None) -> int:
@@ -68,8 +69,9 @@ def _bounded_int(literal: str, path: Path | str, line: int | None = None) -> int
         raise RundiffError(f"integer with {len(digits)} digits: too large for a setting", path, line=line)
     value = int(literal, 0) if literal.lstrip("+-")[:2].lower() in ("0x", "0o", "0b") else int(literal.replace("_", ""))
     if not INT_MIN <= value <= INT_MAX:
-        raise RundiffError(f"integer {literal[:24]}{'…' if len(literal) > 24 else ''} is outside the 64-bit range",
-                           path, line=line)
+        raise RundiffError(
+            f"integer {literal[:24]}{'…' if len(literal) > 24 else ''} is outside the 64-bit range", path, line=line
+        )
     return value
 
 
@@ -164,35 +166,41 @@ class BoundedSafeLoader(yaml.SafeLoader):
         if isinstance(node, yaml.SequenceNode):
             self._weights[id(node)] = 1 + sum(self._weights.get(id(n), 1) for n in node.value)
         elif isinstance(node, yaml.MappingNode):
-            self._weights[id(node)] = 1 + sum(self._weights.get(id(k), 1) + self._weights.get(id(v), 1)
-                                              for k, v in node.value)
+            self._weights[id(node)] = 1 + sum(
+                self._weights.get(id(k), 1) + self._weights.get(id(v), 1) for k, v in node.value
+            )
         return node
 
     def _count(self, weight: int, mark: yaml.Mark) -> None:
         """Values composed so far, each alias counted as the values it stands for."""
         self._total += weight
         if self._total > MAX_YAML_NODES:
-            raise yaml.composer.ComposerError(None, None, f"more than {MAX_YAML_NODES} values once aliases are "
-                                              "expanded (an alias bomb?)", mark)
+            raise yaml.composer.ComposerError(
+                None, None, f"more than {MAX_YAML_NODES} values once aliases are expanded (an alias bomb?)", mark
+            )
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
             return super().construct_object(node, deep=deep)
         except (ValueError, OverflowError, TypeError) as err:
-            raise ConstructorError(None, None, f"cannot read {node.tag.rsplit(':', 1)[-1]} value "
-                                   f"{str(getattr(node, 'value', ''))[:40]!r}: {str(err)[:80]}",
-                                   node.start_mark) from None
+            raise ConstructorError(
+                None,
+                None,
+                f"cannot read {node.tag.rsplit(':', 1)[-1]} value "
+                f"{str(getattr(node, 'value', ''))[:40]!r}: {str(err)[:80]}",
+                node.start_mark,
+            ) from None
 
     def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
         text = str(node.value)
         if len(text.replace("_", "").replace(":", "")) > MAX_INT_DIGITS + 2:
-            raise ConstructorError(None, None, f"integer with {len(text)} digits: too large for a setting",
-                                   node.start_mark)
+            raise ConstructorError(
+                None, None, f"integer with {len(text)} digits: too large for a setting", node.start_mark
+            )
         value = super().construct_yaml_int(node)
         if not INT_MIN <= value <= INT_MAX:
             raise ConstructorError(None, None, "integer outside the 64-bit range", node.start_mark)
         return value
-
 
     def construct_as_written(self, node: yaml.ScalarNode) -> str:
         """Timestamps and binary stay the text written: settings are plain data, never date or bytes objects."""

@@ -85,14 +85,25 @@ def series_source(series: list[Checkpoint]) -> SourceFile | None:
         add("last_saved_epoch", last.epoch, last.path, "ss_epoch of the last file of the series")
     if last.step is not None:
         add("last_saved_step", last.step, last.path, "ss_steps of the last file of the series")
-    spans = {(b.step - a.step) // (b.epoch - a.epoch) for a, b in zip(epochs, epochs[1:], strict=False)
-             if b.epoch > a.epoch and b.step > a.step and (b.step - a.step) % (b.epoch - a.epoch) == 0}
+    spans = {
+        (b.step - a.step) // (b.epoch - a.epoch)
+        for a, b in zip(epochs, epochs[1:], strict=False)
+        if b.epoch > a.epoch and b.step > a.step and (b.step - a.step) % (b.epoch - a.epoch) == 0
+    }
     if len(spans) == 1 and not any(c.final for c in epochs[1:-1]):
         first = epochs[0]
-        add("steps_per_epoch", spans.pop(), first.path,
-            f"ss_steps between the epoch saves of the series ({first.path} ... {epochs[-1].path})")
+        add(
+            "steps_per_epoch",
+            spans.pop(),
+            first.path,
+            f"ss_steps between the epoch saves of the series ({first.path} ... {epochs[-1].path})",
+        )
     if last.final and last.step is not None and last.max_train_steps:
-        add("run_finished", last.step >= last.max_train_steps, last.path,
-            f"the final file's ss_steps {last.step} against ss_max_train_steps {last.max_train_steps}")
+        add(
+            "run_finished",
+            last.step >= last.max_train_steps,
+            last.path,
+            f"the final file's ss_steps {last.step} against ss_max_train_steps {last.max_train_steps}",
+        )
     root = str(Path(last.path).parent)
     return SourceFile(path=root, format="checkpoint-series", facts=facts, chain=f"{root}#checkpoints")

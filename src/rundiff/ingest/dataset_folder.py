@@ -81,9 +81,14 @@ def find_subsets(parent: Path) -> list[Path]:
         return []
 
 
-def ingest_dataset_folders(subset_paths: list[Path], *, shown_root: Path | None = None,
-                           caption_extension: str | None = None, is_reg: bool = False,
-                           repeats: list[int | None] | None = None) -> SourceFile | None:
+def ingest_dataset_folders(
+    subset_paths: list[Path],
+    *,
+    shown_root: Path | None = None,
+    caption_extension: str | None = None,
+    is_reg: bool = False,
+    repeats: list[int | None] | None = None,
+) -> SourceFile | None:
     """Facts for a set of image folders (the train set of one run).
 
     ``repeats`` gives each folder's repeats when a dataset TOML sets them (its folder names are then
@@ -104,12 +109,29 @@ def ingest_dataset_folders(subset_paths: list[Path], *, shown_root: Path | None 
     ]
     if not is_reg:
         facts += [
-            Fact("num_repeats", counts[0] if len(counts) == 1 else counts, SourceKind.DATASET_FOLDER, where,
-                 provenance=Provenance.EXPLICIT, note="from the folder name <repeats>_<name>"),
-            Fact("num_train_images", sum(s.images * s.repeats for s in subsets), SourceKind.DATASET_FOLDER,
-                 where, provenance=Provenance.DERIVED, note="images x repeats over the subset folders"),
+            Fact(
+                "num_repeats",
+                counts[0] if len(counts) == 1 else counts,
+                SourceKind.DATASET_FOLDER,
+                where,
+                provenance=Provenance.EXPLICIT,
+                note="from the folder name <repeats>_<name>",
+            ),
+            Fact(
+                "num_train_images",
+                sum(s.images * s.repeats for s in subsets),
+                SourceKind.DATASET_FOLDER,
+                where,
+                provenance=Provenance.DERIVED,
+                note="images x repeats over the subset folders",
+            ),
             Fact("caption_count", sum(s.captions for s in subsets), SourceKind.DATASET_FOLDER, where),
-            Fact("caption_fingerprint", digest, SourceKind.DATASET_FOLDER, where,
-                 note="sha256 of image names and caption texts"),
+            Fact(
+                "caption_fingerprint",
+                digest,
+                SourceKind.DATASET_FOLDER,
+                where,
+                note="sha256 of image names and caption texts",
+            ),
         ]
     return SourceFile(where, "dataset-folder", facts=facts, chain=f"{where}#dataset-folder", precedence=5)

@@ -149,8 +149,9 @@ def read_head(path: Path, size: int) -> bytes:
         os.close(fd)
 
 
-def walk(root: Path, *, max_depth: int = MAX_WALK_DEPTH,
-         on_skip: OnSkip | None = None) -> Iterator[tuple[Path, list[str], list[str]]]:
+def walk(
+    root: Path, *, max_depth: int = MAX_WALK_DEPTH, on_skip: OnSkip | None = None
+) -> Iterator[tuple[Path, list[str], list[str]]]:
     """``os.walk`` for run folders: top-down, iterative, bounded, and never raising.
 
     Yields (folder, sub-folder names, file names) like ``os.walk``; the caller may prune the
@@ -187,8 +188,9 @@ def walk(root: Path, *, max_depth: int = MAX_WALK_DEPTH,
         stack.extend((folder / d, depth + 1) for d in reversed(dirs) if d not in links)
 
 
-def _sort_entry(entry: os.DirEntry, folder: Path, dirs: list[str], files: list[str], links: set[str],
-                skip: OnSkip) -> None:
+def _sort_entry(
+    entry: os.DirEntry, folder: Path, dirs: list[str], files: list[str], links: set[str], skip: OnSkip
+) -> None:
     try:
         if entry.is_dir(follow_symlinks=False):
             dirs.append(entry.name)

@@ -420,8 +420,11 @@ def _additional_parameters(
         line = lines.get(key)
         words = [Word(w, line or 0) for w in text.replace('"', "").split()]
         launch = Launch("", "", line or 0, "gui")
-        vocabulary = (_argument_vocabulary() if kind is SourceKind.CLI
-                      else {"flag_args": ACCELERATE_FLAGS, "list_args": frozenset()})
+        vocabulary = (
+            _argument_vocabulary()
+            if kind is SourceKind.CLI
+            else {"flag_args": ACCELERATE_FLAGS, "list_args": frozenset()}
+        )
         args = parse_arguments(words, launch, owner, **vocabulary)
         before = {f.key: f for f in facts}
         for arg in args:

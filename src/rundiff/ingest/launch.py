@@ -22,9 +22,27 @@ from rundiff.ingest.shell_words import cond_of
 #: Misspelled argument names sd-scripts still accepts, and the name they stand for.
 LEGACY_ARGS = {"caption_extention": "caption_extension"}
 #: accelerate launch options that take no value.
-ACCELERATE_FLAGS = frozenset({"multi_gpu", "cpu", "quiet", "q", "tpu", "use_deepspeed", "use_fsdp",
-                              "use_megatron_lm", "use_xpu", "debug", "no_python", "module", "m",
-                              "same_network", "rdzv_conf", "enable_cpu_affinity", "downcast_bf16"})
+ACCELERATE_FLAGS = frozenset(
+    {
+        "multi_gpu",
+        "cpu",
+        "quiet",
+        "q",
+        "tpu",
+        "use_deepspeed",
+        "use_fsdp",
+        "use_megatron_lm",
+        "use_xpu",
+        "debug",
+        "no_python",
+        "module",
+        "m",
+        "same_network",
+        "rdzv_conf",
+        "enable_cpu_affinity",
+        "downcast_bf16",
+    }
+)
 
 #: training script basename -> (model family, training type).
 TRAINERS: dict[str, tuple[str, str]] = {
@@ -111,8 +129,13 @@ def basename(path: str) -> str:
     return PureWindowsPath(path).name  # splits on both / and \
 
 
-def find_launch(command: Command, *, known_args: Collection[str] = (), flag_args: Collection[str] = (),
-                list_args: Collection[str] | None = None) -> Launch | None:
+def find_launch(
+    command: Command,
+    *,
+    known_args: Collection[str] = (),
+    flag_args: Collection[str] = (),
+    list_args: Collection[str] | None = None,
+) -> Launch | None:
     """The training launch in `command`, or None when it is not one (``list_args`` None: the registry's)."""
     words = command.words
     pos, script = _script_word(words)
@@ -137,17 +160,18 @@ def find_launch(command: Command, *, known_args: Collection[str] = (), flag_args
                 break
     vocabulary = _script_vocabulary(script)
     if vocabulary is not None:  # a script with its own argument names (diffusers examples, ...)
-        known_args, flag_args, list_args = (vocabulary["known_args"], vocabulary["flag_args"],
-                                            vocabulary["list_args"])
+        known_args, flag_args, list_args = (vocabulary["known_args"], vocabulary["flag_args"], vocabulary["list_args"])
     launch = Launch(script, words[pos].text, command.line, launcher, unresolved=list(command.unresolved))
     if unknown_launcher:
         what = ", ".join(f"${v}" if not v.startswith("$") else v for v, _ in command.unresolved[:2]) or "nothing"
-        launch.warnings.append(f"line {command.line}: the program that runs {script} is not known (it expands "
-                               f"from {what}); read as a Python launch")
+        launch.warnings.append(
+            f"line {command.line}: the program that runs {script} is not known (it expands "
+            f"from {what}); read as a Python launch"
+        )
     if opts_from is not None:
         launch.launcher_args = _parse(words[opts_from:pos], ACCELERATE_FLAGS, (), (), launch, "accelerate")
     lists = registry_list_args() if list_args is None else list_args
-    launch.trainer_args = _parse(words[pos + 1:], flag_args, lists, known_args, launch, script)
+    launch.trainer_args = _parse(words[pos + 1 :], flag_args, lists, known_args, launch, script)
     return launch
 
 
@@ -163,8 +187,15 @@ def _script_word(words: Sequence[Word]) -> tuple[int | None, str | None]:
     return None, None
 
 
-def parse_arguments(words: Sequence[Word], launch: Launch, owner: str, *, known_args: Collection[str] = (),
-                    flag_args: Collection[str] = (), list_args: Collection[str] | None = None) -> list[Arg]:
+def parse_arguments(
+    words: Sequence[Word],
+    launch: Launch,
+    owner: str,
+    *,
+    known_args: Collection[str] = (),
+    flag_args: Collection[str] = (),
+    list_args: Collection[str] | None = None,
+) -> list[Arg]:
     """Arguments as argparse reads them (abbreviations, flags, nargs lists); problems go to launch.warnings."""
     lists = registry_list_args() if list_args is None else list_args
     return _parse(words, flag_args, lists, known_args, launch, owner)
@@ -186,21 +217,27 @@ def parse_script_args(script: str, args: Sequence[str], *, line: int | None = No
 
         vocabulary = _argument_vocabulary()
     launch = Launch(script, script, line or 1, "python")
-    launch.trainer_args = _parse(words, vocabulary["flag_args"], vocabulary["list_args"],
-                                 vocabulary["known_args"], launch, script)
+    launch.trainer_args = _parse(
+        words, vocabulary["flag_args"], vocabulary["list_args"], vocabulary["known_args"], launch, script
+    )
     return launch
 
 
-def _parse(words: Sequence[Word], flags: Collection[str], lists: Collection[str], known: Collection[str],
-           launch: Launch, owner: str) -> list[Arg]:
+def _parse(
+    words: Sequence[Word],
+    flags: Collection[str],
+    lists: Collection[str],
+    known: Collection[str],
+    launch: Launch,
+    owner: str,
+) -> list[Arg]:
     args: list[Arg] = []
     i = 0
     while i < len(words):
         word = words[i]
         i += 1
         if not _is_option(word.text):
-            launch.warnings.append(f"line {word.line}: stray word {word.text!r} ignored "
-                                   f"(not an option of {owner})")
+            launch.warnings.append(f"line {word.line}: stray word {word.text!r} ignored (not an option of {owner})")
             continue
         written, eq, value = word.text.lstrip("-").partition("=")
         name, note = _resolve(written, known, launch, word.line)
@@ -214,8 +251,7 @@ def _parse(words: Sequence[Word], flags: Collection[str], lists: Collection[str]
             args.append(Arg(name, items, word.line, word.text, note, cond))
         elif name in flags:
             if eq:
-                launch.warnings.append(f"line {word.line}: flag --{name} given a value {value!r}; "
-                                       "it takes none")
+                launch.warnings.append(f"line {word.line}: flag --{name} given a value {value!r}; it takes none")
             args.append(Arg(name, True, word.line, word.text, note, cond))
         elif eq:
             args.append(Arg(name, value, word.line, word.text, note, cond))

@@ -20,14 +20,29 @@ _POWERSHELL = {"powershell", "ps", "ps1", "pwsh", "posh"}
 _CMD = {"cmd", "bat", "batch", "dos", "doscon"}
 
 
-def ingest_markdown(path: Path, *, known_args: Collection[str] = (), flag_args: Collection[str] = (),
-                    list_args: Collection[str] | None = None) -> list[LaunchSource]:
+def ingest_markdown(
+    path: Path,
+    *,
+    known_args: Collection[str] = (),
+    flag_args: Collection[str] = (),
+    list_args: Collection[str] | None = None,
+) -> list[LaunchSource]:
     """One LaunchSource per launch command found in the file's fenced code blocks."""
     path = Path(path)
     sources: list[LaunchSource] = []
     for first_line, info, text in fenced_blocks(read_text(path)):
-        sources.extend(ingest_command_text(text, path, first_line, dialect=_dialect(info), fmt=FORMAT,
-                                           known_args=known_args, flag_args=flag_args, list_args=list_args))
+        sources.extend(
+            ingest_command_text(
+                text,
+                path,
+                first_line,
+                dialect=_dialect(info),
+                fmt=FORMAT,
+                known_args=known_args,
+                flag_args=flag_args,
+                list_args=list_args,
+            )
+        )
     return sources
 
 
@@ -47,11 +62,15 @@ def fenced_blocks(text: str) -> list[tuple[int, str, str]]:
         i += 1
         while i < len(lines):
             close = _FENCE.match(lines[i])
-            if close and close.group("fence")[0] == fence[0] and len(close.group("fence")) >= len(fence) \
-                    and not close.group("info").strip():
+            if (
+                close
+                and close.group("fence")[0] == fence[0]
+                and len(close.group("fence")) >= len(fence)
+                and not close.group("info").strip()
+            ):
                 break
             line = lines[i]
-            line = line[min(indent, len(line) - len(line.lstrip(" \t"))):]
+            line = line[min(indent, len(line) - len(line.lstrip(" \t"))) :]
             body.append(_PROMPT.sub("", line, count=1))
             i += 1
         i += 1

@@ -37,17 +37,41 @@ ENV_SUFFIXES = frozenset({".env"})
 PICKLE_SUFFIXES = frozenset({".ckpt", ".pt", ".pth", ".bin"})
 RUN_FILE_NAMES = frozenset({"rundiff.yaml", "rundiff.yml"})
 #: JSON files that are never training configs (tokenizers, model configs, caches, indexes).
-_JSON_SKIP = {"tokenizer.json", "tokenizer_config.json", "vocab.json", "special_tokens_map.json",
-              "model_index.json", "metadata_cache.json", "train_state.json", "scheduler_config.json",
-              "preprocessor_config.json", "added_tokens.json", "merges.txt",
-              # rundiff's own outputs in an ablation sweep
-              "variant.json", "plan.json", "command.json", "train_result.json", "report.json",
-              # W&B logged values, read as a log (ingest/logs); wandb-metadata.json is read as the
-              # command line that started the run (ingest/profiled.py)
-              "wandb-summary.json"}
+_JSON_SKIP = {
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.json",
+    "special_tokens_map.json",
+    "model_index.json",
+    "metadata_cache.json",
+    "train_state.json",
+    "scheduler_config.json",
+    "preprocessor_config.json",
+    "added_tokens.json",
+    "merges.txt",
+    # rundiff's own outputs in an ablation sweep
+    "variant.json",
+    "plan.json",
+    "command.json",
+    "train_result.json",
+    "report.json",
+    # W&B logged values, read as a log (ingest/logs); wandb-metadata.json is read as the
+    # command line that started the run (ingest/profiled.py)
+    "wandb-summary.json",
+}
 #: Folders of a diffusers model (a base model stored in the run folder, not the run's settings).
-_MODEL_COMPONENT_DIRS = {"unet", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2",
-                         "scheduler", "transformer", "feature_extractor", "safety_checker"}
+_MODEL_COMPONENT_DIRS = {
+    "unet",
+    "vae",
+    "text_encoder",
+    "text_encoder_2",
+    "tokenizer",
+    "tokenizer_2",
+    "scheduler",
+    "transformer",
+    "feature_extractor",
+    "safety_checker",
+}
 MAX_DEPTH = 4
 MAX_FILES = 20_000
 MAX_JSON_BYTES = 2 * 1024 * 1024
@@ -78,8 +102,9 @@ class RunFiles:
 def ingest_run(path: str | Path) -> RunFiles:
     root = Path(path)
     if not is_directory(root) and not is_regular_file(root):
-        raise RundiffError("no such file or folder" if not exists(root) else
-                           f"not a run: {not_regular_reason(root)}", root)
+        raise RundiffError(
+            "no such file or folder" if not exists(root) else f"not a run: {not_regular_reason(root)}", root
+        )
     name = root.name if is_directory(root) else root.stem
     files = RunFiles(root, name)
     if is_regular_file(root):
@@ -155,12 +180,16 @@ def _argument_vocabulary() -> dict[str, frozenset[str]]:
     from rundiff.normalise.registry import load_registry
 
     registry = load_registry()
-    return {"known_args": frozenset(registry.cli_names()), "flag_args": frozenset(registry.flag_names()),
-            "list_args": frozenset(registry.list_names())}
+    return {
+        "known_args": frozenset(registry.cli_names()),
+        "flag_args": frozenset(registry.flag_names()),
+        "list_args": frozenset(registry.list_names()),
+    }
 
 
-def _ingest_toml(path: Path, *, text: str | None = None, chain: str | None = None,
-                 display_path: str | None = None) -> list[SourceFile]:
+def _ingest_toml(
+    path: Path, *, text: str | None = None, chain: str | None = None, display_path: str | None = None
+) -> list[SourceFile]:
     """A TOML read by its trainer's profile (SimpleTuner config.toml), else as sd-scripts reads it,
     with the evidence that names the trainer (lora-scripts autosave, musubi-tuner dataset TOML)."""
     from rundiff.ingest.profiled import field_profiles, read_with_profile
@@ -183,8 +212,9 @@ def _ingest_toml(path: Path, *, text: str | None = None, chain: str | None = Non
 
 
 def _toml_lines(text: str) -> dict[str, int]:
-    return {(f"{section}.{key}" if section else key): line
-            for (section, key), line in toml_config.key_lines(text).items()}
+    return {
+        (f"{section}.{key}" if section else key): line for (section, key), line in toml_config.key_lines(text).items()
+    }
 
 
 def _json_key_lines(text: str) -> dict[str, int]:
@@ -196,8 +226,10 @@ def _json_key_lines(text: str) -> dict[str, int]:
     return lines
 
 
-_WANDB_NOT_SETTINGS = {"wandb-summary.json": "W&B summary: the last value of each metric (no settings)",
-                       "wandb-events.jsonl": "W&B system metrics (no settings)"}
+_WANDB_NOT_SETTINGS = {
+    "wandb-summary.json": "W&B summary: the last value of each metric (no settings)",
+    "wandb-events.jsonl": "W&B system metrics (no settings)",
+}
 
 
 def _ingest_json(path: Path) -> list[SourceFile]:
@@ -246,8 +278,10 @@ def _json_lines(source: SourceFile, text: str) -> None:
         stripped = line.lstrip()
         if stripped.startswith('"'):
             lines.setdefault(stripped[1:].split('"', 1)[0], number)
-    source.facts = [Fact(f.key, f.value, f.kind, f.path, lines.get(f.key.rsplit(".", 1)[-1]), f.provenance,
-                         f.note) for f in source.facts]
+    source.facts = [
+        Fact(f.key, f.value, f.kind, f.path, lines.get(f.key.rsplit(".", 1)[-1]), f.provenance, f.note)
+        for f in source.facts
+    ]
 
 
 def _ingest_yaml(path: Path) -> list[SourceFile]:
@@ -262,8 +296,7 @@ def _ingest_yaml(path: Path) -> list[SourceFile]:
     if is_wandb_config(path) and isinstance(data, dict):
         return [ingest_wandb_config(path, data, node)]
     if isinstance(data, dict) and "compute_environment" in data:  # accelerate's own config
-        facts = [Fact(k, v, SourceKind.LAUNCHER, str(path), line)
-                 for k, v, line in trainer_config.flatten(data, node)]
+        facts = [Fact(k, v, SourceKind.LAUNCHER, str(path), line) for k, v, line in trainer_config.flatten(data, node)]
         return [SourceFile(str(path), "accelerate-config", facts=facts, chain=f"{path}#accelerate")]
     profiled = trainer_config.ingest_document(path, data, trainer_config.yaml_lines(data, node), "yaml")
     if profiled is not None:
@@ -312,8 +345,9 @@ def _walk(root: Path) -> tuple[list[Path], list[Path], list[Skipped]]:
                 skipped.append(Skipped(f"{child}/", "hidden or cache folder (not entered)"))
                 continue
             if d in _MODEL_COMPONENT_DIRS:
-                skipped.append(Skipped(f"{child}/", "a diffusers model component folder (a base model, not "
-                                                    "the run's settings)"))
+                skipped.append(
+                    Skipped(f"{child}/", "a diffusers model component folder (a base model, not the run's settings)")
+                )
                 continue
             if dataset_folder.is_subset_folder(child):
                 subsets.append(child)
@@ -453,8 +487,11 @@ def _read_logs(run: RunFiles) -> None:
 
 
 #: Text files that look like logs by their suffix but hold no training record.
-_NOT_LOGS = {"requirements.txt": "package list (no training settings)",
-             "LICENSE.txt": "licence text", "license.txt": "licence text"}
+_NOT_LOGS = {
+    "requirements.txt": "package list (no training settings)",
+    "LICENSE.txt": "licence text",
+    "license.txt": "licence text",
+}
 
 
 def _no_settings_reason(path: Path) -> str:
@@ -500,8 +537,11 @@ def _adopt_lone_dataset_configs(run: RunFiles) -> None:
     another trainer's dataset file (SimpleTuner multidatabackend.json, OneTrainer concepts.json)
     beside that trainer's config.
     """
-    launches = {(s.chain, s.trainer if s.format in _PROFILE_FORMATS else None) for s in run.sources
-                if s.format in _LAUNCH_FORMATS | _PROFILE_FORMATS}
+    launches = {
+        (s.chain, s.trainer if s.format in _PROFILE_FORMATS else None)
+        for s in run.sources
+        if s.format in _LAUNCH_FORMATS | _PROFILE_FORMATS
+    }
     if len(launches) != 1:
         return
     chain, trainer = launches.pop()
@@ -512,8 +552,9 @@ def _adopt_lone_dataset_configs(run: RunFiles) -> None:
             source.chain = chain
 
 
-_LAUNCH_FORMATS = frozenset({"kohya-script", "markdown-command", "notebook-command", "kohya-config-toml",
-                             "kohya-gui-json"})
+_LAUNCH_FORMATS = frozenset(
+    {"kohya-script", "markdown-command", "notebook-command", "kohya-config-toml", "kohya-gui-json"}
+)
 _PROFILE_FORMATS = frozenset({"trainer-config", "wandb-config"})
 
 
@@ -526,8 +567,9 @@ def _follow_references(run: RunFiles, base: Path, *, strict: bool) -> None:
         _follow(run, source, base, strict=strict)
 
 
-def _follow(run: RunFiles, source: SourceFile, base: Path, *, strict: bool,
-            within: frozenset[Path] | None = None) -> set[Path]:
+def _follow(
+    run: RunFiles, source: SourceFile, base: Path, *, strict: bool, within: frozenset[Path] | None = None
+) -> set[Path]:
     """Read the configs a launch references, in the launch's chain; returns the files consumed.
 
     ``within`` holds the files already on this chain of references, so a config naming itself (or
@@ -542,8 +584,9 @@ def _follow(run: RunFiles, source: SourceFile, base: Path, *, strict: bool,
             continue
         key = resolved(ref)
         if virtual is None and (key in within or len(within) > MAX_REFERENCE_DEPTH):
-            run.warnings.append(f"{source.path}: references {ref}, which is already being read "
-                                "(a cycle of references; not read again)")
+            run.warnings.append(
+                f"{source.path}: references {ref}, which is already being read (a cycle of references; not read again)"
+            )
             continue
         try:
             if ref.suffix.lower() == ".json" and virtual is None:
@@ -552,9 +595,12 @@ def _follow(run: RunFiles, source: SourceFile, base: Path, *, strict: bool,
                 except NotASource:
                     continue
             else:
-                more = _ingest_toml(ref, text=virtual, chain=source.chain,
-                                    display_path=str(ref) if virtual is None else
-                                    f"{source.path} (heredoc {ref.name})")
+                more = _ingest_toml(
+                    ref,
+                    text=virtual,
+                    chain=source.chain,
+                    display_path=str(ref) if virtual is None else f"{source.path} (heredoc {ref.name})",
+                )
         except RundiffError as err:
             if strict:
                 raise
@@ -596,8 +642,9 @@ def _add_dataset_folders(run: RunFiles, discovered: list[Path]) -> None:
     if not folders:
         return
     try:
-        source = dataset_folder.ingest_dataset_folders([f for f, _ in folders], caption_extension=caption_extension,
-                                                       repeats=[r for _, r in folders])
+        source = dataset_folder.ingest_dataset_folders(
+            [f for f, _ in folders], caption_extension=caption_extension, repeats=[r for _, r in folders]
+        )
     except RundiffError as err:
         run.warnings.append(f"dataset not read: {err}")
         return

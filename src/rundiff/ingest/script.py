@@ -43,20 +43,40 @@ def virtual_text(source: SourceFile, path: Path) -> str | None:
     return source.virtual_files.get(str(path))
 
 
-def ingest_script(path: Path, *, known_args: Collection[str] = (), flag_args: Collection[str] = (),
-                  list_args: Collection[str] | None = None) -> list[LaunchSource]:
+def ingest_script(
+    path: Path,
+    *,
+    known_args: Collection[str] = (),
+    flag_args: Collection[str] = (),
+    list_args: Collection[str] | None = None,
+) -> list[LaunchSource]:
     """One LaunchSource per training launch in the script; [] when it launches no training."""
     path = Path(path)
-    return ingest_command_text(read_text(path, limit=MAX_SCRIPT_BYTES), path, 1, dialect=dialect_for(path),
-                               fmt="kohya-script", known_args=known_args, flag_args=flag_args, list_args=list_args,
-                               script_dir=str(path.resolve().parent))
+    return ingest_command_text(
+        read_text(path, limit=MAX_SCRIPT_BYTES),
+        path,
+        1,
+        dialect=dialect_for(path),
+        fmt="kohya-script",
+        known_args=known_args,
+        flag_args=flag_args,
+        list_args=list_args,
+        script_dir=str(path.resolve().parent),
+    )
 
 
-def ingest_command_text(text: str, path: Path, first_line: int = 1, *, dialect: str = "posix",
-                        fmt: str = "markdown-command", known_args: Collection[str] = (),
-                        flag_args: Collection[str] = (),
-                        list_args: Collection[str] | None = None,
-                        script_dir: str | None = None) -> list[LaunchSource]:
+def ingest_command_text(
+    text: str,
+    path: Path,
+    first_line: int = 1,
+    *,
+    dialect: str = "posix",
+    fmt: str = "markdown-command",
+    known_args: Collection[str] = (),
+    flag_args: Collection[str] = (),
+    list_args: Collection[str] | None = None,
+    script_dir: str | None = None,
+) -> list[LaunchSource]:
     """Launches in `text`, a piece of `path` starting at line `first_line` (a Markdown code block)."""
     path = Path(path)
     try:
@@ -76,7 +96,8 @@ def ingest_command_text(text: str, path: Path, first_line: int = 1, *, dialect: 
         if following is not None and following.words[0].text.startswith("--"):
             source.warnings.append(
                 f"{path}:{following.line}: options on this line are not part of the launch at line "
-                f"{launch.line}: the shell ends that command at a comment or blank line before them")
+                f"{launch.line}: the shell ends that command at a comment or blank line before them"
+            )
         sources.append(source)
     return sources
 
@@ -103,31 +124,59 @@ def no_launch_reason(path: Path) -> str:
 
 def _source(launch: Launch, shell: ShellScript, path: Path, fmt: str) -> LaunchSource:
     where = str(path)
-    source = LaunchSource(path=where, format=fmt, trainer=TRAINER, chain=f"{where}#{launch.line}",
-                          precedence=PRECEDENCE_CLI, launch=launch)
+    source = LaunchSource(
+        path=where,
+        format=fmt,
+        trainer=TRAINER,
+        chain=f"{where}#{launch.line}",
+        precedence=PRECEDENCE_CLI,
+        launch=launch,
+    )
     facts = source.facts
     facts.append(Fact("training_script", launch.script, SourceKind.CLI, where, launch.line))
     if launch.family:
-        facts.append(Fact("model_family", launch.family, SourceKind.CLI, where, launch.line,
-                          Provenance.INFERRED, _FROM_NAME + (" and --v2" if launch.family == "sd2" else "")))
+        facts.append(
+            Fact(
+                "model_family",
+                launch.family,
+                SourceKind.CLI,
+                where,
+                launch.line,
+                Provenance.INFERRED,
+                _FROM_NAME + (" and --v2" if launch.family == "sd2" else ""),
+            )
+        )
     if launch.training_type:
-        facts.append(Fact("training_type", launch.training_type, SourceKind.CLI, where, launch.line,
-                          Provenance.INFERRED, _FROM_NAME))
+        facts.append(
+            Fact(
+                "training_type",
+                launch.training_type,
+                SourceKind.CLI,
+                where,
+                launch.line,
+                Provenance.INFERRED,
+                _FROM_NAME,
+            )
+        )
     for arg in launch.launcher_args:
         facts.append(Fact(arg.name, arg.value, SourceKind.LAUNCHER, where, arg.line, note=arg.note))
     seen: dict[str, int] = {}
     for arg in launch.trainer_args:
         if arg.name in seen:
-            source.warnings.append(f"{where}:{arg.line}: --{arg.name} given again (first at line "
-                                   f"{seen[arg.name]}); the later value wins, as in argparse")
+            source.warnings.append(
+                f"{where}:{arg.line}: --{arg.name} given again (first at line "
+                f"{seen[arg.name]}); the later value wins, as in argparse"
+            )
         seen[arg.name] = arg.line
     for name, arg in launch.last_values().items():
         if arg.cond:
             shown = arg.value if not isinstance(arg.value, list) else " ".join(arg.value)
-            source.warnings.append(f"{where}:{arg.line}: --{name}: {arg.cond}; its value is unknown "
-                                   f"(read as {shown!r})")
-            facts.append(Fact(name, None, SourceKind.CLI, where, arg.line, Provenance.UNKNOWN,
-                              f"{arg.cond} (read as {shown!r})"))
+            source.warnings.append(
+                f"{where}:{arg.line}: --{name}: {arg.cond}; its value is unknown (read as {shown!r})"
+            )
+            facts.append(
+                Fact(name, None, SourceKind.CLI, where, arg.line, Provenance.UNKNOWN, f"{arg.cond} (read as {shown!r})")
+            )
             continue
         facts.append(Fact(name, arg.value, SourceKind.CLI, where, arg.line, note=arg.note))
         if name in ("config_file", "dataset_config") and isinstance(arg.value, str) and arg.value:
@@ -137,8 +186,7 @@ def _source(launch: Launch, shell: ShellScript, path: Path, fmt: str) -> LaunchS
     for variable, line in dict.fromkeys(launch.unresolved):
         if f"from {_describe(variable)}" in explained or f", {_describe(variable)}" in explained:
             continue  # the argument it went into is already reported as unknown, naming it
-        source.warnings.append(f"{where}:{line}: {_describe(variable)} is not set in this script; "
-                               "it was read as empty")
+        source.warnings.append(f"{where}:{line}: {_describe(variable)} is not set in this script; it was read as empty")
     from rundiff.ingest.profiled import apply_launch_profile  # the trainer's profile, by script name
 
     apply_launch_profile(source, launch, path)
@@ -154,8 +202,10 @@ def _reference(source: LaunchSource, shell: ShellScript, path: Path, value: str,
         if _resolve(path, vname) == resolved:
             source.virtual_files[str(resolved)] = vfile.text
             for variable, line in vfile.unresolved:
-                source.warnings.append(f"{path}:{line}: {_describe(variable)} in the here-document for "
-                                       f"{vname} is not set in this script; it was read as empty")
+                source.warnings.append(
+                    f"{path}:{line}: {_describe(variable)} in the here-document for "
+                    f"{vname} is not set in this script; it was read as empty"
+                )
 
 
 def _resolve(script: Path, name: str) -> Path:

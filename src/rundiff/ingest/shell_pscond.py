@@ -135,7 +135,7 @@ class _Parser:
         if kind == "var":
             return self._variable(text[1:].strip("{}"))
         if kind == "isnull":  # [string]::IsNullOrEmpty($x)
-            value = self._variable(text[text.index("$") + 1:].rstrip(") \t"))
+            value = self._variable(text[text.index("$") + 1 :].rstrip(") \t"))
             return value is None or (isinstance(value, str) and not value.strip())
         raise _Undecidable
 

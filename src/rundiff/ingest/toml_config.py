@@ -61,8 +61,9 @@ def _line_of(lines: dict[tuple[str, str], int], key: str, section: str | None = 
     return max(found) if found else None
 
 
-def ingest_config_toml(path: Path, data: dict[str, Any], text: str, *, chain: str | None = None,
-                       display_path: str | None = None) -> SourceFile:
+def ingest_config_toml(
+    path: Path, data: dict[str, Any], text: str, *, chain: str | None = None, display_path: str | None = None
+) -> SourceFile:
     """The flat namespace sd-scripts builds from a `--config_file`."""
     shown = display_path or str(path)
     lines = key_lines(text)
@@ -74,16 +75,23 @@ def ingest_config_toml(path: Path, data: dict[str, Any], text: str, *, chain: st
         else:
             flat[key] = (value, _line_of(lines, key, ""))
     facts = [Fact(key, value, SourceKind.CONFIG_TOML, shown, line) for key, (value, line) in flat.items()]
-    source = SourceFile(shown, "kohya-config-toml", trainer="sd-scripts", facts=facts,
-                        chain=chain or f"{shown}#config", precedence=PRECEDENCE_CONFIG)
+    source = SourceFile(
+        shown,
+        "kohya-config-toml",
+        trainer="sd-scripts",
+        facts=facts,
+        chain=chain or f"{shown}#config",
+        precedence=PRECEDENCE_CONFIG,
+    )
     dataset_config = flat.get("dataset_config")
     if dataset_config and isinstance(dataset_config[0], str):
         source.references.append(_resolve(path, dataset_config[0]))
     return source
 
 
-def ingest_dataset_config(path: Path, data: dict[str, Any], text: str, *, chain: str | None = None,
-                          display_path: str | None = None) -> SourceFile:
+def ingest_dataset_config(
+    path: Path, data: dict[str, Any], text: str, *, chain: str | None = None, display_path: str | None = None
+) -> SourceFile:
     """One fact per key, resolved over the train subsets (subset > dataset > general)."""
     shown = display_path or str(path)
     lines = key_lines(text) if path.suffix.lower() != ".json" else {}
@@ -101,10 +109,16 @@ def ingest_dataset_config(path: Path, data: dict[str, Any], text: str, *, chain:
         subsets = dataset.get("subsets") or [{}]
         for s_index, subset in enumerate(subsets):
             if not isinstance(subset, dict):
-                raise RundiffError("each [[datasets.subsets]] entry must be a table", path,
-                                   key=f"datasets[{d_index}].subsets[{s_index}]")
-            merged = {**{k: v for k, v in general.items()},
-                      **{k: v for k, v in dataset.items() if k != "subsets"}, **subset}
+                raise RundiffError(
+                    "each [[datasets.subsets]] entry must be a table",
+                    path,
+                    key=f"datasets[{d_index}].subsets[{s_index}]",
+                )
+            merged = {
+                **{k: v for k, v in general.items()},
+                **{k: v for k, v in dataset.items() if k != "subsets"},
+                **subset,
+            }
             if merged.get("is_reg"):
                 reg_repeats.append(merged.get("num_repeats", 1))
                 continue
@@ -117,19 +131,32 @@ def ingest_dataset_config(path: Path, data: dict[str, Any], text: str, *, chain:
                     continue
                 resolved.setdefault(key, []).append(value)
                 if key not in where:
-                    section = ("datasets.subsets" if key in subset else "datasets" if key in dataset
-                               else "general")
+                    section = "datasets.subsets" if key in subset else "datasets" if key in dataset else "general"
                     where[key] = _line_of(lines, key, section)
     facts: list[Fact] = []
     for key, values in resolved.items():
         distinct = _distinct(values)
-        facts.append(Fact(key, distinct[0] if len(distinct) == 1 else distinct, SourceKind.DATASET_TOML,
-                          shown, where.get(key)))
+        facts.append(
+            Fact(key, distinct[0] if len(distinct) == 1 else distinct, SourceKind.DATASET_TOML, shown, where.get(key))
+        )
     if image_dirs:
-        facts.append(Fact("dataset_subsets", [Path(d).name for d in image_dirs], SourceKind.DATASET_TOML,
-                          shown, _line_of(lines, "image_dir")))
-    source = SourceFile(shown, "kohya-dataset-toml", trainer="sd-scripts", facts=facts,
-                        chain=chain or f"{shown}#dataset", precedence=PRECEDENCE_DATASET)
+        facts.append(
+            Fact(
+                "dataset_subsets",
+                [Path(d).name for d in image_dirs],
+                SourceKind.DATASET_TOML,
+                shown,
+                _line_of(lines, "image_dir"),
+            )
+        )
+    source = SourceFile(
+        shown,
+        "kohya-dataset-toml",
+        trainer="sd-scripts",
+        facts=facts,
+        chain=chain or f"{shown}#dataset",
+        precedence=PRECEDENCE_DATASET,
+    )
     source.datasets.extend((_resolve(path, d), r) for d, r in zip(image_dirs, image_repeats, strict=True))
     return source
 
@@ -147,8 +174,9 @@ def _resolve(base_file: Path, reference: str) -> Path:
     return ref if ref.is_absolute() else (base_file.parent / ref)
 
 
-def ingest_toml(path: Path, *, text: str | None = None, chain: str | None = None,
-                display_path: str | None = None) -> list[SourceFile]:
+def ingest_toml(
+    path: Path, *, text: str | None = None, chain: str | None = None, display_path: str | None = None
+) -> list[SourceFile]:
     data, text = parse_toml(path, text)
     kind = toml_kind(data)
     if kind == "dataset":

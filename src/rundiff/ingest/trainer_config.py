@@ -28,8 +28,9 @@ def load_yaml(path: Path, text: str) -> tuple[Any, yaml.Node | None]:
     return bounded.load_yaml(text, path)
 
 
-def flatten(data: Any, node: yaml.Node | None = None, prefix: str = "",
-            out: list[tuple[str, Any, int | None]] | None = None) -> list[tuple[str, Any, int | None]]:
+def flatten(
+    data: Any, node: yaml.Node | None = None, prefix: str = "", out: list[tuple[str, Any, int | None]] | None = None
+) -> list[tuple[str, Any, int | None]]:
     """(dotted key, scalar or list-of-scalars value, 1-based line) for every leaf."""
     out = [] if out is None else out
     if len(out) > MAX_KEYS:
@@ -63,8 +64,9 @@ def detect_trainer(data: dict[str, Any]) -> str | None:
     return None
 
 
-def ingest_document(path: Path, data: Any, lines: dict[str, int], fmt: str,
-                    *, chain: str | None = None) -> SourceFile | None:
+def ingest_document(
+    path: Path, data: Any, lines: dict[str, int], fmt: str, *, chain: str | None = None
+) -> SourceFile | None:
     """The source a trainer profile reads from `data`; None when no profile recognises it."""
     from rundiff.ingest.profiled import read_with_profile
 
@@ -87,7 +89,9 @@ def ingest_trainer_config(path: Path, data: Any, node: yaml.Node | None, fmt: st
         leaves = flatten(data, node)
     except ValueError as err:
         raise RundiffError(str(err), path) from None
-    facts = [Fact(key, value, SourceKind.TRAINER_CONFIG, shown, line) for key, value, line in leaves
-             if value is not None or key]
-    return SourceFile(shown, fmt, trainer=detect_trainer(data), facts=facts, chain=f"{shown}#config",
-                      precedence=20)
+    facts = [
+        Fact(key, value, SourceKind.TRAINER_CONFIG, shown, line)
+        for key, value, line in leaves
+        if value is not None or key
+    ]
+    return SourceFile(shown, fmt, trainer=detect_trainer(data), facts=facts, chain=f"{shown}#config", precedence=20)

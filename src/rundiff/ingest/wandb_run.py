@@ -21,8 +21,11 @@ from rundiff.model import Fact, SourceFile, SourceKind
 
 def is_wandb_config(path: Path) -> bool:
     """``.../wandb/<offline-run-|run->.../files/config.yaml``."""
-    return (path.name == "config.yaml" and path.parent.name == "files"
-            and path.parent.parent.name.startswith(("offline-run-", "run-")))
+    return (
+        path.name == "config.yaml"
+        and path.parent.name == "files"
+        and path.parent.parent.name.startswith(("offline-run-", "run-"))
+    )
 
 
 def ingest_wandb_config(path: Path, data: Any, node: yaml.Node | None) -> SourceFile:
@@ -37,7 +40,16 @@ def ingest_wandb_config(path: Path, data: Any, node: yaml.Node | None) -> Source
         value_node = trainer_config._mapping_children(child).get("value") if child is not None else None
         for leaf, value, line in trainer_config.flatten(wrapped["value"], value_node, str(key)):
             facts.append(Fact(leaf, value, SourceKind.TRAINER_CONFIG, shown, line))
-    plain = {k: v["value"] for k, v in (data or {}).items() if isinstance(v, dict) and "value" in v
-             and not str(k).startswith("_")}
-    return SourceFile(shown, "wandb-config", trainer=trainer_config.detect_trainer(plain), facts=facts,
-                      chain=f"{shown}#config", precedence=20)
+    plain = {
+        k: v["value"]
+        for k, v in (data or {}).items()
+        if isinstance(v, dict) and "value" in v and not str(k).startswith("_")
+    }
+    return SourceFile(
+        shown,
+        "wandb-config",
+        trainer=trainer_config.detect_trainer(plain),
+        facts=facts,
+        chain=f"{shown}#config",
+        precedence=20,
+    )

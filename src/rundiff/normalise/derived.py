@@ -13,9 +13,19 @@ from rundiff.normalise.registry import Registry
 from rundiff.normalise.steps import plan_steps
 
 #: The inputs step counting reads (canonical names).
-_STEP_INPUTS = ("steps_per_epoch", "num_train_images", "image_count", "num_repeats", "train_batch_size",
-                "gradient_accumulation_steps", "max_train_epochs", "max_train_steps", "lr_warmup_steps",
-                "lr_warmup_epochs", "lr_scheduler_interval")
+_STEP_INPUTS = (
+    "steps_per_epoch",
+    "num_train_images",
+    "image_count",
+    "num_repeats",
+    "train_batch_size",
+    "gradient_accumulation_steps",
+    "max_train_epochs",
+    "max_train_steps",
+    "lr_warmup_steps",
+    "lr_warmup_epochs",
+    "lr_scheduler_interval",
+)
 
 
 def _known(cells: dict[str, Cell], name: str) -> Any:
@@ -57,8 +67,12 @@ def add_derived(cells: dict[str, Cell], registry: Registry) -> None:
         put("num_train_images", int(images * repeats), f"image_count {images:g} x num_repeats {repeats:g}")
 
     params = {name: _known(cells, name) for name in _STEP_INPUTS}
-    if params["steps_per_epoch"] is None and params["num_train_images"] is None and params["image_count"] is None \
-            and params["max_train_steps"] is None:
+    if (
+        params["steps_per_epoch"] is None
+        and params["num_train_images"] is None
+        and params["image_count"] is None
+        and params["max_train_steps"] is None
+    ):
         return
     if params["num_train_images"] is None and cells.get("num_train_images") is not None:
         params["num_train_images"] = _known(cells, "num_train_images")
@@ -66,11 +80,17 @@ def add_derived(cells: dict[str, Cell], registry: Registry) -> None:
         plan = plan_steps(params)
     except RundiffError:
         return
-    if plan.total_is_default and cells.get("max_train_steps", Cell(None, Provenance.UNKNOWN)).provenance \
-            is not Provenance.DEFAULT:
+    if (
+        plan.total_is_default
+        and cells.get("max_train_steps", Cell(None, Provenance.UNKNOWN)).provenance is not Provenance.DEFAULT
+    ):
         return  # the 1600-step default only holds when the trainer is known to be sd-scripts
-    for name, value in (("steps_per_epoch", plan.steps_per_epoch), ("num_epochs", plan.num_epochs),
-                        ("total_steps", plan.total_steps), ("warmup_steps", plan.warmup_steps)):
+    for name, value in (
+        ("steps_per_epoch", plan.steps_per_epoch),
+        ("num_epochs", plan.num_epochs),
+        ("total_steps", plan.total_steps),
+        ("warmup_steps", plan.warmup_steps),
+    ):
         if value is not None:
             put(name, value, plan.note(name) or name)
     if plan.warmup_fraction is not None:

@@ -22,11 +22,21 @@ from rundiff.normalise.values import ValueProblem, coerce, is_none, kv_pairs, sh
 #: Trainers whose defaults are sd-scripts' (the kohya_ss GUI launches sd-scripts).
 SD_SCRIPTS_TRAINERS = frozenset({"sd-scripts", "kohya_ss"})
 #: When sources disagree, the strongest evidence of what produced the run is shown.
-_STRENGTH = {Provenance.WEIGHTS: 5, Provenance.METADATA: 4, Provenance.EXPLICIT: 3, Provenance.DERIVED: 2,
-             Provenance.INFERRED: 1}
+_STRENGTH = {
+    Provenance.WEIGHTS: 5,
+    Provenance.METADATA: 4,
+    Provenance.EXPLICIT: 3,
+    Provenance.DERIVED: 2,
+    Provenance.INFERRED: 1,
+}
 #: When they agree, the user's own setting is shown first and the others confirm it.
-_AGREEING_ORDER = {Provenance.EXPLICIT: 0, Provenance.METADATA: 1, Provenance.WEIGHTS: 2, Provenance.DERIVED: 3,
-                   Provenance.INFERRED: 4}
+_AGREEING_ORDER = {
+    Provenance.EXPLICIT: 0,
+    Provenance.METADATA: 1,
+    Provenance.WEIGHTS: 2,
+    Provenance.DERIVED: 3,
+    Provenance.INFERRED: 4,
+}
 
 
 class Unusable(str):
@@ -73,8 +83,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _apply(param: Parameter, alias: Alias, fact: Fact, registry: Registry,
-           warnings: list[str]) -> list[tuple[str, Any, str | None]]:
+def _apply(
+    param: Parameter, alias: Alias, fact: Fact, registry: Registry, warnings: list[str]
+) -> list[tuple[str, Any, str | None]]:
     if param.type == "kv_list":
         return _expand(param, fact, registry, warnings)
     raw = fact.value
@@ -112,8 +123,10 @@ def _quoted_flag(param: Parameter, fact: Fact, raw: str, warnings: list[str]) ->
     except ValueProblem:
         meant = None
     if meant is not on:
-        warnings.append(f"{fact.location} [{fact.key}]: the string {show(raw)} is {'on' if on else 'off'} for "
-                        "sd-scripts (it tests a config value's truth); write true or false without quotes")
+        warnings.append(
+            f"{fact.location} [{fact.key}]: the string {show(raw)} is {'on' if on else 'off'} for "
+            "sd-scripts (it tests a config value's truth); write true or false without quotes"
+        )
     return param.name, on, f"the string {show(raw)}: sd-scripts tests its truth"
 
 
@@ -127,8 +140,7 @@ def _flag_is_on(raw: Any) -> bool:
         return False
 
 
-def _expand(param: Parameter, fact: Fact, registry: Registry,
-            warnings: list[str]) -> list[tuple[str, Any, str | None]]:
+def _expand(param: Parameter, fact: Fact, registry: Registry, warnings: list[str]) -> list[tuple[str, Any, str | None]]:
     """network_args / optimizer_args: one parameter per inner key (unknown keys keep a prefix)."""
     pairs = kv_pairs(fact.value)
     out: list[tuple[str, Any, str | None]] = []
@@ -149,8 +161,17 @@ def observations(run_files: Any, registry: Registry) -> tuple[list[Observation],
     for source in run_files.sources:
         for fact in source.facts:
             for name, value, note in map_fact(fact, registry, warnings):
-                found.append(Observation(name, value, fact.provenance, fact.location,
-                                         source.chain or source.path, source.precedence, note))
+                found.append(
+                    Observation(
+                        name,
+                        value,
+                        fact.provenance,
+                        fact.location,
+                        source.chain or source.path,
+                        source.precedence,
+                        note,
+                    )
+                )
     return found, warnings
 
 
@@ -187,15 +208,25 @@ def resolve(run_name: str, found: list[Observation], registry: Registry) -> tupl
         strongest = ranked[0]
         if strongest.provenance is not Provenance.INFERRED:
             # An inference (from a log) confirms what a file says, or fills a gap; it never disputes it.
-            ranked = [o for o in ranked if o.provenance is not Provenance.INFERRED
-                      or values_equal(o.value, strongest.value, path_like=path_like)]
+            ranked = [
+                o
+                for o in ranked
+                if o.provenance is not Provenance.INFERRED
+                or values_equal(o.value, strongest.value, path_like=path_like)
+            ]
         agreeing = [o for o in ranked if o is strongest or values_equal(o.value, strongest.value, path_like=path_like)]
         disagreeing = [o for o in ranked if o not in agreeing]
         agreeing.sort(key=lambda o: (_AGREEING_ORDER.get(o.provenance, 9), o.source))
         shown = agreeing[0]
         if disagreeing:
-            conflicts.append(Conflict(run_name, name, tuple(
-                (o.value, o.provenance.value, o.source) for o in [strongest, *disagreeing]), strongest.value))
+            conflicts.append(
+                Conflict(
+                    run_name,
+                    name,
+                    tuple((o.value, o.provenance.value, o.source) for o in [strongest, *disagreeing]),
+                    strongest.value,
+                )
+            )
         confirmed = tuple(f"{o.provenance.value}: {o.source}" for o in agreeing[1:])
         cells[name] = Cell(shown.value, shown.provenance, shown.source, shown.note, confirmed)
     return cells, conflicts
@@ -227,8 +258,17 @@ def add_defaults(cells: dict[str, Cell], trainer: str | None, registry: Registry
 
 
 def choose_trainer(run_files: Any) -> str | None:
-    order = {"kohya-script": 0, "markdown-command": 0, "notebook-command": 0, "kohya-gui-json": 1, "trainer-config": 1,
-             "wandb-config": 1, "kohya-config-toml": 2, "dataset-config": 3, "safetensors-metadata": 4}
+    order = {
+        "kohya-script": 0,
+        "markdown-command": 0,
+        "notebook-command": 0,
+        "kohya-gui-json": 1,
+        "trainer-config": 1,
+        "wandb-config": 1,
+        "kohya-config-toml": 2,
+        "dataset-config": 3,
+        "safetensors-metadata": 4,
+    }
     ranked = sorted((order.get(s.format, 9), s.trainer) for s in run_files.sources if s.trainer)
     return ranked[0][1] if ranked else None
 
@@ -256,12 +296,22 @@ def normalise_run(run_files: Any, registry: Registry | None = None) -> Run:
     trainer = choose_trainer(run_files)
     add_defaults(cells, trainer, registry)
     add_derived(cells, registry)
-    run = Run(name=run_files.name, path=str(run_files.path), sources=list(run_files.sources), cells=cells,
-              conflicts=conflicts, warnings=list(run_files.warnings) + warnings, trainer=trainer,
-              outcome=run_files.outcome, log_files=[str(p) for p in run_files.log_files],
-              skipped=list(getattr(run_files, "skipped", [])), trainer_evidence=trainer_evidence(run_files, trainer),
-              logs=getattr(run_files, "logs", None), failed_files=list(getattr(run_files, "failed_files", [])),
-              checkpoints=list(getattr(run_files, "checkpoints", [])))
+    run = Run(
+        name=run_files.name,
+        path=str(run_files.path),
+        sources=list(run_files.sources),
+        cells=cells,
+        conflicts=conflicts,
+        warnings=list(run_files.warnings) + warnings,
+        trainer=trainer,
+        outcome=run_files.outcome,
+        log_files=[str(p) for p in run_files.log_files],
+        skipped=list(getattr(run_files, "skipped", [])),
+        trainer_evidence=trainer_evidence(run_files, trainer),
+        logs=getattr(run_files, "logs", None),
+        failed_files=list(getattr(run_files, "failed_files", [])),
+        checkpoints=list(getattr(run_files, "checkpoints", [])),
+    )
     for source in run_files.sources:
         run.warnings.extend(source.warnings)
     return run

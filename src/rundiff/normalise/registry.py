@@ -15,8 +15,20 @@ import yaml
 
 _MISSING = object()
 #: Source kinds whose keys may be canonical names as they are.
-_SELF_NAMING = frozenset({"log", "cli", "config_toml", "gui", "dataset_toml", "trainer_config", "profile",
-                          "network_args", "optimizer_args", "lr_scheduler_args"})
+_SELF_NAMING = frozenset(
+    {
+        "log",
+        "cli",
+        "config_toml",
+        "gui",
+        "dataset_toml",
+        "trainer_config",
+        "profile",
+        "network_args",
+        "optimizer_args",
+        "lr_scheduler_args",
+    }
+)
 
 
 #: Argument kinds: how a command line writes a parameter (argparse: store_true / one value / nargs='*').
@@ -24,9 +36,19 @@ ARG_KINDS = ("flag", "value", "list")
 #: Training scripts the sd-scripts argument facts describe; `scripts:` in an entry narrows them.
 SD_SCRIPTS_LORA_SCRIPTS = ("train_network.py", "sdxl_train_network.py")
 #: The argparse ``type=`` of an sd-scripts argument when the entry does not name one, by registry type.
-_ARGPARSE_TYPE = {"int": "int", "float": "float", "number": "int_or_float", "str": "str", "path": "str",
-                  "resolution": "str", "kv_list": "str", "str_list": "str", "float_list": "float",
-                  "int_list": "int", "bool": None}
+_ARGPARSE_TYPE = {
+    "int": "int",
+    "float": "float",
+    "number": "int_or_float",
+    "str": "str",
+    "path": "str",
+    "resolution": "str",
+    "kv_list": "str",
+    "str_list": "str",
+    "float_list": "float",
+    "int_list": "int",
+    "bool": None,
+}
 
 
 @dataclass(frozen=True)
@@ -204,8 +226,9 @@ def _parse_alias(raw: Any) -> Alias:
     if isinstance(raw, str):
         return Alias(raw)
     if isinstance(raw, dict) and "key" in raw:
-        return Alias(str(raw["key"]), scale=raw.get("scale"), value=raw.get("value", _MISSING),
-                     sd_scripts=raw.get("sd_scripts"))
+        return Alias(
+            str(raw["key"]), scale=raw.get("scale"), value=raw.get("value", _MISSING), sd_scripts=raw.get("sd_scripts")
+        )
     raise ValueError(f"bad alias {raw!r}")
 
 
@@ -218,9 +241,13 @@ def _sd_scripts_arg(raw: Any, param: Parameter, kind: str | None) -> SdScriptsAr
         return SdScriptsArg("flag", None, False, scripts=tuple(spec.get("scripts") or SD_SCRIPTS_LORA_SCRIPTS))
     default = param.default if param.has_default else None
     choices = spec.get("choices")
-    return SdScriptsArg(kind, spec.get("type", _ARGPARSE_TYPE[param.type]), spec.get("default", default),
-                        tuple(choices) if choices is not None else None,
-                        tuple(spec.get("scripts") or SD_SCRIPTS_LORA_SCRIPTS))
+    return SdScriptsArg(
+        kind,
+        spec.get("type", _ARGPARSE_TYPE[param.type]),
+        spec.get("default", default),
+        tuple(choices) if choices is not None else None,
+        tuple(spec.get("scripts") or SD_SCRIPTS_LORA_SCRIPTS),
+    )
 
 
 def _parse_range(raw: Any) -> tuple[float | None, float | None] | None:
@@ -236,8 +263,9 @@ def build_registry(data: dict[str, Any]) -> Registry:
     params: dict[str, Parameter] = {}
     index: dict[tuple[str, str], tuple[str, Alias]] = {}
     for name, spec in data["parameters"].items():
-        aliases = {kind: tuple(_parse_alias(a) for a in (keys or [])) for kind, keys in
-                   (spec.get("aliases") or {}).items()}
+        aliases = {
+            kind: tuple(_parse_alias(a) for a in (keys or [])) for kind, keys in (spec.get("aliases") or {}).items()
+        }
         param = Parameter(
             name=name,
             category=spec["category"],
@@ -252,8 +280,9 @@ def build_registry(data: dict[str, Any]) -> Registry:
             ladder=tuple(spec.get("ladder") or ()),
             secret=bool(spec.get("secret", False)),
             aliases=aliases,
-            overridden_by=tuple(Override(tuple(o["params"]), o["why"], o.get("effective", ""))
-                                for o in spec.get("overridden_by") or ()),
+            overridden_by=tuple(
+                Override(tuple(o["params"]), o["why"], o.get("effective", "")) for o in spec.get("overridden_by") or ()
+            ),
             kind=spec.get("kind"),
             range=_parse_range(spec.get("range")),
             active_when=dict(spec.get("active_when") or {}),
@@ -266,9 +295,15 @@ def build_registry(data: dict[str, Any]) -> Registry:
             for alias in alias_list:
                 index.setdefault((kind, alias.key), (name, alias))
     credentials = data.get("credential_keys") or {}
-    return Registry(categories, impacts, params, frozenset(data.get("metadata_ignore") or ()), index,
-                    credential_keys=frozenset(credentials.get("names") or ()),
-                    credential_suffixes=tuple(credentials.get("suffixes") or ()))
+    return Registry(
+        categories,
+        impacts,
+        params,
+        frozenset(data.get("metadata_ignore") or ()),
+        index,
+        credential_keys=frozenset(credentials.get("names") or ()),
+        credential_suffixes=tuple(credentials.get("suffixes") or ()),
+    )
 
 
 @cache

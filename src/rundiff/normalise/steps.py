@@ -89,8 +89,9 @@ def _steps_per_epoch(params: Mapping[str, Any], notes: dict[str, str]) -> int | 
     accumulation = _positive_int(params, "gradient_accumulation_steps", notes) or 1
     batches = _positive_int(params, "num_batches_per_epoch", notes)
     if batches is not None:
-        notes["steps_per_epoch"] = (f"ceil(num_batches_per_epoch {batches} / gradient accumulation {accumulation}); "
-                                    "exact, buckets included")
+        notes["steps_per_epoch"] = (
+            f"ceil(num_batches_per_epoch {batches} / gradient accumulation {accumulation}); exact, buckets included"
+        )
         return math.ceil(batches / accumulation)
     samples = _positive_int(params, "num_train_images", notes)
     how = "num_train_images"
@@ -164,17 +165,29 @@ def plan_steps(params: Mapping[str, Any]) -> StepPlan:
     if warmup_steps is not None and total:
         fraction = warmup_steps / total
         notes["warmup_fraction"] = f"{warmup_steps} warmup steps / {total} total steps"
-    return StepPlan(steps_per_epoch=spe, num_epochs=epochs, total_steps=total, warmup_steps=warmup_steps,
-                    warmup_fraction=fraction, warmup_epochs=warmup_epochs, interval=interval,
-                    total_is_default=total_is_default, notes=notes)
+    return StepPlan(
+        steps_per_epoch=spe,
+        num_epochs=epochs,
+        total_steps=total,
+        warmup_steps=warmup_steps,
+        warmup_fraction=fraction,
+        warmup_epochs=warmup_epochs,
+        interval=interval,
+        total_is_default=total_is_default,
+        notes=notes,
+    )
 
 
-def _warmup(params: Mapping[str, Any], interval: str, spe: int | None, total: int | None,
-            notes: dict[str, str]) -> tuple[int | None, float | None]:
+def _warmup(
+    params: Mapping[str, Any], interval: str, spe: int | None, total: int | None, notes: dict[str, str]
+) -> tuple[int | None, float | None]:
     """Warmup in optimizer steps and, when known, in epochs."""
     by_epochs = params.get("lr_warmup_epochs")
-    if isinstance(by_epochs, int | float) and not isinstance(by_epochs, bool) and \
-            not (math.isfinite(by_epochs) and 0 <= by_epochs <= MAX_PLANNED_EPOCHS):
+    if (
+        isinstance(by_epochs, int | float)
+        and not isinstance(by_epochs, bool)
+        and not (math.isfinite(by_epochs) and 0 <= by_epochs <= MAX_PLANNED_EPOCHS)
+    ):
         notes["warmup_epochs"] = f"lr_warmup_epochs {show(by_epochs)} ignored: not between 0 and {MAX_PLANNED_EPOCHS:,}"
         by_epochs = None
     elif by_epochs is not None and not isinstance(by_epochs, int | float):
@@ -199,8 +212,10 @@ def _warmup(params: Mapping[str, Any], interval: str, spe: int | None, total: in
     if interval == "epoch":
         # The scheduler counts its own step() calls; stepped once per epoch, the warmup is in epochs.
         calls = value * (total / spe) if isinstance(value, float) and total and spe else float(value)
-        notes["warmup_steps"] = (f"lr_warmup_steps {value:g} counted in scheduler calls, and the scheduler "
-                                 f"steps once per epoch: {calls:g} epochs")
+        notes["warmup_steps"] = (
+            f"lr_warmup_steps {value:g} counted in scheduler calls, and the scheduler "
+            f"steps once per epoch: {calls:g} epochs"
+        )
         return (_count(calls * spe) if spe is not None else None), calls
     if isinstance(value, int):
         notes["warmup_steps"] = "lr_warmup_steps (a step count)"
@@ -224,6 +239,7 @@ def _warmup(params: Mapping[str, Any], interval: str, spe: int | None, total: in
         else:
             notes["warmup_steps"] = (
                 f"lr_warmup_steps {value!r} is a float >= 1: sd-scripts treats every float from a TOML "
-                f"config as a ratio, int({value:g} x {total}) = {steps} steps (write an integer for steps)")
+                f"config as a ratio, int({value:g} x {total}) = {steps} steps (write an integer for steps)"
+            )
     epochs = steps / spe if spe else None
     return steps, epochs

@@ -268,8 +268,10 @@ def to_number(raw: Any, *, argv: bool = False) -> int | float:
         try:
             return _bounded_int(int(text), raw)
         except ValueError:
-            raise ValueProblem(f"{show(raw)}: sd-scripts refuses a value of 1 or more that is not written "
-                               "as an integer (write 500 for steps, 0.1 or 10% for a ratio)") from None
+            raise ValueProblem(
+                f"{show(raw)}: sd-scripts refuses a value of 1 or more that is not written "
+                "as an integer (write 500 for steps, 0.1 or 10% for a ratio)"
+            ) from None
     if re.fullmatch(r"[+-]?\d+", text):
         return _bounded_int(int(text), raw)
     return number

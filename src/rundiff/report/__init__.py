@@ -15,8 +15,9 @@ from rundiff.report.output import write_atomic
 __all__ = ["render", "render_comparison", "write_atomic"]
 
 
-def render_comparison(comparison: Any, fmt: str, *, show_all: bool = False, width: int | None = None,
-                      extras: Any = None) -> str:
+def render_comparison(
+    comparison: Any, fmt: str, *, show_all: bool = False, width: int | None = None, extras: Any = None
+) -> str:
     """A Comparison as text, md, html, json or csv.
 
     ``extras`` (report.extras.Extras) asks for curves, sample images and a metric's effects; the

@@ -23,8 +23,13 @@ SUMMARY_CHANGES = 8
 #: Longest value text in the summary (a long path or prompt is cut; the tables show it whole).
 SUMMARY_VALUE_CHARS = 40
 #: Row states in display order, with the words reports use for them.
-STATES = {"differs": "differ in known values", "partial": "partly known (same where known)",
-          "unknown": "known in one run only", "inactive": "without effect in some runs", "same": "the same"}
+STATES = {
+    "differs": "differ in known values",
+    "partial": "partly known (same where known)",
+    "unknown": "known in one run only",
+    "inactive": "without effect in some runs",
+    "same": "the same",
+}
 _IMPACT_ORDER = {"high": 0, "medium": 1, "low": 2}
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
@@ -84,8 +89,14 @@ def _counts(rows: list[Row]) -> dict[str, int]:
 
 
 def _values(row: Row, comparison: Comparison) -> list[dict[str, Any]]:
-    return [{**_cell_context(row, run.name), "outcome": run.outcome or "",
-             "text": _short(cell_text(row.entries[run.name].cell))} for run in comparison.runs]
+    return [
+        {
+            **_cell_context(row, run.name),
+            "outcome": run.outcome or "",
+            "text": _short(cell_text(row.entries[run.name].cell)),
+        }
+        for run in comparison.runs
+    ]
 
 
 #: Distinct values listed for one parameter in a sweep's summary; the rest are counted.
@@ -111,11 +122,21 @@ def _knowledge(comparison: Comparison) -> list[dict[str, Any]]:
     out = []
     for run in comparison.runs:
         known = sum(1 for r in comparison.rows if not r.replicate and r.entries[run.name].cell.known)
-        stated = sum(1 for r in comparison.rows if not r.replicate
-                     and r.entries[run.name].cell.provenance in SET_PROVENANCES)
-        out.append({"run": run.name, "outcome": run.outcome or "", "known": known, "stated": stated, "total": total,
-                    "percent": round(100 * known / total) if total else 0, "trainer": run.trainer or "unknown",
-                    "sources": len(run.sources)})
+        stated = sum(
+            1 for r in comparison.rows if not r.replicate and r.entries[run.name].cell.provenance in SET_PROVENANCES
+        )
+        out.append(
+            {
+                "run": run.name,
+                "outcome": run.outcome or "",
+                "known": known,
+                "stated": stated,
+                "total": total,
+                "percent": round(100 * known / total) if total else 0,
+                "trainer": run.trainer or "unknown",
+                "sources": len(run.sources),
+            }
+        )
     return out
 
 
@@ -124,8 +145,7 @@ def _knowledge_range(knowledge: list[dict[str, Any]]) -> dict[str, Any] | None:
     if not knowledge:
         return None
     ranked = sorted(knowledge, key=lambda k: k["percent"])
-    return {"least": ranked[0], "most": ranked[-1], "median": ranked[len(ranked) // 2]["percent"],
-            "runs": len(ranked)}
+    return {"least": ranked[0], "most": ranked[-1], "median": ranked[len(ranked) // 2]["percent"], "runs": len(ranked)}
 
 
 def _diagnosis_headline(findings: list[dict[str, Any]] | None) -> dict[str, Any] | None:
@@ -143,20 +163,36 @@ def summary_context(comparison: Comparison, registry: Any) -> dict[str, Any]:
     for s in comparison.suspects[:SUMMARY_SUSPECTS]:
         row = by_name.get(s.name)
         values = _values(row, comparison) if row is not None else []
-        suspects.append({"name": s.name, "impact": s.impact, "score": s.score,
-                         "category": registry.categories.get(s.category, s.category),
-                         "cells": values, "groups": _groups(values)})
+        suspects.append(
+            {
+                "name": s.name,
+                "impact": s.impact,
+                "score": s.score,
+                "category": registry.categories.get(s.category, s.category),
+                "cells": values,
+                "groups": _groups(values),
+            }
+        )
     suspect_names = {s.name for s in comparison.suspects[:SUMMARY_SUSPECTS]}
-    high = [r for r in comparison.rows if r.status == "differs" and r.impact == "high" and not r.replicate
-            and r.name not in suspect_names]
+    high = [
+        r
+        for r in comparison.rows
+        if r.status == "differs" and r.impact == "high" and not r.replicate and r.name not in suspect_names
+    ]
     return {
         "counts": _counts(comparison.rows),
         "states": STATES,
         "suspects": suspects,
         "more_suspects": max(0, len(comparison.suspects) - SUMMARY_SUSPECTS),
-        "high_impact": [{"name": r.name, "category": registry.categories.get(r.category, r.category),
-                         "cells": (values := _values(r, comparison)), "groups": _groups(values)}
-                        for r in high[:SUMMARY_CHANGES]],
+        "high_impact": [
+            {
+                "name": r.name,
+                "category": registry.categories.get(r.category, r.category),
+                "cells": (values := _values(r, comparison)),
+                "groups": _groups(values),
+            }
+            for r in high[:SUMMARY_CHANGES]
+        ],
         "more_high_impact": max(0, len(high) - SUMMARY_CHANGES),
         "knowledge": (knowledge := _knowledge(comparison)),
         "knowledge_range": _knowledge_range(knowledge),
@@ -178,14 +214,16 @@ def comparison_context(comparison: Comparison, *, show_all: bool = False) -> dic
         shown = rows if show_all else [r for r in rows if _worth_showing(r)]
         differing = [r for r in rows if r.status == "differs" and not r.replicate]
         impact = min((r.impact for r in differing), key=lambda i: _IMPACT_ORDER.get(i, 9), default=None)
-        categories.append({
-            "key": key,
-            "title": title,
-            "rows": [_row_context(r, runs) for r in shown],
-            "hidden_same": len(rows) - len(shown),  # same everywhere, or nobody set them
-            "counts": _counts(rows),
-            "impact": impact,
-        })
+        categories.append(
+            {
+                "key": key,
+                "title": title,
+                "rows": [_row_context(r, runs) for r in shown],
+                "hidden_same": len(rows) - len(shown),  # same everywhere, or nobody set them
+                "counts": _counts(rows),
+                "impact": impact,
+            }
+        )
     changes_by_run = []
     for run in runs:
         if run == baseline:
@@ -194,28 +232,46 @@ def comparison_context(comparison: Comparison, *, show_all: bool = False) -> dic
         for row in comparison.rows:
             entry = row.entries[run]
             if entry.change in ("changed", "added", "removed") and row.status == "differs":
-                items.append({
-                    "name": row.name,
-                    "category": registry.categories.get(row.category, row.category),
-                    "impact": row.impact,
-                    "change": entry.change,
-                    "replicate": row.replicate,
-                    "before": cell_text(row.entries[baseline].cell),
-                    "after": cell_text(entry.cell),
-                })
+                items.append(
+                    {
+                        "name": row.name,
+                        "category": registry.categories.get(row.category, row.category),
+                        "impact": row.impact,
+                        "change": entry.change,
+                        "replicate": row.replicate,
+                        "before": cell_text(row.entries[baseline].cell),
+                        "after": cell_text(entry.cell),
+                    }
+                )
         unknown = sum(1 for row in comparison.rows if row.entries[run].change == "unknown")
         inactive = sum(1 for row in comparison.rows if row.entries[run].change == "inactive")
         changes_by_run.append({"run": run, "changes": items, "unknown": unknown, "inactive": inactive})
-    same = [{"name": r.name, "text": cell_text(r.entries[baseline].cell),
-             "category": registry.categories.get(r.category, r.category)}
-            for r in comparison.rows if r.status == "same" and r.entries[baseline].cell.provenance in SET_PROVENANCES]
+    same = [
+        {
+            "name": r.name,
+            "text": cell_text(r.entries[baseline].cell),
+            "category": registry.categories.get(r.category, r.category),
+        }
+        for r in comparison.rows
+        if r.status == "same" and r.entries[baseline].cell.provenance in SET_PROVENANCES
+    ]
     wide_rows = [r for r in comparison.rows if r.status in ("differs", "inactive")]
     wide_rows.sort(key=lambda r: (r.replicate, r.status != "differs", _IMPACT_ORDER.get(r.impact, 9)))
     wide = {
-        "columns": [{"name": r.name, "impact": r.impact, "status": r.status, "replicate": r.replicate,
-                     "category": registry.categories.get(r.category, r.category)} for r in wide_rows],
-        "rows": [{"run": run.name, "outcome": run.outcome or "",
-                  "cells": [_cell_context(r, run.name) for r in wide_rows]} for run in comparison.runs],
+        "columns": [
+            {
+                "name": r.name,
+                "impact": r.impact,
+                "status": r.status,
+                "replicate": r.replicate,
+                "category": registry.categories.get(r.category, r.category),
+            }
+            for r in wide_rows
+        ],
+        "rows": [
+            {"run": run.name, "outcome": run.outcome or "", "cells": [_cell_context(r, run.name) for r in wide_rows]}
+            for run in comparison.runs
+        ],
     }
     summary = summary_context(comparison, registry)
     return {
@@ -224,16 +280,19 @@ def comparison_context(comparison: Comparison, *, show_all: bool = False) -> dic
         "baseline": baseline,
         "show_all": show_all,
         "wide_layout": len(runs) > WIDE_AFTER,
-        "runs": [{
-            "name": r.name,
-            "path": r.path,
-            "outcome": r.outcome or "",
-            "trainer": r.trainer or "unknown",
-            "sources": [{"path": s.path, "format": s.format} for s in r.sources],
-            "warnings": list(r.warnings),
-            "trainer_evidence": list(getattr(r, "trainer_evidence", [])),
-            "skipped": [{"path": k.path, "reason": k.reason} for k in getattr(r, "skipped", [])],
-        } for r in comparison.runs],
+        "runs": [
+            {
+                "name": r.name,
+                "path": r.path,
+                "outcome": r.outcome or "",
+                "trainer": r.trainer or "unknown",
+                "sources": [{"path": s.path, "format": s.format} for s in r.sources],
+                "warnings": list(r.warnings),
+                "trainer_evidence": list(getattr(r, "trainer_evidence", [])),
+                "skipped": [{"path": k.path, "reason": k.reason} for k in getattr(r, "skipped", [])],
+            }
+            for r in comparison.runs
+        ],
         "overview": summary,
         "counts": summary["counts"],
         "total_changes": summary["counts"]["differs"],
@@ -241,11 +300,24 @@ def comparison_context(comparison: Comparison, *, show_all: bool = False) -> dic
         "wide": wide,
         "changes_by_run": changes_by_run,
         "same": same,
-        "suspects": [{"name": s.name, "score": s.score, "reason": s.reason, "impact": s.impact,
-                      "category": registry.categories.get(s.category, s.category)} for s in comparison.suspects],
-        "conflicts": [{"run": c.run, "name": c.name,
-                       "claims": [{"text": format_value(v), "provenance": p, "source": src} for v, p, src in c.values]}
-                      for c in comparison.conflicts],
+        "suspects": [
+            {
+                "name": s.name,
+                "score": s.score,
+                "reason": s.reason,
+                "impact": s.impact,
+                "category": registry.categories.get(s.category, s.category),
+            }
+            for s in comparison.suspects
+        ],
+        "conflicts": [
+            {
+                "run": c.run,
+                "name": c.name,
+                "claims": [{"text": format_value(v), "provenance": p, "source": src} for v, p, src in c.values],
+            }
+            for c in comparison.conflicts
+        ],
         "diagnosis": comparison.diagnosis or [],
         "left_out": list(comparison.left_out),
         "has_outcomes": summary["has_outcomes"],

@@ -43,39 +43,51 @@ def comparison_json(comparison: Comparison, diagnosis: list[dict[str, Any]] | No
     assert registry is not None
     data: dict[str, Any] = {
         "rundiff_version": __version__,
-        "runs": [{
-            "name": run.name,
-            "path": run.path,
-            "outcome": run.outcome,
-            "trainer": run.trainer,
-            "trainer_evidence": list(run.trainer_evidence),
-            "sources": [{"path": s.path, "format": s.format} for s in run.sources],
-            "warnings": list(run.warnings),
-            "skipped": [{"path": k.path, "reason": k.reason} for k in run.skipped],
-        } for run in comparison.runs],
+        "runs": [
+            {
+                "name": run.name,
+                "path": run.path,
+                "outcome": run.outcome,
+                "trainer": run.trainer,
+                "trainer_evidence": list(run.trainer_evidence),
+                "sources": [{"path": s.path, "format": s.format} for s in run.sources],
+                "warnings": list(run.warnings),
+                "skipped": [{"path": k.path, "reason": k.reason} for k in run.skipped],
+            }
+            for run in comparison.runs
+        ],
         "baseline": comparison.baseline,
-        "parameters": [{
-            "name": row.name,
-            "category": registry.categories.get(row.category, row.category),
-            "impact": row.impact,
-            "status": row.status,
-            "replicate": row.replicate,
-            "values": {run: {
-                "value": json_value(entry.cell.value),
-                "provenance": entry.cell.provenance.value,
-                "source": entry.cell.source,
-                "note": entry.cell.note,
-                "confirmed_by": list(entry.cell.confirmed_by),
-                "change": entry.change,
-                "inactive": entry.inactive,
-            } for run, entry in row.entries.items()},
-        } for row in comparison.rows],
-        "conflicts": [{
-            "run": c.run,
-            "name": c.name,
-            "chosen": json_value(c.chosen),
-            "values": [{"value": json_value(v), "provenance": p, "source": s} for v, p, s in c.values],
-        } for c in comparison.conflicts],
+        "parameters": [
+            {
+                "name": row.name,
+                "category": registry.categories.get(row.category, row.category),
+                "impact": row.impact,
+                "status": row.status,
+                "replicate": row.replicate,
+                "values": {
+                    run: {
+                        "value": json_value(entry.cell.value),
+                        "provenance": entry.cell.provenance.value,
+                        "source": entry.cell.source,
+                        "note": entry.cell.note,
+                        "confirmed_by": list(entry.cell.confirmed_by),
+                        "change": entry.change,
+                        "inactive": entry.inactive,
+                    }
+                    for run, entry in row.entries.items()
+                },
+            }
+            for row in comparison.rows
+        ],
+        "conflicts": [
+            {
+                "run": c.run,
+                "name": c.name,
+                "chosen": json_value(c.chosen),
+                "values": [{"value": json_value(v), "provenance": p, "source": s} for v, p, s in c.values],
+            }
+            for c in comparison.conflicts
+        ],
         "suspects": [{"name": s.name, "score": s.score, "reason": s.reason} for s in comparison.suspects],
         "counts": _counts(comparison),
     }
@@ -100,13 +112,20 @@ def _counts(comparison: Comparison) -> dict[str, int]:
 INDENT_UP_TO_RUNS = 6
 
 
-def render_json(comparison: Comparison, diagnosis: list[dict[str, Any]] | None = None, *,
-                metric: dict[str, Any] | None = None) -> str:
+def render_json(
+    comparison: Comparison, diagnosis: list[dict[str, Any]] | None = None, *, metric: dict[str, Any] | None = None
+) -> str:
     data = comparison_json(comparison, diagnosis)
     if metric is not None:
-        data["metric"] = {"name": metric["name"], "runs": metric["runs"],
-                          "effects": [{k: v for k, v in e.items() if not k.endswith("_value")} | {
-                              "effect": e["effect_value"], "ratio": e["ratio_value"]} for e in metric["effects"]]}
+        data["metric"] = {
+            "name": metric["name"],
+            "runs": metric["runs"],
+            "effects": [
+                {k: v for k, v in e.items() if not k.endswith("_value")}
+                | {"effect": e["effect_value"], "ratio": e["ratio_value"]}
+                for e in metric["effects"]
+            ],
+        }
     if len(comparison.runs) <= INDENT_UP_TO_RUNS:
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n"
@@ -119,11 +138,26 @@ def render_csv(comparison: Comparison) -> str:
     names = comparison.run_names()
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([csv_cell(h) for h in
-                     ["parameter", "category", "impact", "status", *names, *[f"{n} provenance" for n in names]]])
+    writer.writerow(
+        [
+            csv_cell(h)
+            for h in ["parameter", "category", "impact", "status", *names, *[f"{n} provenance" for n in names]]
+        ]
+    )
     for row in comparison.rows:
         values = [format_value(row.entries[n].cell.value) if row.entries[n].cell.known else "" for n in names]
         provenances = [row.entries[n].cell.provenance.value for n in names]
-        writer.writerow([csv_cell(v) for v in [row.name, registry.categories.get(row.category, row.category),
-                                               row.impact, row.status, *values, *provenances]])
+        writer.writerow(
+            [
+                csv_cell(v)
+                for v in [
+                    row.name,
+                    registry.categories.get(row.category, row.category),
+                    row.impact,
+                    row.status,
+                    *values,
+                    *provenances,
+                ]
+            ]
+        )
     return out.getvalue()

@@ -45,8 +45,14 @@ def add_extras(context: dict[str, Any], comparison: Comparison, fmt: str, extras
 
         curves = overlay_curves(comparison.runs) if fmt != "text" else []
         for curve in curves:
-            entry = {"kind": curve.kind, "title": curve.title, "width": curve.width, "height": curve.height,
-                     "data": None, "link": None}
+            entry = {
+                "kind": curve.kind,
+                "title": curve.title,
+                "width": curve.width,
+                "height": curve.height,
+                "data": None,
+                "link": None,
+            }
             if fmt == "html":
                 entry["data"] = base64.b64encode(curve.png).decode("ascii")
             elif extras.report_path is not None:

@@ -73,7 +73,7 @@ def _from_logs(run: Run, name: str) -> RunMetric | None:
     values = [p.value for p in series if p.finite]
     if not values:
         return None
-    tail = values[-max(1, int(len(values) * TAIL_FRACTION)):]
+    tail = values[-max(1, int(len(values) * TAIL_FRACTION)) :]
     return RunMetric(sum(tail) / len(tail), f"logs: mean of the last {len(tail)} of {len(values)} points of {name}")
 
 
@@ -118,32 +118,55 @@ def metric_effects(comparison: Comparison, name: str) -> dict[str, Any]:
         means = [m for m, _ in stats.values()]
         effect = max(means) - min(means)
         pooled_n = sum(len(v) - 1 for v in groups.values() if len(v) > 1)
-        spread = math.sqrt(sum(sd**2 * (len(groups[t]) - 1) for t, (_, sd) in stats.items() if sd is not None)
-                           / pooled_n) if pooled_n else None
+        spread = (
+            math.sqrt(sum(sd**2 * (len(groups[t]) - 1) for t, (_, sd) in stats.items() if sd is not None) / pooled_n)
+            if pooled_n
+            else None
+        )
         scale = max(abs(m) for m in means) or 1.0
         if spread is not None and spread < 1e-9 * scale:
             spread = 0.0  # equal values within every group: rounding noise is no spread
         ratio = effect / spread if spread else None
         ordered = sorted(groups, key=lambda t: stats[t][0])
         shown = ordered if len(ordered) <= MAX_GROUPS else [ordered[0], ordered[-1]]
-        effects.append({"name": row.name, "effect_value": effect, "ratio_value": ratio,
-                        "effect": _fmt(effect), "spread": _fmt(spread), "ratio": _ratio_text(effect, spread),
-                        "groups": [{"text": t, "mean": _fmt(stats[t][0]), "n": len(groups[t])} for t in shown]})
+        effects.append(
+            {
+                "name": row.name,
+                "effect_value": effect,
+                "ratio_value": ratio,
+                "effect": _fmt(effect),
+                "spread": _fmt(spread),
+                "ratio": _ratio_text(effect, spread),
+                "groups": [{"text": t, "mean": _fmt(stats[t][0]), "n": len(groups[t])} for t in shown],
+            }
+        )
     registry = comparison.registry
 
     def rank(e: dict[str, Any]) -> tuple:  # on a tie the input goes before a row derived from it
         param = registry.get(e["name"]) if registry is not None else None
         ratio = round(e["ratio_value"] or 0, 9)
-        return (e["ratio"] != "∞", e["ratio_value"] is None, -ratio, -round(e["effect_value"], 12),
-                bool(param and param.derived), e["name"])
+        return (
+            e["ratio"] != "∞",
+            e["ratio_value"] is None,
+            -ratio,
+            -round(e["effect_value"], 12),
+            bool(param and param.derived),
+            e["name"],
+        )
 
     effects.sort(key=rank)
     if not metrics:
         sentence = f"No run has a value for {name} (rundiff.yaml `metrics: {{{name}: ...}}` or a log series)."
     else:
-        sentence = (f"{len(metrics)} of {len(comparison.runs)} runs have a value for {name}. Effect: the range of "
-                    f"the mean {name} across a parameter's values; spread: the pooled standard deviation within a "
-                    f"value; a ratio well above 1 stands out from run-to-run noise.")
-    return {"name": name, "sentence": sentence, "effects": effects[:MAX_EFFECTS],
-            "more": max(0, len(effects) - MAX_EFFECTS),
-            "runs": {run: {"value": m.value, "source": m.source} for run, m in metrics.items()}}
+        sentence = (
+            f"{len(metrics)} of {len(comparison.runs)} runs have a value for {name}. Effect: the range of "
+            f"the mean {name} across a parameter's values; spread: the pooled standard deviation within a "
+            f"value; a ratio well above 1 stands out from run-to-run noise."
+        )
+    return {
+        "name": name,
+        "sentence": sentence,
+        "effects": effects[:MAX_EFFECTS],
+        "more": max(0, len(effects) - MAX_EFFECTS),
+        "runs": {run: {"value": m.value, "source": m.source} for run, m in metrics.items()},
+    }

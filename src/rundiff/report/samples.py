@@ -125,15 +125,24 @@ def matched_groups(runs: list[Run]) -> tuple[list[dict[str, Any]], str]:
     for (index, step), members in shared.items():
         order = max(m.order for m in members.values())
         per_prompt.setdefault(index, []).append((order, step))
-    keys = [(index, step) for index in sorted(per_prompt)
-            for _, step in sorted(per_prompt[index], reverse=True)[:STEPS_PER_PROMPT]]
+    keys = [
+        (index, step)
+        for index in sorted(per_prompt)
+        for _, step in sorted(per_prompt[index], reverse=True)[:STEPS_PER_PROMPT]
+    ]
     groups = []
     for index, step in keys[:MAX_GROUPS]:
         members = shared[(index, step)]
         first = next(iter(members.values()))
-        groups.append({"prompt": first.prompt, "step": step,
-                       "runs": [{"run": run.name, "image": members.get(run.name)} for run in runs
-                                if run.name in members][:MAX_RUNS]})
+        groups.append(
+            {
+                "prompt": first.prompt,
+                "step": step,
+                "runs": [{"run": run.name, "image": members.get(run.name)} for run in runs if run.name in members][
+                    :MAX_RUNS
+                ],
+            }
+        )
     left = len(keys) - len(groups)
     note = f"{len(images)} sample images found; {left} more prompt/step groups not shown." if left > 0 else ""
     return groups, note

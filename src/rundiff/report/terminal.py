@@ -89,8 +89,12 @@ def print_summary(console: Console, context: dict[str, Any]) -> None:
     wide = context["wide_layout"]
     counts = o["counts"]
     line = Text.assemble((f"{counts['differs']} parameters differ in known values", "bold"))
-    for key, words in (("partial", "partly known"), ("unknown", "known in one run only"),
-                       ("inactive", "without effect in some runs"), ("replicates", "per-run identifiers differ")):
+    for key, words in (
+        ("partial", "partly known"),
+        ("unknown", "known in one run only"),
+        ("inactive", "without effect in some runs"),
+        ("replicates", "per-run identifiers differ"),
+    ):
         if counts.get(key):
             line.append(f" · {counts[key]} {words}")
     console.print(line)
@@ -100,8 +104,11 @@ def print_summary(console: Console, context: dict[str, Any]) -> None:
         elif wide:
             console.print(Text("Top suspects", style="bold"))
             for i, s in enumerate(o["suspects"], start=1):
-                console.print(Text.assemble(f"  {i}. ", t(s["name"], "bold"), t(f" ({s['impact']}): ", "dim"),
-                                            _groups(s["groups"])))
+                console.print(
+                    Text.assemble(
+                        f"  {i}. ", t(s["name"], "bold"), t(f" ({s['impact']}): ", "dim"), _groups(s["groups"])
+                    )
+                )
         else:
             console.print(_value_table("Top suspects", o["suspects"], runs, numbered=True))
         if o["more_suspects"]:
@@ -119,23 +126,49 @@ def print_summary(console: Console, context: dict[str, Any]) -> None:
     console.print(Text("How much of each run is known", style="bold"))
     if wide and o["knowledge_range"]:
         k = o["knowledge_range"]
-        console.print(t(f"  median {k['median']} % known; least {k['least']['run']} ({k['least']['percent']} %), "
-                        f"best {k['most']['run']} ({k['most']['percent']} %)"))
+        console.print(
+            t(
+                f"  median {k['median']} % known; least {k['least']['run']} ({k['least']['percent']} %), "
+                f"best {k['most']['run']} ({k['most']['percent']} %)"
+            )
+        )
     else:
         for k in o["knowledge"]:
-            console.print(Text.assemble("  ", _run_label(k["run"], k["outcome"]),
-                                        t(f": {k['known']} of {k['total']} known ({k['percent']} %), "
-                                          f"{k['stated']} stated in its own files; {k['trainer']}, "
-                                          f"{k['sources']} sources")))
+            console.print(
+                Text.assemble(
+                    "  ",
+                    _run_label(k["run"], k["outcome"]),
+                    t(
+                        f": {k['known']} of {k['total']} known ({k['percent']} %), "
+                        f"{k['stated']} stated in its own files; {k['trainer']}, "
+                        f"{k['sources']} sources"
+                    ),
+                )
+            )
     diagnosis = o["diagnosis"]
     if diagnosis is not None:
         c = diagnosis["counts"]
-        console.print(Text.assemble(("Diagnosis: ", "bold"), (f"{c['error']} error(s)", _SEVERITY_STYLE["error"]),
-                                    ", ", (f"{c['warning']} warning(s)", _SEVERITY_STYLE["warning"]),
-                                    f", {c['info']} info"))
+        console.print(
+            Text.assemble(
+                ("Diagnosis: ", "bold"),
+                (f"{c['error']} error(s)", _SEVERITY_STYLE["error"]),
+                ", ",
+                (f"{c['warning']} warning(s)", _SEVERITY_STYLE["warning"]),
+                f", {c['info']} info",
+            )
+        )
         for f in diagnosis["top"]:
-            console.print(Text.assemble("  ", t(f"[{f['severity']}]", _SEVERITY_STYLE.get(f["severity"], "")), " ",
-                                        t(f["run"], "bold"), ": ", t(f["message"]), t(f" ({f['rule']})", "dim")))
+            console.print(
+                Text.assemble(
+                    "  ",
+                    t(f"[{f['severity']}]", _SEVERITY_STYLE.get(f["severity"], "")),
+                    " ",
+                    t(f["run"], "bold"),
+                    ": ",
+                    t(f["message"]),
+                    t(f" ({f['rule']})", "dim"),
+                )
+            )
 
 
 def print_metric(console: Console, metric: dict[str, Any]) -> None:
@@ -153,8 +186,11 @@ def print_metric(console: Console, metric: dict[str, Any]) -> None:
 def comparison_console(console: Console, context: dict[str, Any]) -> None:
     """Everything the terminal report shows, printed on ``console``: summary, tables, the rest."""
     runs = context["runs"]
-    console.print(Text.assemble(t(context["title"], "bold"), " — baseline ", t(context["baseline"], "bold"),
-                                f", {len(runs)} runs"))
+    console.print(
+        Text.assemble(
+            t(context["title"], "bold"), " — baseline ", t(context["baseline"], "bold"), f", {len(runs)} runs"
+        )
+    )
     console.rule(Text("Summary", style="bold"), align="left")
     print_summary(console, context)
     metric = context["extras"]["metric"]
@@ -180,20 +216,25 @@ def comparison_console(console: Console, context: dict[str, Any]) -> None:
                 table.add_column(_run_label(r["name"], r["outcome"]))
             for row in cat["rows"]:
                 impact = row["impact"] + ("" if row["status"] == "differs" else f" ({row['status']})")
-                table.add_row(t(row["name"] + (" †" if row["replicate"] else "")), t(impact),
-                              *[_cell(c) for c in row["cells"]])
+                table.add_row(
+                    t(row["name"] + (" †" if row["replicate"] else "")), t(impact), *[_cell(c) for c in row["cells"]]
+                )
             console.print(table)
             if cat["hidden_same"]:
-                console.print(t(f"  {cat['hidden_same']} the same in every run or set by none (--all shows them)",
-                                "dim"))
+                console.print(
+                    t(f"  {cat['hidden_same']} the same in every run or set by none (--all shows them)", "dim")
+                )
     hidden = sum(cat["hidden_same"] for cat in context["categories"])
     if hidden and context["wide_layout"]:
         console.print(t(f"{hidden} parameters the same in every run not shown", "dim"))
     if context["suspects"]:
         console.print(Text.assemble("\n", ("Suspects", "bold"), " (bad vs good, weighted by impact)"))
         for i, s in enumerate(context["suspects"][:15], start=1):
-            console.print(Text.assemble(f"  {i}. ", t(s["name"], "bold"),
-                                        t(f" ({s['impact']}, score {s['score']}) ", "dim"), t(s["reason"])))
+            console.print(
+                Text.assemble(
+                    f"  {i}. ", t(s["name"], "bold"), t(f" ({s['impact']}, score {s['score']}) ", "dim"), t(s["reason"])
+                )
+            )
     if context["same"]:
         console.print(Text("\nWhat stayed the same", style="bold"))
         console.print(t("  " + "; ".join(f"{s['name']} {s['text']}" for s in context["same"])))
@@ -205,9 +246,18 @@ def comparison_console(console: Console, context: dict[str, Any]) -> None:
     if context["diagnosis"]:
         console.print(Text("\nDiagnosis", style="bold"))
         for f in context["diagnosis"]:
-            console.print(Text.assemble("  ", t(f["run"]), ": ", t(f["rule"]), " ",
-                                        t(f"[{f['severity']}]", _SEVERITY_STYLE.get(f["severity"], "")), " ",
-                                        t(f["message"])))
+            console.print(
+                Text.assemble(
+                    "  ",
+                    t(f["run"]),
+                    ": ",
+                    t(f["rule"]),
+                    " ",
+                    t(f"[{f['severity']}]", _SEVERITY_STYLE.get(f["severity"], "")),
+                    " ",
+                    t(f["message"]),
+                )
+            )
     for r in runs:
         for w in r["warnings"]:
             console.print(Text.assemble(("warning", "yellow"), " ", t(r["name"]), ": ", t(w)))

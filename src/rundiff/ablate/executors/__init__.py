@@ -109,10 +109,19 @@ def replay_lines(folder: Path, name: str, on_line: LineCallback | None) -> None:
             on_line(name, line)
 
 
-def make_executor(engine: str, *, devices: Sequence[str] = (), jobs: int | None = None, pass_env: Sequence[str] = (),
-                  ray_address: str | None = None, gpus_per_job: float | None = None,
-                  slurm_folder: Path | None = None, slurm_cluster: str | None = None,
-                  slurm_partition: str | None = None, slurm_timeout_min: int = 240) -> Executor:
+def make_executor(
+    engine: str,
+    *,
+    devices: Sequence[str] = (),
+    jobs: int | None = None,
+    pass_env: Sequence[str] = (),
+    ray_address: str | None = None,
+    gpus_per_job: float | None = None,
+    slurm_folder: Path | None = None,
+    slurm_cluster: str | None = None,
+    slurm_partition: str | None = None,
+    slurm_timeout_min: int = 240,
+) -> Executor:
     """The engine named ``engine`` (local, ray or slurm) with the CLI's settings."""
     from rundiff.errors import RundiffError
 
@@ -123,12 +132,16 @@ def make_executor(engine: str, *, devices: Sequence[str] = (), jobs: int | None 
     if engine == "ray":
         from rundiff.ablate.executors.ray import RayExecutor
 
-        return RayExecutor(ray_address, gpus_per_job=1.0 if gpus_per_job is None else gpus_per_job,
-                           pass_env=pass_env)
+        return RayExecutor(ray_address, gpus_per_job=1.0 if gpus_per_job is None else gpus_per_job, pass_env=pass_env)
     if engine == "slurm":
         from rundiff.ablate.executors.slurm import SlurmExecutor
 
-        return SlurmExecutor(slurm_folder or Path("submitit"), cluster=slurm_cluster, partition=slurm_partition,
-                             gpus_per_job=1 if gpus_per_job is None else int(gpus_per_job),
-                             timeout_min=slurm_timeout_min, pass_env=pass_env)
+        return SlurmExecutor(
+            slurm_folder or Path("submitit"),
+            cluster=slurm_cluster,
+            partition=slurm_partition,
+            gpus_per_job=1 if gpus_per_job is None else int(gpus_per_job),
+            timeout_min=slurm_timeout_min,
+            pass_env=pass_env,
+        )
     raise RundiffError(f"--executor must be one of {', '.join(ENGINES)}, not {engine!r}", key="executor")

@@ -37,8 +37,9 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, devices: Sequence[str] | None = None, *, jobs: int | None = None,
-                 pass_env: Sequence[str] = ()) -> None:
+    def __init__(
+        self, devices: Sequence[str] | None = None, *, jobs: int | None = None, pass_env: Sequence[str] = ()
+    ) -> None:
         self.gpus = [d.split(":", 1)[1] if ":" in d else "0" for d in devices or [] if d.startswith("cuda")]
         self.jobs = jobs
         self.pass_env = tuple(pass_env)
@@ -65,8 +66,15 @@ class LocalExecutor:
             added.setdefault("CUDA_VISIBLE_DEVICES", "")  # a CPU slot sees no GPU
         stdout = (job.cwd / STDOUT_LOG).open("wb")
         stderr = (job.cwd / STDERR_LOG).open("wb")
-        process = subprocess.Popen(list(job.argv), cwd=job.cwd, env=trainer_env(added, passed=self.pass_env),
-                                   stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            list(job.argv),
+            cwd=job.cwd,
+            env=trainer_env(added, passed=self.pass_env),
+            stdout=stdout,
+            stderr=stderr,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         return _LocalHandle(job.name, job, process, time.perf_counter(), stdout, stderr, gpu, on_line)
 
     def wait(self, handles: Sequence[_LocalHandle], timeout: float | None = None) -> list[_LocalHandle]:
@@ -106,8 +114,14 @@ class LocalExecutor:
             stream.close()  # type: ignore[attr-defined]
         self._busy.discard(handle.gpu or "")
         where = f"this machine, GPU {handle.gpu}" if handle.gpu is not None else "this machine"
-        return JobResult(handle.name, code, time.perf_counter() - handle.started, stderr_tail(handle.job.cwd),
-                         interrupted=code < 0, where=where)
+        return JobResult(
+            handle.name,
+            code,
+            time.perf_counter() - handle.started,
+            stderr_tail(handle.job.cwd),
+            interrupted=code < 0,
+            where=where,
+        )
 
     def cancel(self, handle: _LocalHandle) -> None:
         if handle.process.poll() is None:

@@ -31,8 +31,15 @@ class _RayHandle:
 class RayExecutor:
     name = "ray"
 
-    def __init__(self, address: str | None = None, *, gpus_per_job: float = 1.0, cpus_per_job: float = 1.0,
-                 pass_env: Sequence[str] = (), init_kwargs: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        gpus_per_job: float = 1.0,
+        cpus_per_job: float = 1.0,
+        pass_env: Sequence[str] = (),
+        init_kwargs: dict[str, Any] | None = None,
+    ) -> None:
         try:
             import ray
         except ImportError:
@@ -45,8 +52,7 @@ class RayExecutor:
         self._started_here = False
         if not ray.is_initialized():
             try:
-                ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                         **(init_kwargs or {}))
+                ray.init(address=address, include_dashboard=False, log_to_driver=False, **(init_kwargs or {}))
             except (ConnectionError, ValueError, RuntimeError) as err:
                 raise RundiffError(f"--ray-address {address}: cannot join the Ray cluster: {err}") from None
             self._started_here = True
@@ -61,9 +67,14 @@ class RayExecutor:
 
     def describe(self) -> dict[str, Any]:
         resources = self._ray.cluster_resources()
-        return {"name": self.name, "address": self.address or "local (started by rundiff)",
-                "gpus_per_task": self.gpus_per_job, "cpus_per_task": self.cpus_per_job,
-                "cluster_gpus": resources.get("GPU", 0), "cluster_cpus": resources.get("CPU", 0)}
+        return {
+            "name": self.name,
+            "address": self.address or "local (started by rundiff)",
+            "gpus_per_task": self.gpus_per_job,
+            "cpus_per_task": self.cpus_per_job,
+            "cluster_gpus": resources.get("GPU", 0),
+            "cluster_cpus": resources.get("CPU", 0),
+        }
 
     def submit(self, job: Job, on_line: LineCallback | None = None) -> _RayHandle:
         job.cwd.mkdir(parents=True, exist_ok=True)
@@ -90,9 +101,14 @@ class RayExecutor:
             return JobResult(handle.name, -2 if interrupted else 1, wall, text[-4000:], interrupted=interrupted)
         unpack(result["outputs"], handle.job.cwd)
         replay_lines(handle.job.cwd, handle.name, handle.on_line)
-        return JobResult(handle.name, int(result["returncode"]), float(result["wall_time_s"]),
-                         stderr_tail(handle.job.cwd), interrupted=int(result["returncode"]) < 0,
-                         where=f"ray: {result.get('where', '')}")
+        return JobResult(
+            handle.name,
+            int(result["returncode"]),
+            float(result["wall_time_s"]),
+            stderr_tail(handle.job.cwd),
+            interrupted=int(result["returncode"]) < 0,
+            where=f"ray: {result.get('where', '')}",
+        )
 
     def cancel(self, handle: _RayHandle) -> None:
         with contextlib.suppress(Exception):  # a task that already finished cannot be cancelled

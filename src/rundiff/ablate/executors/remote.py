@@ -52,8 +52,9 @@ def unpack(data: bytes, folder: Path) -> None:
         tar.extractall(folder, filter="data")
 
 
-def run_shipped(name: str, argv: list[str], added_env: dict[str, str], inputs: bytes,
-                pass_env: list[str] | None = None) -> dict[str, Any]:
+def run_shipped(
+    name: str, argv: list[str], added_env: dict[str, str], inputs: bytes, pass_env: list[str] | None = None
+) -> dict[str, Any]:
     """Worker side: run ``argv`` in a scratch copy of the shipped folder; return its code and results.
 
     ``argv[0]`` that is not a file here (the driver's python) becomes this worker's python. A cancel
@@ -73,8 +74,9 @@ def run_shipped(name: str, argv: list[str], added_env: dict[str, str], inputs: b
         if gpus is not None and "CUDA_VISIBLE_DEVICES" not in added_env:
             env["CUDA_VISIBLE_DEVICES"] = gpus  # the engine's assignment (Ray, Slurm) wins
         with (work / STDOUT_LOG).open("wb") as out, (work / STDERR_LOG).open("wb") as err:
-            process = subprocess.Popen(argv, cwd=work, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                       start_new_session=True)
+            process = subprocess.Popen(
+                argv, cwd=work, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True
+            )
             previous = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None
             try:
                 code = process.wait()
@@ -84,9 +86,14 @@ def run_shipped(name: str, argv: list[str], added_env: dict[str, str], inputs: b
             finally:
                 if previous is not None:
                     signal.signal(signal.SIGTERM, previous)
-        return {"name": name, "returncode": code, "wall_time_s": time.perf_counter() - started,
-                "where": f"{socket.gethostname()}" + (f", GPU {gpus}" if gpus else ""),
-                "gpus": gpus, "outputs": pack(work)}
+        return {
+            "name": name,
+            "returncode": code,
+            "wall_time_s": time.perf_counter() - started,
+            "where": f"{socket.gethostname()}" + (f", GPU {gpus}" if gpus else ""),
+            "gpus": gpus,
+            "outputs": pack(work),
+        }
 
 
 def _main_thread() -> bool:

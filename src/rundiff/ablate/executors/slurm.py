@@ -31,8 +31,16 @@ class _SlurmHandle:
 class SlurmExecutor:
     name = "slurm"
 
-    def __init__(self, folder: Path, *, cluster: str | None = None, partition: str | None = None,
-                 gpus_per_job: int = 1, timeout_min: int = 240, pass_env: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        cluster: str | None = None,
+        partition: str | None = None,
+        gpus_per_job: int = 1,
+        timeout_min: int = 240,
+        pass_env: Sequence[str] = (),
+    ) -> None:
         try:
             import submitit
         except ImportError:
@@ -61,8 +69,13 @@ class SlurmExecutor:
         return 1 if self._executor.cluster == "local" else 64  # Slurm queues the rest itself
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "cluster": self._executor.cluster, "partition": self.partition,
-                "gpus_per_job": self.gpus_per_job, "folder": str(self.folder)}
+        return {
+            "name": self.name,
+            "cluster": self._executor.cluster,
+            "partition": self.partition,
+            "gpus_per_job": self.gpus_per_job,
+            "folder": str(self.folder),
+        }
 
     def submit(self, job: Job, on_line: LineCallback | None = None) -> _SlurmHandle:
         job.cwd.mkdir(parents=True, exist_ok=True)
@@ -88,9 +101,14 @@ class SlurmExecutor:
             return JobResult(handle.name, -2 if interrupted else 1, wall, text[-4000:], interrupted=interrupted)
         unpack(result["outputs"], handle.job.cwd)
         replay_lines(handle.job.cwd, handle.name, handle.on_line)
-        return JobResult(handle.name, int(result["returncode"]), float(result["wall_time_s"]),
-                         stderr_tail(handle.job.cwd), interrupted=int(result["returncode"]) < 0,
-                         where=f"slurm job {handle.sjob.job_id}: {result.get('where', '')}")
+        return JobResult(
+            handle.name,
+            int(result["returncode"]),
+            float(result["wall_time_s"]),
+            stderr_tail(handle.job.cwd),
+            interrupted=int(result["returncode"]) < 0,
+            where=f"slurm job {handle.sjob.job_id}: {result.get('where', '')}",
+        )
 
     def cancel(self, handle: _SlurmHandle) -> None:
         with contextlib.suppress(Exception):  # already finished

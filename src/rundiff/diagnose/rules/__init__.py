@@ -39,15 +39,28 @@ def _threshold_text(value: object) -> str:
 
 def rules_markdown() -> str:
     """The rule table and each rule's documentation, as docs/rules.md holds it."""
-    lines = ["# rundiff diagnose rules", "",
-             "Generated from the rule registry (`rundiff.diagnose.rules.RULES`) by `rules_markdown()`;",
-             "a test fails when this file and the registry drift apart. Each finding reports the rule id,",
-             "severity, a message, the evidence in numbers and the fix.", "",
-             "| Rule | Severity | Summary |", "| --- | --- | --- |"]
+    lines = [
+        "# rundiff diagnose rules",
+        "",
+        "Generated from the rule registry (`rundiff.diagnose.rules.RULES`) by `rules_markdown()`;",
+        "a test fails when this file and the registry drift apart. Each finding reports the rule id,",
+        "severity, a message, the evidence in numbers and the fix.",
+        "",
+        "| Rule | Severity | Summary |",
+        "| --- | --- | --- |",
+    ]
     lines += [f"| `{r.id}` | {r.severity} | {r.summary} |" for r in RULES]
     for r in RULES:
-        lines += ["", f"## `{r.id}`", "", f"*{r.summary}* Default severity: **{r.severity}** (group `{r.group}`).",
-                  "", r.doc, "", f"**Fix:** {r.fix}"]
+        lines += [
+            "",
+            f"## `{r.id}`",
+            "",
+            f"*{r.summary}* Default severity: **{r.severity}** (group `{r.group}`).",
+            "",
+            r.doc,
+            "",
+            f"**Fix:** {r.fix}",
+        ]
         if r.thresholds:
             lines += ["", "**Thresholds:**", ""]
             lines += [f"- `{k}`: {_threshold_text(v)}" for k, v in r.thresholds.items()]
@@ -56,9 +69,17 @@ def rules_markdown() -> str:
 
 def rule_json(r: Rule, overrides: dict | None = None, config: str | None = None) -> dict:
     """A rule as data: id, group, severity, summary, doc, fix, thresholds (defaults and in effect)."""
-    return {"id": r.id, "group": r.group, "severity": str(r.severity), "summary": r.summary, "doc": r.doc,
-            "fix": r.fix, "thresholds": dict(r.thresholds), "thresholds_in_effect": r.merged_thresholds(overrides),
-            "config": config if overrides else None}
+    return {
+        "id": r.id,
+        "group": r.group,
+        "severity": str(r.severity),
+        "summary": r.summary,
+        "doc": r.doc,
+        "fix": r.fix,
+        "thresholds": dict(r.thresholds),
+        "thresholds_in_effect": r.merged_thresholds(overrides),
+        "config": config if overrides else None,
+    }
 
 
 def rule_text(r: Rule, overrides: dict | None = None, config: str | None = None) -> str:

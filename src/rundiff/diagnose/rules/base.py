@@ -98,18 +98,33 @@ class RuleView:
             value = context.value(name)
             if value is None:
                 continue
-            rows.append({"name": name, "value": value, "provenance": str(cell.provenance) if cell.known else
-                         "inferred", "source": cell.source or context.param_notes.get(f"@source:{name}") or None,
-                         "note": cell.note or context.param_notes.get(name)})
+            rows.append(
+                {
+                    "name": name,
+                    "value": value,
+                    "provenance": str(cell.provenance) if cell.known else "inferred",
+                    "source": cell.source or context.param_notes.get(f"@source:{name}") or None,
+                    "note": cell.note or context.param_notes.get(name),
+                }
+            )
         if "@plan" in self.reads:
             plan = context.plan
             for name in ("steps_per_epoch", "total_steps", "warmup_steps"):
                 value = getattr(plan, name)
                 if value is not None and name not in names:
-                    rows.append({"name": name, "value": value, "provenance": "derived", "source": None,
-                                 "note": plan.note(name) or None})
-        rows += [{"name": "log", "value": None, "provenance": "inferred", "source": s, "note": None}
-                 for s in self.log_sources]
+                    rows.append(
+                        {
+                            "name": name,
+                            "value": value,
+                            "provenance": "derived",
+                            "source": None,
+                            "note": plan.note(name) or None,
+                        }
+                    )
+        rows += [
+            {"name": "log", "value": None, "provenance": "inferred", "source": s, "note": None}
+            for s in self.log_sources
+        ]
         return rows
 
     def defaults_used(self) -> list[str]:
@@ -120,8 +135,14 @@ class RuleView:
             names += list(context.plan_inputs)
             if context.plan.total_is_default:
                 names.append("max_train_steps")
-        return sorted({n for n in names if context.run.get(n).provenance is Provenance.DEFAULT
-                       or (n == "max_train_steps" and context.plan.total_is_default)})
+        return sorted(
+            {
+                n
+                for n in names
+                if context.run.get(n).provenance is Provenance.DEFAULT
+                or (n == "max_train_steps" and context.plan.total_is_default)
+            }
+        )
 
 
 Check = Callable[[RuleView], Iterable[Hit]]
@@ -172,26 +193,50 @@ class Rule:
             defaults = view.defaults_used()
             if defaults:
                 failed = ", ".join(context.run.failed_files[:3])
-                return RuleResult([], NotCheckedRule(
-                    self.id, f"{', '.join(defaults)} only the trainer's default, and {failed} failed to parse "
-                             "(it may set them): fix that file"))
+                return RuleResult(
+                    [],
+                    NotCheckedRule(
+                        self.id,
+                        f"{', '.join(defaults)} only the trainer's default, and {failed} failed to parse "
+                        "(it may set them): fix that file",
+                    ),
+                )
         based_on = view.based_on()
-        return RuleResult([Finding(rule=self.id, severity=hit.severity or self.severity, run=context.name,
-                                   message=hit.message, evidence=dict(hit.evidence), fix=hit.fix or self.fix,
-                                   based_on=tuple(based_on)) for hit in hits])
+        return RuleResult(
+            [
+                Finding(
+                    rule=self.id,
+                    severity=hit.severity or self.severity,
+                    run=context.name,
+                    message=hit.message,
+                    evidence=dict(hit.evidence),
+                    fix=hit.fix or self.fix,
+                    based_on=tuple(based_on),
+                )
+                for hit in hits
+            ]
+        )
 
     def findings(self, context: RunContext, overrides: Mapping[str, Any] | None = None) -> list[Finding]:
         return self.run(context, overrides).findings
 
 
-def rule(id: str, *, severity: Severity, summary: str, fix: str,
-         thresholds: Mapping[str, Any] | None = None) -> Callable[[Check], Rule]:
+def rule(
+    id: str, *, severity: Severity, summary: str, fix: str, thresholds: Mapping[str, Any] | None = None
+) -> Callable[[Check], Rule]:
     """Declare a rule next to its check; the group is the module the check lives in."""
 
     def wrap(check: Check) -> Rule:
         group = check.__module__.rsplit(".", 1)[-1]
-        return Rule(id=id, group=group, severity=severity, summary=summary, fix=fix, check=check,
-                    thresholds=dict(thresholds or {}))
+        return Rule(
+            id=id,
+            group=group,
+            severity=severity,
+            summary=summary,
+            fix=fix,
+            check=check,
+            thresholds=dict(thresholds or {}),
+        )
 
     return wrap
 

@@ -49,11 +49,13 @@ def _bucket(images: int) -> str:
     return ""
 
 
-@rule("rank-too-high-for-dataset", severity=Severity.WARNING,
-      summary="The LoRA rank is far above what the dataset size calls for.",
-      fix="Lower network_dim towards the recommended rank (and network_alpha with it, keeping alpha/dim).",
-      thresholds={"flag_factor": RANK_FLAG_FACTOR,
-                  "scale": {f"<{r[0]:g} images": r[1] for r in RANK_REPEATS_SCALE}})
+@rule(
+    "rank-too-high-for-dataset",
+    severity=Severity.WARNING,
+    summary="The LoRA rank is far above what the dataset size calls for.",
+    fix="Lower network_dim towards the recommended rank (and network_alpha with it, keeping alpha/dim).",
+    thresholds={"flag_factor": RANK_FLAG_FACTOR, "scale": {f"<{r[0]:g} images": r[1] for r in RANK_REPEATS_SCALE}},
+)
 def rank_too_high_for_dataset(ctx: RuleView) -> Iterator[Hit]:
     """Flags a LoRA rank more than twice the rank field report 001 recommends for the image count.
 
@@ -77,21 +79,33 @@ def rank_too_high_for_dataset(ctx: RuleView) -> Iterator[Hit]:
     limit = rank * float(ctx.t["flag_factor"])
     if dim <= limit:
         return
-    evidence: dict[str, float] = {"network_dim": int(dim), "image_count": images, "recommended_rank": rank,
-                                  "flag_above": limit}
+    evidence: dict[str, float] = {
+        "network_dim": int(dim),
+        "image_count": images,
+        "recommended_rank": rank,
+        "flag_above": limit,
+    }
     alpha = ctx.value("network_alpha")
     if alpha is not None:
         evidence["network_alpha"] = float(alpha)
         evidence["lora_scale"] = round(float(alpha) / float(dim), 4)
-    yield Hit(f"network_dim {int(dim)} for {images} images is {fmt(dim / rank)}x the rank of {rank} "
-              f"recommended for {_bucket(images)} (field report 001).", evidence)
+    yield Hit(
+        f"network_dim {int(dim)} for {images} images is {fmt(dim / rank)}x the rank of {rank} "
+        f"recommended for {_bucket(images)} (field report 001).",
+        evidence,
+    )
 
 
-@rule("repeats-too-high", severity=Severity.WARNING,
-      summary="Each image is repeated far more often per epoch than the dataset size calls for.",
-      fix="Lower num_repeats (the <N>_ folder prefix) towards the recommended value; train more epochs instead.",
-      thresholds={"flag_factor": REPEATS_FLAG_FACTOR,
-                  "scale": {f"<{r[0]:g} images": list(r[2]) for r in RANK_REPEATS_SCALE}})
+@rule(
+    "repeats-too-high",
+    severity=Severity.WARNING,
+    summary="Each image is repeated far more often per epoch than the dataset size calls for.",
+    fix="Lower num_repeats (the <N>_ folder prefix) towards the recommended value; train more epochs instead.",
+    thresholds={
+        "flag_factor": REPEATS_FLAG_FACTOR,
+        "scale": {f"<{r[0]:g} images": list(r[2]) for r in RANK_REPEATS_SCALE},
+    },
+)
 def repeats_too_high(ctx: RuleView) -> Iterator[Hit]:
     """Flags repeats more than 1.5x the top of the range field report 001 recommends.
 
@@ -114,7 +128,8 @@ def repeats_too_high(ctx: RuleView) -> Iterator[Hit]:
     limit = high * float(ctx.t["flag_factor"])
     if repeats <= limit:
         return
-    yield Hit(f"num_repeats {int(repeats)} for {images} images is above the {low}-{high} recommended for "
-              f"{_bucket(images)} (field report 001).",
-              {"num_repeats": int(repeats), "image_count": images, "recommended_max_repeats": high,
-               "flag_above": limit})
+    yield Hit(
+        f"num_repeats {int(repeats)} for {images} images is above the {low}-{high} recommended for "
+        f"{_bucket(images)} (field report 001).",
+        {"num_repeats": int(repeats), "image_count": images, "recommended_max_repeats": high, "flag_above": limit},
+    )

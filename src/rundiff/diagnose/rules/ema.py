@@ -24,11 +24,14 @@ def _first_sample_step(ctx: RuleView) -> tuple[int | None, str]:
     return None, ""
 
 
-@rule("ema-too-slow", severity=Severity.ERROR,
-      summary="EMA weights are used, but less than half of the EMA comes from weights trained in this run.",
-      fix="Lower ema_decay so that 1/(1 - decay) is well below the number of steps (0.999 for ~1k-10k steps), "
-          "or use the raw weights for samples and the saved model.",
-      thresholds={"min_new_weight_fraction": EMA_MIN_NEW_FRACTION})
+@rule(
+    "ema-too-slow",
+    severity=Severity.ERROR,
+    summary="EMA weights are used, but less than half of the EMA comes from weights trained in this run.",
+    fix="Lower ema_decay so that 1/(1 - decay) is well below the number of steps (0.999 for ~1k-10k steps), "
+    "or use the raw weights for samples and the saved model.",
+    thresholds={"min_new_weight_fraction": EMA_MIN_NEW_FRACTION},
+)
 def ema_too_slow(ctx: RuleView) -> Iterator[Hit]:
     """Flags an EMA whose share of trained weights, ``1 - decay**steps``, stays below 50 %.
 
@@ -67,8 +70,10 @@ def ema_too_slow(ctx: RuleView) -> Iterator[Hit]:
         evidence["new_weight_fraction_at_end"] = round(end, 4)
         parts.append(f"{pct(end)} at the end of training ({total} steps)")
     if not parts:
-        raise NotChecked("total steps and steps per epoch unknown: give the image count and batch size, "
-                         "max_train_steps, or keep the training log")
+        raise NotChecked(
+            "total steps and steps per epoch unknown: give the image count and batch size, "
+            "max_train_steps, or keep the training log"
+        )
     minimum = ctx.t["min_new_weight_fraction"]
     end_bad = total is not None and evidence["new_weight_fraction_at_end"] < minimum
     explicit_samples = bool(ctx.value("sample_every_n_steps") or ctx.value("sample_every_n_epochs"))

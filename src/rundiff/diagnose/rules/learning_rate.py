@@ -23,17 +23,32 @@ class LrRange:
 
 #: (training kind, optimizer family) -> range. Kinds: "network" (LoRA & co.), "full". Families below.
 LR_RANGES: dict[tuple[str, str], LrRange] = {
-    ("network", "adamw"): LrRange((1e-4, 5e-4), 5e-5, 1e-5, 1e-3, 5e-3,
-                                  "field report 000 (LoRA 1e-4..5e-4); sd-scripts docs recommend 1e-4"),
-    ("full", "adamw"): LrRange((1e-5, 2e-5), 2e-6, 1e-6, 5e-5, 2e-4,
-                               "field report 000 (SDXL full fine-tune 1e-5..2e-5); sd-scripts' fine-tune default 2e-6"),
-    ("network", "lion"): LrRange((1e-5, 1e-4), 5e-6, 1e-6, 3e-4, 1e-3,
-                                 "Lion needs a 3-10x smaller LR than AdamW (lion-pytorch README)"),
-    ("full", "lion"): LrRange((1e-6, 5e-6), 3e-7, 1e-7, 2e-5, 1e-4,
-                              "Lion needs a 3-10x smaller LR than AdamW (lion-pytorch README)"),
-    ("network", "adaptive"): LrRange((1.0, 1.0), 0.1, 0.01, 3.0, 10.0,
-                                     "Prodigy / D-Adaptation estimate the step size; lr is a multiplier, 1.0 "
-                                     "by convention (sd-scripts warns at lr <= 0.1)"),
+    ("network", "adamw"): LrRange(
+        (1e-4, 5e-4), 5e-5, 1e-5, 1e-3, 5e-3, "field report 000 (LoRA 1e-4..5e-4); sd-scripts docs recommend 1e-4"
+    ),
+    ("full", "adamw"): LrRange(
+        (1e-5, 2e-5),
+        2e-6,
+        1e-6,
+        5e-5,
+        2e-4,
+        "field report 000 (SDXL full fine-tune 1e-5..2e-5); sd-scripts' fine-tune default 2e-6",
+    ),
+    ("network", "lion"): LrRange(
+        (1e-5, 1e-4), 5e-6, 1e-6, 3e-4, 1e-3, "Lion needs a 3-10x smaller LR than AdamW (lion-pytorch README)"
+    ),
+    ("full", "lion"): LrRange(
+        (1e-6, 5e-6), 3e-7, 1e-7, 2e-5, 1e-4, "Lion needs a 3-10x smaller LR than AdamW (lion-pytorch README)"
+    ),
+    ("network", "adaptive"): LrRange(
+        (1.0, 1.0),
+        0.1,
+        0.01,
+        3.0,
+        10.0,
+        "Prodigy / D-Adaptation estimate the step size; lr is a multiplier, 1.0 "
+        "by convention (sd-scripts warns at lr <= 0.1)",
+    ),
 }
 LR_RANGES[("full", "adaptive")] = LR_RANGES[("network", "adaptive")]
 
@@ -67,9 +82,14 @@ def _range(ctx: RuleView) -> tuple[LrRange, str, str, float]:
     peak = ctx.schedule.peak_lr() if ctx.schedule is not None else main[1]
     limits = LR_RANGES[(kind, family)]
     overrides = ctx.t.get(f"{kind}/{family}", {})
-    limits = LrRange(limits.typical, **{k: float(overrides.get(k, getattr(limits, k))) for k in
-                                        ("warn_below", "error_at_or_below", "warn_above", "error_above")},
-                     source=limits.source)
+    limits = LrRange(
+        limits.typical,
+        **{
+            k: float(overrides.get(k, getattr(limits, k)))
+            for k in ("warn_below", "error_at_or_below", "warn_above", "error_above")
+        },
+        source=limits.source,
+    )
     return limits, kind, family, peak
 
 
@@ -84,9 +104,15 @@ def _any_optimizer_range(ctx: RuleView, kind: str) -> tuple[LrRange, str, str, f
     high = max(r.error_above for r in ranges)
     if low < peak <= high:
         raise NotChecked("optimizer_type unknown: the usual LR depends on it")
-    limits = LrRange((min(r.typical[0] for r in ranges), max(r.typical[1] for r in ranges)), low, low / 10, high,
-                     high * 10, "outside the usual range of every known optimizer (AdamW, Lion, Prodigy/D-Adaptation); "
-                     "the optimizer is unknown, so this is a warning")
+    limits = LrRange(
+        (min(r.typical[0] for r in ranges), max(r.typical[1] for r in ranges)),
+        low,
+        low / 10,
+        high,
+        high * 10,
+        "outside the usual range of every known optimizer (AdamW, Lion, Prodigy/D-Adaptation); "
+        "the optimizer is unknown, so this is a warning",
+    )
     return limits, kind, "any", peak
 
 
@@ -96,12 +122,17 @@ def _what(kind: str, family: str, ctx: RuleView) -> str:
     return f"a {training} with {optimizer}"
 
 
-@rule("lr-too-low", severity=Severity.WARNING,
-      summary="The peak LR is below the range usual for this kind of training and optimizer.",
-      fix="Raise the learning rate into the usual range (full fine-tune ~1e-5, LoRA ~1e-4 with AdamW, 1.0 for "
-          "Prodigy/D-Adaptation).",
-      thresholds={f"{k[0]}/{k[1]}": {"warn_below": v.warn_below, "error_at_or_below": v.error_at_or_below}
-                  for k, v in LR_RANGES.items()})
+@rule(
+    "lr-too-low",
+    severity=Severity.WARNING,
+    summary="The peak LR is below the range usual for this kind of training and optimizer.",
+    fix="Raise the learning rate into the usual range (full fine-tune ~1e-5, LoRA ~1e-4 with AdamW, 1.0 for "
+    "Prodigy/D-Adaptation).",
+    thresholds={
+        f"{k[0]}/{k[1]}": {"warn_below": v.warn_below, "error_at_or_below": v.error_at_or_below}
+        for k, v in LR_RANGES.items()
+    },
+)
 def lr_too_low(ctx: RuleView) -> Iterator[Hit]:
     """Flags a peak LR below the usual range; error at a tenth of the usual LR or less.
 
@@ -118,19 +149,31 @@ def lr_too_low(ctx: RuleView) -> Iterator[Hit]:
         return
     severity = Severity.ERROR if peak <= limits.error_at_or_below and family != "any" else Severity.WARNING
     low, high = limits.typical
-    evidence = {"peak_lr": peak, "typical_low": low, "typical_high": high,
-                "factor_below_typical": round(low / peak, 2) if peak > 0 else float("inf")}
+    evidence = {
+        "peak_lr": peak,
+        "typical_low": low,
+        "typical_high": high,
+        "factor_below_typical": round(low / peak, 2) if peak > 0 else float("inf"),
+    }
     below = f"{fmt(low / peak)}x below the usual" if peak else "0, below the usual"
-    yield Hit(f"peak LR {fmt(peak)} is too low for {_what(kind, family, ctx)}: {below} {fmt(low)}..{fmt(high)} "
-              f"(source: {limits.source}).", evidence, severity=severity)
+    yield Hit(
+        f"peak LR {fmt(peak)} is too low for {_what(kind, family, ctx)}: {below} {fmt(low)}..{fmt(high)} "
+        f"(source: {limits.source}).",
+        evidence,
+        severity=severity,
+    )
 
 
-@rule("lr-too-high", severity=Severity.WARNING,
-      summary="The peak LR is above the range usual for this kind of training and optimizer.",
-      fix="Lower the learning rate into the usual range (full fine-tune ~1e-5, LoRA ~1e-4 with AdamW, 1.0 for "
-          "Prodigy/D-Adaptation).",
-      thresholds={f"{k[0]}/{k[1]}": {"warn_above": v.warn_above, "error_above": v.error_above}
-                  for k, v in LR_RANGES.items()})
+@rule(
+    "lr-too-high",
+    severity=Severity.WARNING,
+    summary="The peak LR is above the range usual for this kind of training and optimizer.",
+    fix="Lower the learning rate into the usual range (full fine-tune ~1e-5, LoRA ~1e-4 with AdamW, 1.0 for "
+    "Prodigy/D-Adaptation).",
+    thresholds={
+        f"{k[0]}/{k[1]}": {"warn_above": v.warn_above, "error_above": v.error_above} for k, v in LR_RANGES.items()
+    },
+)
 def lr_too_high(ctx: RuleView) -> Iterator[Hit]:
     """Flags a peak LR above the usual range; error far above it.
 
@@ -144,7 +187,15 @@ def lr_too_high(ctx: RuleView) -> Iterator[Hit]:
         return
     severity = Severity.ERROR if peak > limits.error_above and family != "any" else Severity.WARNING
     low, high = limits.typical
-    evidence = {"peak_lr": peak, "typical_low": low, "typical_high": high,
-                "factor_above_typical": round(peak / high, 2)}
-    yield Hit(f"peak LR {fmt(peak)} is too high for {_what(kind, family, ctx)}: {fmt(peak / high)}x above the "
-              f"usual {fmt(low)}..{fmt(high)} (source: {limits.source}).", evidence, severity=severity)
+    evidence = {
+        "peak_lr": peak,
+        "typical_low": low,
+        "typical_high": high,
+        "factor_above_typical": round(peak / high, 2),
+    }
+    yield Hit(
+        f"peak LR {fmt(peak)} is too high for {_what(kind, family, ctx)}: {fmt(peak / high)}x above the "
+        f"usual {fmt(low)}..{fmt(high)} (source: {limits.source}).",
+        evidence,
+        severity=severity,
+    )

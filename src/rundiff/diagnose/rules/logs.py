@@ -30,10 +30,13 @@ def _time(point: Point) -> dict[str, int]:
     return {"step": point.step} if point.step is not None else ({"epoch": point.epoch} if point.epoch else {})
 
 
-@rule("params-not-moving", severity=Severity.ERROR,
-      summary="The logged parameter change is exactly 0: nothing is being trained.",
-      fix="Check that the LR is above 0 from the first step, that the trained parameters have requires_grad "
-          "and are in the optimizer, and that the optimizer step runs.")
+@rule(
+    "params-not-moving",
+    severity=Severity.ERROR,
+    summary="The logged parameter change is exactly 0: nothing is being trained.",
+    fix="Check that the LR is above 0 from the first step, that the trained parameters have requires_grad "
+    "and are in the optimizer, and that the optimizer step runs.",
+)
 def params_not_moving(ctx: RuleView) -> Iterator[Hit]:
     """Flags logs whose parameter-change probe (``Δparam``) is 0 at every logged point.
 
@@ -73,12 +76,18 @@ def _smoothed_train_loss(ctx: RuleView) -> tuple[str, list[float]] | None:
     return None
 
 
-@rule("loss-flat", severity=Severity.WARNING,
-      summary="The training loss moves by less than a few percent from start to end.",
-      fix="Check the LR (too low, or 0 for long stretches), the warmup, and that the trained weights are used; "
-          "compare samples against the base model.",
-      thresholds={"max_relative_change": LOSS_FLAT_MAX_CHANGE, "min_epoch_points": LOSS_FLAT_MIN_EPOCH_POINTS,
-                  "min_step_points": LOSS_FLAT_MIN_STEP_POINTS})
+@rule(
+    "loss-flat",
+    severity=Severity.WARNING,
+    summary="The training loss moves by less than a few percent from start to end.",
+    fix="Check the LR (too low, or 0 for long stretches), the warmup, and that the trained weights are used; "
+    "compare samples against the base model.",
+    thresholds={
+        "max_relative_change": LOSS_FLAT_MAX_CHANGE,
+        "min_epoch_points": LOSS_FLAT_MIN_EPOCH_POINTS,
+        "min_step_points": LOSS_FLAT_MIN_STEP_POINTS,
+    },
+)
 def loss_flat(ctx: RuleView) -> Iterator[Hit]:
     """Flags a train loss whose first-quarter mean and last-quarter mean differ by less than 3 %.
 
@@ -89,8 +98,10 @@ def loss_flat(ctx: RuleView) -> Iterator[Hit]:
     """
     found = _smoothed_train_loss(ctx)
     if found is None:
-        raise NotChecked(f"fewer than {ctx.t['min_epoch_points']} per-epoch or {ctx.t['min_step_points']} "
-                         "per-step train losses in the logs")
+        raise NotChecked(
+            f"fewer than {ctx.t['min_epoch_points']} per-epoch or {ctx.t['min_step_points']} "
+            "per-step train losses in the logs"
+        )
     name, values = found
     window = max(1, len(values) // 4)
     start, end = statistics.fmean(values[:window]), statistics.fmean(values[-window:])
@@ -99,17 +110,26 @@ def loss_flat(ctx: RuleView) -> Iterator[Hit]:
     change = (end - start) / abs(start)
     if abs(change) >= ctx.t["max_relative_change"]:
         return
-    yield Hit(f"train loss ({name}) moves {pct(change)} over {len(values)} points: mean {start:.4g} in the first "
-              f"quarter, {end:.4g} in the last.",
-              {"points": len(values), "loss_start": round(start, 6), "loss_end": round(end, 6),
-               "relative_change": round(change, 4)})
+    yield Hit(
+        f"train loss ({name}) moves {pct(change)} over {len(values)} points: mean {start:.4g} in the first "
+        f"quarter, {end:.4g} in the last.",
+        {
+            "points": len(values),
+            "loss_start": round(start, 6),
+            "loss_end": round(end, 6),
+            "relative_change": round(change, 4),
+        },
+    )
 
 
-@rule("val-loss-constant", severity=Severity.ERROR,
-      summary="Every validation loss is the same number: the evaluated model never changes.",
-      fix="Check that validation runs on the current weights (not a stale copy or the EMA of a frozen model) and "
-          "that training updates them at all.",
-      thresholds={"min_points": VAL_CONSTANT_MIN_POINTS})
+@rule(
+    "val-loss-constant",
+    severity=Severity.ERROR,
+    summary="Every validation loss is the same number: the evaluated model never changes.",
+    fix="Check that validation runs on the current weights (not a stale copy or the EMA of a frozen model) and "
+    "that training updates them at all.",
+    thresholds={"min_points": VAL_CONSTANT_MIN_POINTS},
+)
 def val_loss_constant(ctx: RuleView) -> Iterator[Hit]:
     """Flags identical validation losses at 3 or more points.
 
@@ -125,15 +145,20 @@ def val_loss_constant(ctx: RuleView) -> Iterator[Hit]:
         return
     ctx.cite(points[0].source)
     ctx.cite(points[-1].source)
-    yield Hit(f"validation loss is {values[0]:.7g} at all {len(points)} logged points "
-              f"({_where(points[0])} to {_where(points[-1])}).",
-              {"val_loss": values[0], "points": len(points)})
+    yield Hit(
+        f"validation loss is {values[0]:.7g} at all {len(points)} logged points "
+        f"({_where(points[0])} to {_where(points[-1])}).",
+        {"val_loss": values[0], "points": len(points)},
+    )
 
 
-@rule("loss-not-finite", severity=Severity.ERROR,
-      summary="A logged loss is nan or inf.",
-      fix="Lower the LR, use bf16 or fp32 instead of fp16 (or the fp16 VAE fix), clip gradients, and look for "
-          "broken images or latents.")
+@rule(
+    "loss-not-finite",
+    severity=Severity.ERROR,
+    summary="A logged loss is nan or inf.",
+    fix="Lower the LR, use bf16 or fp32 instead of fp16 (or the fp16 VAE fix), clip gradients, and look for "
+    "broken images or latents.",
+)
 def loss_not_finite(ctx: RuleView) -> Iterator[Hit]:
     """Flags any nan or inf in a train or validation loss series.
 
@@ -151,15 +176,19 @@ def loss_not_finite(ctx: RuleView) -> Iterator[Hit]:
     ctx.cite(first.source)
     label = "validation loss" if name.startswith("loss/validation") else f"train loss ({name})"
     evidence: dict[str, float] = {"non_finite_points": len(bad), **_time(first)}
-    yield Hit(f"{label} is {first.value} at {_where(first)} ({len(bad)} non-finite value(s)) [{first.source}].",
-              evidence)
+    yield Hit(
+        f"{label} is {first.value} at {_where(first)} ({len(bad)} non-finite value(s)) [{first.source}].", evidence
+    )
 
 
-@rule("lr-observed-mismatch", severity=Severity.WARNING,
-      summary="The LR in the logs differs from the LR the parameters give.",
-      fix="Find out which settings really ran: per-epoch vs per-step scheduler stepping, multi-GPU scheduler "
-          "stepping, a float warmup read as a ratio, a resumed run, or a config that is not the one used.",
-      thresholds={"relative_tolerance": LR_MATCH_REL_TOL, "min_mismatch_fraction": LR_MISMATCH_MIN_FRACTION})
+@rule(
+    "lr-observed-mismatch",
+    severity=Severity.WARNING,
+    summary="The LR in the logs differs from the LR the parameters give.",
+    fix="Find out which settings really ran: per-epoch vs per-step scheduler stepping, multi-GPU scheduler "
+    "stepping, a float warmup read as a ratio, a resumed run, or a config that is not the one used.",
+    thresholds={"relative_tolerance": LR_MATCH_REL_TOL, "min_mismatch_fraction": LR_MISMATCH_MIN_FRACTION},
+)
 def lr_observed_mismatch(ctx: RuleView) -> Iterator[Hit]:
     """Flags logged LRs that differ by more than 5 % from the simulated schedule at 10 % of the points or more.
 
@@ -180,30 +209,42 @@ def lr_observed_mismatch(ctx: RuleView) -> Iterator[Hit]:
         return
     if len(comparison.mismatches) / comparison.compared < ctx.t["min_mismatch_fraction"]:
         return
-    point, simulated, group = max(comparison.mismatches,
-                                  key=lambda m: abs(m[0].value - m[1]) / max(abs(m[0].value), abs(m[1]), 1e-30))
+    point, simulated, group = max(
+        comparison.mismatches, key=lambda m: abs(m[0].value - m[1]) / max(abs(m[0].value), abs(m[1]), 1e-30)
+    )
     ctx.cite(point.source)
-    evidence: dict[str, float] = {"compared_points": comparison.compared,
-                                  "mismatched_points": len(comparison.mismatches),
-                                  "logged_lr": point.value, "simulated_lr": float(f"{simulated:.4g}"),
-                                  **_time(point)}
+    evidence: dict[str, float] = {
+        "compared_points": comparison.compared,
+        "mismatched_points": len(comparison.mismatches),
+        "logged_lr": point.value,
+        "simulated_lr": float(f"{simulated:.4g}"),
+        **_time(point),
+    }
     if simulated:
         evidence["ratio"] = round(point.value / simulated, 4)
-    text = (f"logged LR differs from the simulated schedule at {len(comparison.mismatches)} of "
-            f"{comparison.compared} points (worst: {_where(point)}, {group} logged {fmt(point.value)}, "
-            f"simulated {fmt(simulated)})")
+    text = (
+        f"logged LR differs from the simulated schedule at {len(comparison.mismatches)} of "
+        f"{comparison.compared} points (worst: {_where(point)}, {group} logged {fmt(point.value)}, "
+        f"simulated {fmt(simulated)})"
+    )
     if comparison.implied_warmup_steps is not None and not math.isclose(
-            comparison.implied_warmup_steps, ctx.plan.warmup_steps or 0, rel_tol=float(ctx.t["relative_tolerance"])):
+        comparison.implied_warmup_steps, ctx.plan.warmup_steps or 0, rel_tol=float(ctx.t["relative_tolerance"])
+    ):
         evidence["implied_warmup_steps"] = round(comparison.implied_warmup_steps, 1)
-        text += (f"; the logged warmup ramp fits about {comparison.implied_warmup_steps:.0f} warmup steps, "
-                 f"not {ctx.plan.warmup_steps}")
+        text += (
+            f"; the logged warmup ramp fits about {comparison.implied_warmup_steps:.0f} warmup steps, "
+            f"not {ctx.plan.warmup_steps}"
+        )
     yield Hit(text + ".", evidence)
 
 
-@rule("run-not-finished", severity=Severity.WARNING,
-      summary="The logs show the run failed or stopped before its last step.",
-      fix="Look at the end of the console log (out of memory, NaN, a killed process); resume from the last saved "
-          "state or rerun, and compare only finished runs.")
+@rule(
+    "run-not-finished",
+    severity=Severity.WARNING,
+    summary="The logs show the run failed or stopped before its last step.",
+    fix="Look at the end of the console log (out of memory, NaN, a killed process); resume from the last saved "
+    "state or rerun, and compare only finished runs.",
+)
 def run_not_finished(ctx: RuleView) -> Iterator[Hit]:
     """Flags a run whose logs end in a traceback or failure line, or whose last logged step is below its total.
 

@@ -13,11 +13,14 @@ WARMUP_WARN_FRACTION = 0.20
 WARMUP_ERROR_FRACTION = 0.50
 
 
-@rule("lr-zero-at-start", severity=Severity.ERROR,
-      summary="The LR stays exactly 0 for a whole epoch or more at the start of training.",
-      fix="Step the scheduler once per optimizer step (not per epoch), or start the warmup above 0 "
-          "(e.g. sd-scripts/diffusers schedulers, which reach lr/W after the first step).",
-      thresholds={"min_zero_epochs": 1})
+@rule(
+    "lr-zero-at-start",
+    severity=Severity.ERROR,
+    summary="The LR stays exactly 0 for a whole epoch or more at the start of training.",
+    fix="Step the scheduler once per optimizer step (not per epoch), or start the warmup above 0 "
+    "(e.g. sd-scripts/diffusers schedulers, which reach lr/W after the first step).",
+    thresholds={"min_zero_epochs": 1},
+)
 def lr_zero_at_start(ctx: RuleView) -> Iterator[Hit]:
     """Flags an LR of exactly 0 through the whole first epoch (or longer).
 
@@ -48,8 +51,10 @@ def lr_zero_at_start(ctx: RuleView) -> Iterator[Hit]:
             elif ctx.plan.warmup_epochs is None:  # per-update warmup of an LR too small to survive the scaling
                 reasons.append(f"the learning rate {fmt(schedule.base_lr)} times the warmup factor rounds to 0")
             else:
-                reasons.append(f"the scheduler steps once per epoch, so its warmup of "
-                               f"{ctx.plan.warmup_epochs:g} epochs gives lambda(0) = 0 to every update of epoch 1")
+                reasons.append(
+                    f"the scheduler steps once per epoch, so its warmup of "
+                    f"{ctx.plan.warmup_epochs:g} epochs gives lambda(0) = 0 to every update of epoch 1"
+                )
     observed = leading_zero_lr(ctx)
     if observed is not None:
         evidence.update(observed.evidence)
@@ -67,10 +72,13 @@ def lr_zero_at_start(ctx: RuleView) -> Iterator[Hit]:
     yield Hit(f"LR is 0 {through}: " + "; ".join(reasons) + ".", evidence)
 
 
-@rule("warmup-too-long", severity=Severity.WARNING,
-      summary="The LR warmup covers more than 20 % of the optimizer steps.",
-      fix="Warm up for about one epoch or 5-10 % of the steps (e.g. lr_warmup_steps: 0.05), or not at all.",
-      thresholds={"warning_fraction": WARMUP_WARN_FRACTION, "error_fraction": WARMUP_ERROR_FRACTION})
+@rule(
+    "warmup-too-long",
+    severity=Severity.WARNING,
+    summary="The LR warmup covers more than 20 % of the optimizer steps.",
+    fix="Warm up for about one epoch or 5-10 % of the steps (e.g. lr_warmup_steps: 0.05), or not at all.",
+    thresholds={"warning_fraction": WARMUP_WARN_FRACTION, "error_fraction": WARMUP_ERROR_FRACTION},
+)
 def warmup_too_long(ctx: RuleView) -> Iterator[Hit]:
     """Flags a warmup longer than 20 % of all optimizer steps; error above 50 % or longer than training.
 
@@ -88,16 +96,22 @@ def warmup_too_long(ctx: RuleView) -> Iterator[Hit]:
     if str(scheduler).lower() == "constant" or plan.warmup_steps == 0:
         return
     if plan.warmup_steps is None:
-        raise NotChecked("warmup length in steps unknown (a ratio of an unknown total): give the image count "
-                         "and batch size, max_train_steps, or keep the training log")
+        raise NotChecked(
+            "warmup length in steps unknown (a ratio of an unknown total): give the image count "
+            "and batch size, max_train_steps, or keep the training log"
+        )
     if not plan.total_steps:
-        raise NotChecked("total steps unknown: give the image count and batch size, max_train_steps, "
-                         "or keep the training log")
+        raise NotChecked(
+            "total steps unknown: give the image count and batch size, max_train_steps, or keep the training log"
+        )
     fraction = plan.warmup_steps / plan.total_steps
     if fraction <= ctx.t["warning_fraction"]:
         return
-    evidence: dict[str, float] = {"warmup_steps": plan.warmup_steps, "total_steps": plan.total_steps,
-                                  "warmup_fraction": round(fraction, 4)}
+    evidence: dict[str, float] = {
+        "warmup_steps": plan.warmup_steps,
+        "total_steps": plan.total_steps,
+        "warmup_fraction": round(fraction, 4),
+    }
     text = f"warmup of {plan.warmup_steps} steps is {pct(fraction)} of {plan.total_steps} optimizer steps"
     spe = plan.steps_per_epoch
     if spe:
@@ -106,8 +120,10 @@ def warmup_too_long(ctx: RuleView) -> Iterator[Hit]:
         if plan.warmup_steps < plan.total_steps:
             target_epoch = plan.warmup_steps // spe + 1
             evidence["target_lr_reached_in_epoch"] = target_epoch
-            text += (f"; at {spe} steps per epoch the LR reaches its target only in epoch {target_epoch} "
-                     f"({plan.warmup_steps / spe:.1f} epochs of warmup)")
+            text += (
+                f"; at {spe} steps per epoch the LR reaches its target only in epoch {target_epoch} "
+                f"({plan.warmup_steps / spe:.1f} epochs of warmup)"
+            )
     severity = Severity.WARNING
     if fraction > ctx.t["error_fraction"] or plan.warmup_steps >= plan.total_steps:
         severity = Severity.ERROR
@@ -124,9 +140,12 @@ def warmup_too_long(ctx: RuleView) -> Iterator[Hit]:
     yield Hit(text + ".", evidence, severity=severity)
 
 
-@rule("warmup-on-constant-scheduler", severity=Severity.WARNING,
-      summary="A warmup is set on the plain 'constant' scheduler, which has none.",
-      fix="Use lr_scheduler: constant_with_warmup to warm up, or set lr_warmup_steps: 0.")
+@rule(
+    "warmup-on-constant-scheduler",
+    severity=Severity.WARNING,
+    summary="A warmup is set on the plain 'constant' scheduler, which has none.",
+    fix="Use lr_scheduler: constant_with_warmup to warm up, or set lr_warmup_steps: 0.",
+)
 def warmup_on_constant_scheduler(ctx: RuleView) -> Iterator[Hit]:
     """Flags a nonzero warmup combined with ``lr_scheduler: constant``.
 
@@ -144,6 +163,9 @@ def warmup_on_constant_scheduler(ctx: RuleView) -> Iterator[Hit]:
     if not steps and not epochs:
         return
     evidence = {"warmup_steps": steps} if steps else {"warmup_epochs": epochs}
-    yield Hit(f"lr_scheduler is 'constant' but a warmup of {fmt(steps or epochs)} "
-              f"{'steps' if steps else 'epochs'} is set: the constant schedule ignores it "
-              "(sd-scripts refuses to start).", evidence)
+    yield Hit(
+        f"lr_scheduler is 'constant' but a warmup of {fmt(steps or epochs)} "
+        f"{'steps' if steps else 'epochs'} is set: the constant schedule ignores it "
+        "(sd-scripts refuses to start).",
+        evidence,
+    )

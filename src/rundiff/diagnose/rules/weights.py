@@ -27,10 +27,13 @@ def _label(saved) -> str:
     return saved.path
 
 
-@rule("lora-never-trained", severity=Severity.ERROR,
-      summary="Every module of the saved LoRA has an all-zero up (or down) weight: it changes nothing.",
-      fix="Check that the LR is above 0, that the optimizer got the LoRA parameters and stepped (no skipped "
-          "steps from fp16 overflow), and that the file saved is the trained network, not a fresh one.")
+@rule(
+    "lora-never-trained",
+    severity=Severity.ERROR,
+    summary="Every module of the saved LoRA has an all-zero up (or down) weight: it changes nothing.",
+    fix="Check that the LR is above 0, that the optimizer got the LoRA parameters and stepped (no skipped "
+    "steps from fp16 overflow), and that the file saved is the trained network, not a fresh one.",
+)
 def lora_never_trained(ctx: RuleView) -> Iterator[Hit]:
     """Flags a saved LoRA whose every module has an all-zero factor (``--weights``).
 
@@ -48,15 +51,21 @@ def lora_never_trained(ctx: RuleView) -> Iterator[Hit]:
         ctx.cite(s.path)
     evidence = {"modules": last.modules, "files_never_trained": len(never), "files_read": len(saved)}
     span = f"all {len(saved)} saved files" if len(never) == len(saved) else f"{len(never)} of {len(saved)} saved files"
-    yield Hit(f"every one of the {last.modules} modules of {last.path} has an all-zero factor ({span} never "
-              "trained): the LoRA changes nothing.", evidence)
+    yield Hit(
+        f"every one of the {last.modules} modules of {last.path} has an all-zero factor ({span} never "
+        "trained): the LoRA changes nothing.",
+        evidence,
+    )
 
 
-@rule("weight-norm-stalled", severity=Severity.WARNING,
-      summary="The LoRA's weight norm stops growing over the later saves while training goes on.",
-      fix="Check the LR over those epochs (a schedule that reaches 0 early, a per-epoch scheduler, a warmup "
-          "that never ends), and whether later epochs add anything; stop earlier or raise the LR.",
-      thresholds={"min_relative_growth": NORM_MIN_GROWTH, "min_stalled_saves": NORM_MIN_STALLED_SAVES})
+@rule(
+    "weight-norm-stalled",
+    severity=Severity.WARNING,
+    summary="The LoRA's weight norm stops growing over the later saves while training goes on.",
+    fix="Check the LR over those epochs (a schedule that reaches 0 early, a per-epoch scheduler, a warmup "
+    "that never ends), and whether later epochs add anything; stop earlier or raise the LR.",
+    thresholds={"min_relative_growth": NORM_MIN_GROWTH, "min_stalled_saves": NORM_MIN_STALLED_SAVES},
+)
 def weight_norm_stalled(ctx: RuleView) -> Iterator[Hit]:
     """Flags an epoch series whose total update norm grows less than 1 % per save over its last saves.
 
@@ -69,8 +78,9 @@ def weight_norm_stalled(ctx: RuleView) -> Iterator[Hit]:
     """
     saved = [s for s in _saved(ctx) if s.total_norm is not None]
     if len(saved) < ctx.t["min_stalled_saves"] + 1:
-        raise NotChecked(f"fewer than {ctx.t['min_stalled_saves'] + 1} saved files with a readable norm "
-                         "(keep the epoch checkpoints)")
+        raise NotChecked(
+            f"fewer than {ctx.t['min_stalled_saves'] + 1} saved files with a readable norm (keep the epoch checkpoints)"
+        )
     schedule, spe = ctx.schedule, ctx.plan.steps_per_epoch
     stalled = 0
     for previous, current in zip(saved, saved[1:], strict=False):
@@ -85,8 +95,14 @@ def weight_norm_stalled(ctx: RuleView) -> Iterator[Hit]:
     for s in (first, saved[-1]):
         ctx.cite(s.path)
     change = (saved[-1].total_norm - first.total_norm) / first.total_norm if first.total_norm else 0.0
-    yield Hit(f"the LoRA's total update norm changes by {pct(change)} from {_label(first)} to {_label(saved[-1])} "
-              f"({stalled} saves in a row under {pct(ctx.t['min_relative_growth'])} each): the later epochs "
-              "changed nothing.",
-              {"stalled_saves": stalled, "norm_first": round(first.total_norm, 6),
-               "norm_last": round(saved[-1].total_norm, 6), "relative_change": round(change, 4)})
+    yield Hit(
+        f"the LoRA's total update norm changes by {pct(change)} from {_label(first)} to {_label(saved[-1])} "
+        f"({stalled} saves in a row under {pct(ctx.t['min_relative_growth'])} each): the later epochs "
+        "changed nothing.",
+        {
+            "stalled_saves": stalled,
+            "norm_first": round(first.total_norm, 6),
+            "norm_last": round(saved[-1].total_norm, 6),
+            "relative_change": round(change, 4),
+        },
+    )

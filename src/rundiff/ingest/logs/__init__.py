@@ -19,8 +19,12 @@ from rundiff.ingest.logs.tensorboard import read_event_file
 from rundiff.ingest.logs.text import read_text_log
 
 READERS: dict[str, Callable[[Path], RunLogs]] = {
-    "tensorboard": read_event_file, "text": read_text_log, "csv": read_csv_log, "jsonl": read_jsonl_log,
-    "sqlite": read_sqlite_log, "wandb-summary": read_wandb_summary,
+    "tensorboard": read_event_file,
+    "text": read_text_log,
+    "csv": read_csv_log,
+    "jsonl": read_jsonl_log,
+    "sqlite": read_sqlite_log,
+    "wandb-summary": read_wandb_summary,
 }
 
 __all__ = ["LOG_KINDS", "Point", "RunLogs", "classify_log", "discover_logs", "read_logs", "read_run_logs"]

@@ -94,8 +94,9 @@ def read_csv_log(path: Path) -> RunLogs:
             if counter is None:
                 bad = True
                 if len(logs.warnings) < 5:
-                    logs.warnings.append(f"{path}:{row_number}: {name} {row[column][:20]!r} is not a counter; "
-                                         "row not read")
+                    logs.warnings.append(
+                        f"{path}:{row_number}: {name} {row[column][:20]!r} is not a counter; row not read"
+                    )
             elif name == "step":
                 step = counter
             else:
@@ -117,6 +118,5 @@ def read_csv_log(path: Path) -> RunLogs:
         if not read_any:
             logs.lines_skipped += 1
     if logs.lines_read:
-        logs.last_step = max((p.step for pts in logs.series.values() for p in pts if p.step is not None),
-                             default=None)
+        logs.last_step = max((p.step for pts in logs.series.values() for p in pts if p.step is not None), default=None)
     return logs

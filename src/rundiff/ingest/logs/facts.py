@@ -17,9 +17,15 @@ from rundiff.ingest.logs.model import Point, RunLogs
 from rundiff.model import Fact, Provenance, SourceFile, SourceKind
 
 #: Console/bar facts -> canonical parameter names.
-_FACT_NAMES = {"num_train_images": "num_train_images", "num_batches_per_epoch": "num_batches_per_epoch",
-               "train_batch_size": "train_batch_size", "gradient_accumulation_steps": "gradient_accumulation_steps",
-               "max_train_epochs": "max_train_epochs", "num_epochs": "num_epochs", "total_steps": "total_steps"}
+_FACT_NAMES = {
+    "num_train_images": "num_train_images",
+    "num_batches_per_epoch": "num_batches_per_epoch",
+    "train_batch_size": "train_batch_size",
+    "gradient_accumulation_steps": "gradient_accumulation_steps",
+    "max_train_epochs": "max_train_epochs",
+    "num_epochs": "num_epochs",
+    "total_steps": "total_steps",
+}
 #: A shape fits when every logged LR is within this fraction of the peak (logs print 3-6 digits).
 FIT_TOLERANCE = 0.01
 #: ... and the next best shape misses by at least this much somewhere.
@@ -108,19 +114,34 @@ def _finish_facts(logs: RunLogs) -> list[tuple[str, object, str, str]]:
     total = logs.facts.get("total_steps") or logs.facts.get("bar_total_steps")
     if logs.finish is not None:
         finished, where = logs.finish
-        note = "the log's last lines say the run ended normally" if finished else \
-            "the log shows the run failed (traceback or error exit)"
+        note = (
+            "the log's last lines say the run ended normally"
+            if finished
+            else "the log shows the run failed (traceback or error exit)"
+        )
         out.append(("run_finished", finished, where, note))
     elif "bar_last_step" in logs.facts and "bar_total_steps" in logs.facts:
         (last, where), bar_total = logs.facts["bar_last_step"], logs.facts["bar_total_steps"][0]
-        out.append(("run_finished", last >= bar_total, where,
-                    f"the progress bar ends at {last} of {bar_total} steps"))
+        out.append(("run_finished", last >= bar_total, where, f"the progress bar ends at {last} of {bar_total} steps"))
     elif total is not None and logs.last_step is not None and logs.last_step < UNFINISHED_FRACTION * total[0]:
-        out.append(("run_finished", False, total[1], f"the logged series stop at step {logs.last_step} of "
-                    f"{total[0]} (below {UNFINISHED_FRACTION:.0%}: more than a logging interval short)"))
+        out.append(
+            (
+                "run_finished",
+                False,
+                total[1],
+                f"the logged series stop at step {logs.last_step} of "
+                f"{total[0]} (below {UNFINISHED_FRACTION:.0%}: more than a logging interval short)",
+            )
+        )
     if logs.last_step is not None:
-        out.append(("last_logged_step", logs.last_step, total[1] if total else (logs.files[0] if logs.files else ""),
-                    "the highest global step a progress bar or logged series shows"))
+        out.append(
+            (
+                "last_logged_step",
+                logs.last_step,
+                total[1] if total else (logs.files[0] if logs.files else ""),
+                "the highest global step a progress bar or logged series shows",
+            )
+        )
     return out
 
 
@@ -129,8 +150,14 @@ def _schedule_facts(logs: RunLogs) -> list[tuple[str, object, str, str]]:
     groups = logs.lr_groups()
     named = [g.split("/", 1)[1] for g in groups if "/" in g]
     if named:
-        out.append(("lr_groups", sorted(set(named)), logs.get(groups[0])[0].source if logs.get(groups[0]) else "",
-                    "parameter groups named by the logged LR series"))
+        out.append(
+            (
+                "lr_groups",
+                sorted(set(named)),
+                logs.get(groups[0])[0].source if logs.get(groups[0]) else "",
+                "parameter groups named by the logged LR series",
+            )
+        )
     total_fact = logs.facts.get("total_steps") or logs.facts.get("bar_total_steps")
     total = int(total_fact[0]) if total_fact else None
     fits: dict[str, ScheduleFit] = {}
@@ -142,8 +169,7 @@ def _schedule_facts(logs: RunLogs) -> list[tuple[str, object, str, str]]:
         main = next((g for g in ("lr/unet", "lr", "lr/transformer", "lr/unet_lora") if g in fits), next(iter(fits)))
         fit = fits[main]
         where = logs.get(main)[0].source
-        note = (f"{fit.scheduler} fits all {fit.points} logged {main} points within {100 * fit.error:.2g} % "
-                "of the peak")
+        note = f"{fit.scheduler} fits all {fit.points} logged {main} points within {100 * fit.error:.2g} % of the peak"
         out.append(("lr_scheduler", fit.scheduler, where, note))
         if fit.warmup_steps or fit.scheduler == "constant":
             out.append(("lr_warmup_steps", fit.warmup_steps, where, f"warmup ramp of the logged {main}: " + note))
@@ -152,8 +178,14 @@ def _schedule_facts(logs: RunLogs) -> list[tuple[str, object, str, str]]:
         for group, group_fit in fits.items():
             param = _GROUP_PARAMS.get(group)
             if param:
-                out.append((param, group_fit.base_lr, logs.get(group)[0].source,
-                            f"peak of the logged {group} ({group_fit.scheduler} schedule)"))
+                out.append(
+                    (
+                        param,
+                        group_fit.base_lr,
+                        logs.get(group)[0].source,
+                        f"peak of the logged {group} ({group_fit.scheduler} schedule)",
+                    )
+                )
     zero = [g for g in groups if logs.get(g) and all(p.value == 0.0 for p in logs.get(g) if p.finite)]
     for group in zero:
         param = _GROUP_PARAMS.get(group)
@@ -162,8 +194,14 @@ def _schedule_facts(logs: RunLogs) -> list[tuple[str, object, str, str]]:
     effective = [p for name in logs.names("lr/d*lr") for p in logs.get(name) if p.finite]
     if effective:
         peak = max(effective, key=lambda p: p.value)
-        out.append(("effective_lr", float(f"{peak.value:.6g}"), peak.source,
-                    "peak d x lr an adaptive optimizer logged (Prodigy, D-Adaptation)"))
+        out.append(
+            (
+                "effective_lr",
+                float(f"{peak.value:.6g}"),
+                peak.source,
+                "peak d x lr an adaptive optimizer logged (Prodigy, D-Adaptation)",
+            )
+        )
     return out
 
 
@@ -187,15 +225,30 @@ def log_sources(logs: RunLogs, run_path: str, kinds: dict[str, str] | None = Non
         seen.add(name)
         path, line = split_where(where)
         facts.append(Fact(name, value, SourceKind.LOG, path, line, Provenance.INFERRED, note))
-    if logs.trainer is not None and logs.trainer[0] == "sd-scripts" and logs.get("loss/current") \
-            and logs.get("loss/average"):
+    if (
+        logs.trainer is not None
+        and logs.trainer[0] == "sd-scripts"
+        and logs.get("loss/current")
+        and logs.get("loss/average")
+    ):
         path, line = split_where(logs.trainer[1].split(": ", 1)[0])
-        facts.append(Fact("training_type", "lora", SourceKind.LOG, path, line, Provenance.INFERRED,
-                          "sd-scripts logs loss/current and loss/average only from train_network (LoRA)"))
+        facts.append(
+            Fact(
+                "training_type",
+                "lora",
+                SourceKind.LOG,
+                path,
+                line,
+                Provenance.INFERRED,
+                "sd-scripts logs loss/current and loss/average only from train_network (LoRA)",
+            )
+        )
     chain = f"{run_path}#logs"
     readable = [f for f in logs.files if f not in set(logs.unreadable)]
-    sources = {path: SourceFile(path=path, format=f"{(kinds or {}).get(path, 'training')}-log", chain=chain)
-               for path in readable}
+    sources = {
+        path: SourceFile(path=path, format=f"{(kinds or {}).get(path, 'training')}-log", chain=chain)
+        for path in readable
+    }
     for fact in facts:
         target = sources.get(fact.path) or (next(iter(sources.values())) if sources else None)
         if target is None:

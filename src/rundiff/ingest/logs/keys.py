@@ -19,8 +19,10 @@ class SeriesKey:
 def _table() -> tuple[dict[str, SeriesKey], list[tuple[str, SeriesKey]]]:
     data = yaml.safe_load(resources.files("rundiff.ingest.logs").joinpath("keys.yaml").read_text("utf-8"))
     exact = {k: SeriesKey(v["series"], bool(v.get("epoch"))) for k, v in data["exact"].items()}
-    prefix = sorted(((k, SeriesKey(v["series"], bool(v.get("epoch")))) for k, v in data["prefix"].items()),
-                    key=lambda item: -len(item[0]))
+    prefix = sorted(
+        ((k, SeriesKey(v["series"], bool(v.get("epoch")))) for k, v in data["prefix"].items()),
+        key=lambda item: -len(item[0]),
+    )
     return exact, prefix
 
 
@@ -32,7 +34,7 @@ def series_for(key: str) -> SeriesKey | None:
         return exact[lowered]
     for prefix, target in prefixes:
         if lowered.startswith(prefix) and len(lowered) > len(prefix):
-            suffix = key.strip()[len(prefix):]
+            suffix = key.strip()[len(prefix) :]
             if target.series.endswith("/"):
                 return SeriesKey(target.series + suffix, target.per_epoch)
             return target

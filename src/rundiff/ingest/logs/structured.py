@@ -25,8 +25,9 @@ def _add(logs: RunLogs, key: str, raw: object, step: int | None, where: str) -> 
     value = numbers.value(raw) if isinstance(raw, int | float | str) and not isinstance(raw, bool) else None
     if value is None:
         return False
-    logs.add(hit.series, Point(value, epoch=step, source=where) if hit.per_epoch else
-             Point(value, step=step, source=where))
+    logs.add(
+        hit.series, Point(value, epoch=step, source=where) if hit.per_epoch else Point(value, step=step, source=where)
+    )
     return True
 
 
@@ -67,8 +68,11 @@ def read_jsonl_log(path: Path) -> RunLogs:
         if status == "completed":
             logs.finish = (True, f"{manifest} [status]")
         if data and isinstance(data.get("config"), dict):
-            total = numbers.counter(data["config"].get("max_train_steps")) \
-                if isinstance(data["config"].get("max_train_steps"), int) else None
+            total = (
+                numbers.counter(data["config"].get("max_train_steps"))
+                if isinstance(data["config"].get("max_train_steps"), int)
+                else None
+            )
             if total:
                 logs.facts["total_steps"] = (total, f"{manifest} [config.max_train_steps]")
     return logs
@@ -106,8 +110,9 @@ def read_sqlite_log(path: Path) -> RunLogs:
         logs.unreadable.append(str(path))
         return logs
     try:
-        rows = connection.execute("SELECT step, key, value_real, value_text FROM metrics ORDER BY step LIMIT ?",
-                                  (MAX_SQLITE_ROWS + 1,))
+        rows = connection.execute(
+            "SELECT step, key, value_real, value_text FROM metrics ORDER BY step LIMIT ?", (MAX_SQLITE_ROWS + 1,)
+        )
         count = 0
         for step_raw, key, real, text in rows:
             count += 1

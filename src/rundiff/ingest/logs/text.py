@@ -30,14 +30,19 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]{0,32}[A-Za-z]")
 
 #: Console facts before training: fact name -> patterns (the number is group 1).
 CONSOLE_FACTS: dict[str, tuple[re.Pattern[str], ...]] = {
-    "num_train_images": (re.compile(rf"num train (?:images \* repeats|items)[^:]{{0,80}}:\s*({COUNT})"),
-                         re.compile(rf"\bNum examples\s*=\s*({COUNT})")),
-    "num_batches_per_epoch": (re.compile(rf"num batches per epoch[^:]{{0,80}}:\s*({COUNT})"),
-                              re.compile(rf"\bNum batches(?: each epoch)?\s*=\s*({COUNT})")),
-    "num_epochs": (re.compile(rf"num epochs[^:]{{0,80}}:\s*({COUNT})"),
-                   re.compile(rf"\bNum Epochs\s*=\s*({COUNT})")),
-    "train_batch_size": (re.compile(rf"batch size per device[^:]{{0,80}}:\s*({COUNT})"),
-                         re.compile(rf"\bInstantaneous batch size per device\s*=\s*({COUNT})")),
+    "num_train_images": (
+        re.compile(rf"num train (?:images \* repeats|items)[^:]{{0,80}}:\s*({COUNT})"),
+        re.compile(rf"\bNum examples\s*=\s*({COUNT})"),
+    ),
+    "num_batches_per_epoch": (
+        re.compile(rf"num batches per epoch[^:]{{0,80}}:\s*({COUNT})"),
+        re.compile(rf"\bNum batches(?: each epoch)?\s*=\s*({COUNT})"),
+    ),
+    "num_epochs": (re.compile(rf"num epochs[^:]{{0,80}}:\s*({COUNT})"), re.compile(rf"\bNum Epochs\s*=\s*({COUNT})")),
+    "train_batch_size": (
+        re.compile(rf"batch size per device[^:]{{0,80}}:\s*({COUNT})"),
+        re.compile(rf"\bInstantaneous batch size per device\s*=\s*({COUNT})"),
+    ),
     "gradient_accumulation_steps": (re.compile(rf"gradient accumulation steps[^=]{{0,80}}=\s*({COUNT})", re.I),),
     "total_steps": (re.compile(rf"total optimization steps[^:=]{{0,80}}[:=]\s*({COUNT})", re.I),),
 }
@@ -45,16 +50,27 @@ _KOHYA_OVERRIDE = re.compile(rf"override steps\. steps for ({COUNT}) epochs is[^
 #: Lines only sd-scripts' (and musubi-tuner's) train_network prints: its bilingual console block.
 _KOHYA_BLOCK = re.compile(r"学習開始|num batches per epoch / 1epochのバッチ数|num train images \* repeats /")
 _KOHYA_EPOCH = re.compile(rf"^\s*epoch ({COUNT})/({COUNT})\s*$")
-_TQDM = re.compile(rf"^(?P<desc>[^|\[]{{0,200}}?):?\s*(?:\d{{1,3}}%\|[^|]{{0,200}}\|)?\s*"
-                   rf"(?P<n>{COUNT})/(?P<total>{COUNT})\s*\[(?P<inside>[^\]]{{0,2000}})\]")
+_TQDM = re.compile(
+    rf"^(?P<desc>[^|\[]{{0,200}}?):?\s*(?:\d{{1,3}}%\|[^|]{{0,200}}\|)?\s*"
+    rf"(?P<n>{COUNT})/(?P<total>{COUNT})\s*\[(?P<inside>[^\]]{{0,2000}})\]"
+)
 _POSTFIX_PAIR = re.compile(rf"([A-Za-z_][\w/* ]{{0,60}}?)\s*[=:]\s*({NUM})(?![\w.])", re.I)
 #: tqdm postfix keys -> series, where keys.yaml does not already say.
-_POSTFIX_SERIES = {"avr_loss": "loss/average", "smooth loss": "loss/average", "smooth_loss": "loss/average",
-                   "val_epoch_avg_loss": "loss/validation"}
-_FINISHED = re.compile(r"\bmodel saved\.|Training has ended successfully|\b\d{1,6} completed job|"
-                       r"Training complete", re.I)
-_FAILED = re.compile(r"^Traceback \(most recent call last\)|Training failed with exit code|"
-                     r"Job process terminated|\b\d{1,6} failure\(s\)|CUDA out of memory|Training loss became NaN")
+_POSTFIX_SERIES = {
+    "avr_loss": "loss/average",
+    "smooth loss": "loss/average",
+    "smooth_loss": "loss/average",
+    "val_epoch_avg_loss": "loss/validation",
+}
+_FINISHED = re.compile(
+    r"\bmodel saved\.|Training has ended successfully|\b\d{1,6} completed job|"
+    r"Training complete",
+    re.I,
+)
+_FAILED = re.compile(
+    r"^Traceback \(most recent call last\)|Training failed with exit code|"
+    r"Job process terminated|\b\d{1,6} failure\(s\)|CUDA out of memory|Training loss became NaN"
+)
 
 _EPOCH = re.compile(rf"\bepoch\b\s*[:=#]?\s*({COUNT})(?:\s*/\s*({COUNT}))?", re.I)
 _STEP = re.compile(rf"\b(?:global[_ ])?step\b\s*[:=#]?\s*({COUNT})", re.I)
@@ -212,7 +228,7 @@ class _TextLogParser:
         val = _VAL_LOSS.search(rest)
         if val:
             found |= self._add("loss/validation", val.group(1), where, step, epoch)
-            rest = rest[: val.start()] + rest[val.end():]
+            rest = rest[: val.start()] + rest[val.end() :]
         train = _TRAIN_LOSS.search(rest) or _LOSS.search(rest)
         if train:
             per_epoch = step is None and epoch is not None
@@ -258,9 +274,16 @@ def looks_like_log(sample: str) -> bool:
     for line in sample.splitlines()[:2000]:
         if len(line) > 8192:
             continue
-        if (_TQDM.search(line) or _LR.search(line) or _LOSS.search(line) or _VAL_LOSS.search(line)
-                or _TRAIN_LOSS.search(line) or _PARAM_DELTA.search(line) or _KOHYA_EPOCH.match(line)
-                or any(p.search(line) for ps in CONSOLE_FACTS.values() for p in ps)):
+        if (
+            _TQDM.search(line)
+            or _LR.search(line)
+            or _LOSS.search(line)
+            or _VAL_LOSS.search(line)
+            or _TRAIN_LOSS.search(line)
+            or _PARAM_DELTA.search(line)
+            or _KOHYA_EPOCH.match(line)
+            or any(p.search(line) for ps in CONSOLE_FACTS.values() for p in ps)
+        ):
             hits += 1
             if hits >= 2:
                 return True

@@ -46,11 +46,12 @@ class BuiltinBackend:
         warnings = []
         for factor in plan.factors:
             if factor in NO_EFFECT_ON_MATH:
-                warnings.append(f"{factor} changes memory, speed or files, not the training math: "
-                                "the proxy trainer's curves will not differ")
+                warnings.append(
+                    f"{factor} changes memory, speed or files, not the training math: "
+                    "the proxy trainer's curves will not differ"
+                )
             elif factor not in knobs and factor != "seed":
-                raise RundiffError(f"the builtin trainer does not model {factor}; use --backend kohya",
-                                   key=factor)
+                raise RundiffError(f"the builtin trainer does not model {factor}; use --backend kohya", key=factor)
         for variant in plan.variants:  # refuse bad combinations before any process starts
             self.train_config(base, variant, ShortRun(plan.steps))
         return warnings
@@ -89,8 +90,10 @@ class BuiltinBackend:
 
     def prepare(self, base: Run, variant: Variant, folder: Path, short: ShortRun) -> Job:
         folder.mkdir(parents=True, exist_ok=True)
-        header = (f"rundiff ablate (builtin backend): {plain(base.name)} with {plain(variant.name)}\n"
-                  "proxy-model dynamics, not image quality")
+        header = (
+            f"rundiff ablate (builtin backend): {plain(base.name)} with {plain(variant.name)}\n"
+            "proxy-model dynamics, not image quality"
+        )
         (folder / CONFIG_TOML).write_text(dump_flat(self.params(base, variant, short), header), encoding="utf-8")
         argv = (sys.executable, "-m", "rundiff.ablate.backends.builtin.run", CONFIG_TOML, "--device", short.device)
         return Job(variant.name, argv, folder, {"PYTHONUNBUFFERED": "1", "PYTHONPATH": _package_root()}, short.device)

@@ -25,15 +25,46 @@ from rundiff.normalise.values import (
 )
 
 #: Knobs that change memory, speed or file handling but not the training math; accepted silently.
-NO_EFFECT_ON_MATH = frozenset({
-    "gradient_checkpointing", "cache_latents", "cache_latents_to_disk", "cache_text_encoder_outputs",
-    "xformers", "sdpa", "mem_eff_attn", "persistent_data_loader_workers", "max_data_loader_n_workers",
-    "logging_dir", "output_dir", "log_prefix", "log_with", "save_every_n_epochs", "save_every_n_steps",
-    "save_model_as", "save_state", "lowram", "highvram", "vae_batch_size", "pretrained_model_name_or_path",
-    "vae", "sample_every_n_steps", "sample_every_n_epochs", "sample_prompts", "sample_sampler",
-    "training_comment", "network_module", "no_metadata", "full_fp16", "full_bf16", "fp8_base",
-    "save_last_n_epochs", "save_last_n_steps", "console_log_simple", "console_log_level",
-})
+NO_EFFECT_ON_MATH = frozenset(
+    {
+        "gradient_checkpointing",
+        "cache_latents",
+        "cache_latents_to_disk",
+        "cache_text_encoder_outputs",
+        "xformers",
+        "sdpa",
+        "mem_eff_attn",
+        "persistent_data_loader_workers",
+        "max_data_loader_n_workers",
+        "logging_dir",
+        "output_dir",
+        "log_prefix",
+        "log_with",
+        "save_every_n_epochs",
+        "save_every_n_steps",
+        "save_model_as",
+        "save_state",
+        "lowram",
+        "highvram",
+        "vae_batch_size",
+        "pretrained_model_name_or_path",
+        "vae",
+        "sample_every_n_steps",
+        "sample_every_n_epochs",
+        "sample_prompts",
+        "sample_sampler",
+        "training_comment",
+        "network_module",
+        "no_metadata",
+        "full_fp16",
+        "full_bf16",
+        "fp8_base",
+        "save_last_n_epochs",
+        "save_last_n_steps",
+        "console_log_simple",
+        "console_log_level",
+    }
+)
 
 
 def _read(name: str, *, when_none: Any = None, required: bool = False) -> Callable[[Any], Any]:
@@ -57,8 +88,7 @@ def _schedule_steps(value: Any) -> int | None:
     if is_none(value):
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise RundiffError(f"lr_schedule_steps must be a positive whole number, got {value!r}",
-                           key="lr_schedule_steps")
+        raise RundiffError(f"lr_schedule_steps must be a positive whole number, got {value!r}", key="lr_schedule_steps")
     return value
 
 
@@ -102,6 +132,7 @@ def _choice(*choices: str) -> Callable[[Any], str]:
             if text.lower() == choice.lower():
                 return choice
         raise ValueError(f"expected one of {', '.join(choices)}, got {show(value)}")
+
     return convert
 
 
@@ -202,8 +233,9 @@ class TrainConfig:
     not_modelled: tuple[str, ...] = ()
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any], *, proxy: ProxySettings | None = None,
-                    source: str | None = None) -> TrainConfig:
+    def from_params(
+        cls, params: Mapping[str, Any], *, proxy: ProxySettings | None = None, source: str | None = None
+    ) -> TrainConfig:
         """Build from canonical name -> value; unknown names are kept in ``not_modelled``, bad values raise."""
         knobs = {f.name: f for f in fields(cls) if "convert" in f.metadata}
         values: dict[str, Any] = {}
@@ -249,6 +281,7 @@ class TrainConfig:
 
     def check(self, source: str | None = None) -> None:
         """The combinations sd-scripts itself refuses, refused here with the same reasons."""
+
         def fail(message: str, key: str) -> None:
             raise RundiffError(message, source, key=key)
 
@@ -269,8 +302,10 @@ class TrainConfig:
         if self.v_pred_like_loss and self.v_parameterization:
             fail("v_pred_like_loss cannot be used with v_parameterization", "v_pred_like_loss")
         if self.network_train_unet_only and self.network_train_text_encoder_only:
-            fail("network_train_unet_only and network_train_text_encoder_only exclude each other",
-                 "network_train_text_encoder_only")
+            fail(
+                "network_train_unet_only and network_train_text_encoder_only exclude each other",
+                "network_train_text_encoder_only",
+            )
         if self.max_token_length not in (None, 75, 150, 225):
             fail("max_token_length must be 75, 150 or 225", "max_token_length")
         for name in ("caption_dropout_rate", "caption_tag_dropout_rate"):
@@ -281,8 +316,10 @@ class TrainConfig:
             if rate is not None and not 0.0 <= _rate(rate, name, source) < 1.0:
                 fail(f"{name} must lie in [0, 1)", name)
         if self.lr_scheduler.lower() == "constant" and self.warmup_steps(self.max_train_steps) != 0:
-            fail("lr_scheduler constant does not take warmup (sd-scripts raises); use constant_with_warmup",
-                 "lr_warmup_steps")
+            fail(
+                "lr_scheduler constant does not take warmup (sd-scripts raises); use constant_with_warmup",
+                "lr_warmup_steps",
+            )
 
     def as_params(self) -> dict[str, Any]:
         """The knob values as plain data (for result files and metadata)."""

@@ -46,21 +46,24 @@ class Dataset:
     def dataset_dirs(self) -> dict[str, dict[str, int]]:
         dirs: dict[str, dict[str, int]] = {}
         for sample in self.train:
-            entry = dirs.setdefault(Path(sample.source).parent.name or "synthetic",
-                                    {"n_repeats": sample.repeats, "img_count": 0})
+            entry = dirs.setdefault(
+                Path(sample.source).parent.name or "synthetic", {"n_repeats": sample.repeats, "img_count": 0}
+            )
             entry["img_count"] += 1
         return dirs
 
 
 def load_dataset(config: TrainConfig, image_size: tuple[int, int]) -> Dataset:
     if config.train_data_dir:
-        return load_kohya_folder(Path(config.train_data_dir), config.caption_extension, image_size,
-                                 config.proxy.validation_images)
+        return load_kohya_folder(
+            Path(config.train_data_dir), config.caption_extension, image_size, config.proxy.validation_images
+        )
     return synthetic_dataset(config.proxy.synthetic_images, config.proxy.validation_images, image_size)
 
 
-def load_kohya_folder(root: Path, caption_extension: str, image_size: tuple[int, int],
-                      validation_images: int) -> Dataset:
+def load_kohya_folder(
+    root: Path, caption_extension: str, image_size: tuple[int, int], validation_images: int
+) -> Dataset:
     """kohya's DreamBooth folder method: each ``N_class tokens`` subfolder is a subset with N repeats."""
     from PIL import Image, UnidentifiedImageError
 
@@ -118,8 +121,16 @@ def _to_pixels(image, size: tuple[int, int]) -> np.ndarray:
     return array.transpose(2, 0, 1) / 127.5 - 1.0
 
 
-_COLOURS = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (40, 70, 220), "yellow": (230, 210, 40),
-            "white": (240, 240, 240), "black": (20, 20, 20), "purple": (140, 50, 170), "orange": (240, 140, 30)}
+_COLOURS = {
+    "red": (220, 40, 40),
+    "green": (40, 180, 60),
+    "blue": (40, 70, 220),
+    "yellow": (230, 210, 40),
+    "white": (240, 240, 240),
+    "black": (20, 20, 20),
+    "purple": (140, 50, 170),
+    "orange": (240, 140, 30),
+}
 _SHAPES = ("circle", "square", "stripe")
 
 
@@ -186,7 +197,7 @@ class CaptionProcessor:
             suffix = [t.strip() for t in suffix_part.split(sep) if t.strip()]
         else:
             tags = [t.strip() for t in caption.split(sep)]
-            fixed, flexible, suffix = tags[: c.keep_tokens], tags[c.keep_tokens:], []
+            fixed, flexible, suffix = tags[: c.keep_tokens], tags[c.keep_tokens :], []
         if c.shuffle_caption:
             self.rng.shuffle(flexible)
         if c.caption_tag_dropout_rate > 0:
@@ -214,4 +225,4 @@ class EpochSampler:
             order = self.items[:]
             self.rng.shuffle(order)
             for start in range(0, len(order), self.batch_size):
-                yield epoch, order[start:start + self.batch_size]
+                yield epoch, order[start : start + self.batch_size]

@@ -33,8 +33,9 @@ class LoRASpec:
 class LoRAModule(nn.Module):
     """``y = org(x) + s * up(drop(down(x)))`` with ``s = alpha / dim``; up starts at zero."""
 
-    def __init__(self, name: str, org: nn.Module, dim: int, alpha: float, spec: LoRASpec,
-                 generator: torch.Generator) -> None:
+    def __init__(
+        self, name: str, org: nn.Module, dim: int, alpha: float, spec: LoRASpec, generator: torch.Generator
+    ) -> None:
         super().__init__()
         self.lora_name = name
         self.dim = dim
@@ -101,7 +102,8 @@ class LoRANetwork(nn.Module):
         # transformers 5 dropped CLIPTextModel's ``text_model`` level; kohya's key names keep it
         te_prefix = "lora_te" if hasattr(text_encoder, "text_model") else "lora_te.text_model"
         self.text_encoder_loras = nn.ModuleList(
-            _create(text_encoder, te_prefix, TEXT_ENCODER_TARGETS, spec, generator) if text_encoder else [])
+            _create(text_encoder, te_prefix, TEXT_ENCODER_TARGETS, spec, generator) if text_encoder else []
+        )
         for lora in self.all_loras():
             lora.apply_to()
 
@@ -136,8 +138,9 @@ def _unet_targets(spec: LoRASpec) -> tuple[str, ...]:
     return UNET_TARGETS + (UNET_CONV_TARGETS if spec.conv_dim else ())
 
 
-def _create(root: nn.Module, prefix: str, targets: tuple[str, ...], spec: LoRASpec,
-            generator: torch.Generator) -> list[LoRAModule]:
+def _create(
+    root: nn.Module, prefix: str, targets: tuple[str, ...], spec: LoRASpec, generator: torch.Generator
+) -> list[LoRAModule]:
     """kohya's create_modules: Linear and 1x1 convs get dim/alpha, k x k convs get conv_dim/conv_alpha."""
     loras: dict[str, LoRAModule] = {}
     for name, module in root.named_modules():

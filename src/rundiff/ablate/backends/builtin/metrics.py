@@ -36,8 +36,17 @@ class MetricsWriter:
         from torch.utils.tensorboard import SummaryWriter
 
         self.lr_keys = lr_keys
-        self.columns = ["step", "epoch", "loss", "loss_avg", *[f"lr/{k}" for k in lr_keys], "grad_norm",
-                        "dw", "dw_rel", "wall_time_s"]
+        self.columns = [
+            "step",
+            "epoch",
+            "loss",
+            "loss_avg",
+            *[f"lr/{k}" for k in lr_keys],
+            "grad_norm",
+            "dw",
+            "dw_rel",
+            "wall_time_s",
+        ]
         self._step_file = (out_dir / STEP_CSV).open("w", newline="", encoding="utf-8")
         self._steps = csv.writer(self._step_file)
         self._steps.writerow(self.columns)

@@ -21,23 +21,32 @@ VAE_SCALE = 8
 #: U-Net presets (reference §6.3). "tiny-rank" keeps network_dim 16..64 well below the layer widths.
 UNET_PRESETS: dict[str, dict] = {
     "tiny-fast": dict(
-        block_out_channels=(32, 64, 64), layers_per_block=1,
+        block_out_channels=(32, 64, 64),
+        layers_per_block=1,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=64, attention_head_dim=4, norm_num_groups=8,
+        cross_attention_dim=64,
+        attention_head_dim=4,
+        norm_num_groups=8,
     ),
     "tiny-rank": dict(
-        block_out_channels=(64, 128, 256), layers_per_block=1,
+        block_out_channels=(64, 128, 256),
+        layers_per_block=1,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=128, attention_head_dim=4, norm_num_groups=32,
+        cross_attention_dim=128,
+        attention_head_dim=4,
+        norm_num_groups=32,
     ),
     # only for unit tests: seconds per hundred steps
     "micro": dict(
-        block_out_channels=(16, 32), layers_per_block=1,
+        block_out_channels=(16, 32),
+        layers_per_block=1,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=32, attention_head_dim=2, norm_num_groups=8,
+        cross_attention_dim=32,
+        attention_head_dim=2,
+        norm_num_groups=8,
     ),
 }
 
@@ -58,15 +67,22 @@ class WordTokenizer:
         n_chunks = (max_token_length or 75) // 75
         content = [self.vocab.get(w, UNK) for w in _WORD.findall(caption.lower())][: 75 * n_chunks]
         content += [EOS] * (75 * n_chunks - len(content))  # the first pad is the EOS
-        return [[BOS, *content[i * 75:(i + 1) * 75], EOS] for i in range(n_chunks)]
+        return [[BOS, *content[i * 75 : (i + 1) * 75], EOS] for i in range(n_chunks)]
 
 
 def build_text_encoder(vocab_size: int = 1000, hidden: int = 64, seed: int = 0):
     from transformers import CLIPTextConfig, CLIPTextModel
 
     config = CLIPTextConfig(
-        vocab_size=vocab_size, hidden_size=hidden, intermediate_size=hidden * 4, num_hidden_layers=2,
-        num_attention_heads=4, max_position_embeddings=77, bos_token_id=BOS, eos_token_id=EOS, pad_token_id=EOS,
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        intermediate_size=hidden * 4,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=77,
+        bos_token_id=BOS,
+        eos_token_id=EOS,
+        pad_token_id=EOS,
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -80,8 +96,7 @@ def build_unet(preset: str, sample_size: int, seed: int = 0):
         raise ValueError(f"unknown proxy model {preset!r}; known: {', '.join(UNET_PRESETS)}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return UNet2DConditionModel(sample_size=sample_size, in_channels=4, out_channels=4,
-                                    **UNET_PRESETS[preset])
+        return UNet2DConditionModel(sample_size=sample_size, in_channels=4, out_channels=4, **UNET_PRESETS[preset])
 
 
 class LatentEncoder(nn.Module):
@@ -110,8 +125,9 @@ class ConditioningSpec:
     clip_skip: int | None
 
 
-def encode_captions(text_encoder, tokenizer: WordTokenizer, captions: Sequence[str], spec: ConditioningSpec,
-                    device: torch.device) -> torch.Tensor:
+def encode_captions(
+    text_encoder, tokenizer: WordTokenizer, captions: Sequence[str], spec: ConditioningSpec, device: torch.device
+) -> torch.Tensor:
     """kohya's SD1 encoding: chunks through CLIP one by one, then BOS + 75 per chunk + final EOS re-joined."""
     per_caption = [tokenizer.chunks(c, spec.max_token_length) for c in captions]
     n_chunks = len(per_caption[0])
@@ -131,6 +147,7 @@ def encode_captions(text_encoder, tokenizer: WordTokenizer, captions: Sequence[s
 
 def attention_width(unet) -> int:
     """The narrowest Linear inside the U-Net's transformer blocks: what a swept rank is compared against."""
-    widths = [m.in_features for name, m in unet.named_modules()
-              if isinstance(m, nn.Linear) and ".attentions." in f".{name}"]
+    widths = [
+        m.in_features for name, m in unet.named_modules() if isinstance(m, nn.Linear) and ".attentions." in f".{name}"
+    ]
     return min(widths)

@@ -55,8 +55,14 @@ def build_schedule(zero_terminal_snr: bool) -> NoiseSchedule:
     from diffusers.training_utils import compute_snr
 
     def make(rescale: bool):
-        return DDPMScheduler(num_train_timesteps=NUM_TRAIN_TIMESTEPS, beta_start=0.00085, beta_end=0.012,
-                             beta_schedule="scaled_linear", clip_sample=False, rescale_betas_zero_snr=rescale)
+        return DDPMScheduler(
+            num_train_timesteps=NUM_TRAIN_TIMESTEPS,
+            beta_start=0.00085,
+            beta_end=0.012,
+            beta_schedule="scaled_linear",
+            clip_sample=False,
+            rescale_betas_zero_snr=rescale,
+        )
 
     plain = make(False)
     all_snr = compute_snr(plain, torch.arange(NUM_TRAIN_TIMESTEPS)).float()
@@ -104,8 +110,14 @@ def sample_timesteps(batch: int, config: TrainConfig, streams: RandomStreams) ->
     return torch.randint(low, high, (batch,), generator=streams.timesteps)
 
 
-def noisy_latents(schedule: NoiseSchedule, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor,
-                  config: TrainConfig, streams: RandomStreams) -> torch.Tensor:
+def noisy_latents(
+    schedule: NoiseSchedule,
+    latents: torch.Tensor,
+    noise: torch.Tensor,
+    timesteps: torch.Tensor,
+    config: TrainConfig,
+    streams: RandomStreams,
+) -> torch.Tensor:
     """x_t; ip_noise_gamma perturbs the input noise only, the target keeps ε."""
     if config.ip_noise_gamma:
         gamma = config.ip_noise_gamma
@@ -116,8 +128,13 @@ def noisy_latents(schedule: NoiseSchedule, latents: torch.Tensor, noise: torch.T
     return schedule.scheduler.add_noise(latents, noise, timesteps)
 
 
-def prediction_target(schedule: NoiseSchedule, latents: torch.Tensor, noise: torch.Tensor,
-                      timesteps: torch.Tensor, v_parameterization: bool) -> torch.Tensor:
+def prediction_target(
+    schedule: NoiseSchedule,
+    latents: torch.Tensor,
+    noise: torch.Tensor,
+    timesteps: torch.Tensor,
+    v_parameterization: bool,
+) -> torch.Tensor:
     if v_parameterization:
         return schedule.scheduler.get_velocity(latents, noise, timesteps)
     return noise
@@ -136,8 +153,9 @@ def huber_c(timesteps: torch.Tensor, schedule: NoiseSchedule, config: TrainConfi
     return (1.0 - config.huber_c) / (1.0 + sigmas) ** 2 + config.huber_c
 
 
-def elementwise_loss(pred: torch.Tensor, target: torch.Tensor, config: TrainConfig,
-                     c: torch.Tensor | None) -> torch.Tensor:
+def elementwise_loss(
+    pred: torch.Tensor, target: torch.Tensor, config: TrainConfig, c: torch.Tensor | None
+) -> torch.Tensor:
     if config.loss_type == "l2":
         return F.mse_loss(pred, target, reduction="none")
     if config.loss_type == "l1":

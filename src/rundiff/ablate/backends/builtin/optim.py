@@ -36,11 +36,16 @@ OPTIMIZERS: dict[str, tuple[str, str, str, dict]] = {
     "dadaptsgd": ("dadaptation", "DAdaptSGD", "dadaptation", {}),
 }
 #: Packages a dotted optimizer_type may name; anything else is refused rather than imported.
-DOTTED_ALLOWED = ("torch.optim.", "bitsandbytes.", "prodigyopt.", "lion_pytorch.", "dadaptation.",
-                  "transformers.optimization.")
+DOTTED_ALLOWED = (
+    "torch.optim.",
+    "bitsandbytes.",
+    "prodigyopt.",
+    "lion_pytorch.",
+    "dadaptation.",
+    "transformers.optimization.",
+)
 
-DIFFUSERS_SCHEDULERS = {"constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts",
-                        "polynomial"}
+DIFFUSERS_SCHEDULERS = {"constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial"}
 TRANSFORMERS_SCHEDULERS = {"inverse_sqrt", "cosine_with_min_lr"}
 
 
@@ -74,15 +79,18 @@ def param_groups(network: LoRANetwork, config: TrainConfig) -> tuple[list[dict],
     return groups, [GroupInfo(n, False) for n in names]
 
 
-def build_optimizer(groups: list[dict], infos: list[GroupInfo], config: TrainConfig
-                    ) -> tuple[torch.optim.Optimizer, list[GroupInfo], bool]:
+def build_optimizer(
+    groups: list[dict], infos: list[GroupInfo], config: TrainConfig
+) -> tuple[torch.optim.Optimizer, list[GroupInfo], bool]:
     """Returns the optimizer, group infos (adaptive marked) and whether Adafactor runs with relative_step."""
     module_name, class_name, package, defaults = _resolve(config.optimizer_type)
     try:
         module = importlib.import_module(module_name)
     except ImportError:
-        raise RundiffError(f"optimizer {config.optimizer_type} needs the package {package!r}: "
-                           f"pip install {package}", key="optimizer_type") from None
+        raise RundiffError(
+            f"optimizer {config.optimizer_type} needs the package {package!r}: pip install {package}",
+            key="optimizer_type",
+        ) from None
     optimizer_class = getattr(module, class_name, None)
     if optimizer_class is None:
         raise RundiffError(f"{module_name} has no optimizer {class_name}", key="optimizer_type")
@@ -99,8 +107,11 @@ def build_optimizer(groups: list[dict], infos: list[GroupInfo], config: TrainCon
             for group in groups:
                 group["lr"] = None
     if class_name == "Prodigy" and len({g["lr"] for g in groups}) > 1:
-        raise RundiffError("Prodigy needs every trained group at the same lr (it raises otherwise); set "
-                           "unet_lr = text_encoder_lr, or 0 to freeze one", key="optimizer_type")
+        raise RundiffError(
+            "Prodigy needs every trained group at the same lr (it raises otherwise); set "
+            "unet_lr = text_encoder_lr, or 0 to freeze one",
+            key="optimizer_type",
+        )
     try:
         optimizer = optimizer_class(groups, **kwargs)
     except (TypeError, ValueError, RuntimeError) as exc:
@@ -115,8 +126,11 @@ def _resolve(optimizer_type: str) -> tuple[str, str, str, dict]:
         return OPTIMIZERS[key]
     if "." in optimizer_type:
         if not optimizer_type.startswith(DOTTED_ALLOWED):
-            raise RundiffError(f"optimizer {optimizer_type} is outside the packages the builtin trainer loads "
-                               f"({', '.join(p.rstrip('.') for p in DOTTED_ALLOWED)})", key="optimizer_type")
+            raise RundiffError(
+                f"optimizer {optimizer_type} is outside the packages the builtin trainer loads "
+                f"({', '.join(p.rstrip('.') for p in DOTTED_ALLOWED)})",
+                key="optimizer_type",
+            )
         module_name, _, class_name = optimizer_type.rpartition(".")
         return module_name, class_name, module_name.split(".")[0], {}
     if hasattr(torch.optim, optimizer_type):  # kohya: any other bare name is a torch.optim class
@@ -124,8 +138,9 @@ def _resolve(optimizer_type: str) -> tuple[str, str, str, dict]:
     raise RundiffError(f"unknown optimizer_type {optimizer_type!r}", key="optimizer_type")
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int,
-                    adafactor_relative_step: bool):
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int, adafactor_relative_step: bool
+):
     """diffusers' get_scheduler for its schedules, transformers' for the others kohya accepts."""
     name = config.lr_scheduler.lower()
     warmup = config.warmup_steps(total_steps)
@@ -133,28 +148,40 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total
         from transformers.optimization import AdafactorSchedule
 
         if not adafactor_relative_step:
-            raise RundiffError("lr_scheduler adafactor needs optimizer_type AdaFactor with relative_step",
-                               key="lr_scheduler")
+            raise RundiffError(
+                "lr_scheduler adafactor needs optimizer_type AdaFactor with relative_step", key="lr_scheduler"
+            )
         return AdafactorSchedule(optimizer, initial_lr=config.learning_rate)
     if name in DIFFUSERS_SCHEDULERS:
         from diffusers.optimization import get_scheduler
 
         if name == "constant" and warmup:
             raise RundiffError("lr_scheduler constant does not take warmup", key="lr_warmup_steps")
-        return get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps,
-                             num_cycles=config.lr_scheduler_num_cycles, power=config.lr_scheduler_power)
+        return get_scheduler(
+            name,
+            optimizer,
+            num_warmup_steps=warmup,
+            num_training_steps=total_steps,
+            num_cycles=config.lr_scheduler_num_cycles,
+            power=config.lr_scheduler_power,
+        )
     if name in TRANSFORMERS_SCHEDULERS:
         from transformers.optimization import get_scheduler as get_transformers_scheduler
 
         extra = {}
         if name == "cosine_with_min_lr":
-            extra = {"num_cycles": config.lr_scheduler_num_cycles / 2,
-                     "min_lr_rate": config.lr_scheduler_min_lr_ratio or 0.0}
-        return get_transformers_scheduler(name, optimizer, num_warmup_steps=warmup,
-                                          num_training_steps=total_steps, scheduler_specific_kwargs=extra)
-    raise RundiffError(f"lr_scheduler {config.lr_scheduler!r} is not modelled by the builtin trainer "
-                       f"(known: {', '.join(sorted(DIFFUSERS_SCHEDULERS | TRANSFORMERS_SCHEDULERS))}, adafactor)",
-                       key="lr_scheduler")
+            extra = {
+                "num_cycles": config.lr_scheduler_num_cycles / 2,
+                "min_lr_rate": config.lr_scheduler_min_lr_ratio or 0.0,
+            }
+        return get_transformers_scheduler(
+            name, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps, scheduler_specific_kwargs=extra
+        )
+    raise RundiffError(
+        f"lr_scheduler {config.lr_scheduler!r} is not modelled by the builtin trainer "
+        f"(known: {', '.join(sorted(DIFFUSERS_SCHEDULERS | TRANSFORMERS_SCHEDULERS))}, adafactor)",
+        key="lr_scheduler",
+    )
 
 
 def applied_lrs(optimizer: torch.optim.Optimizer, infos: list[GroupInfo]) -> dict[str, float]:

@@ -14,9 +14,22 @@ from .config import TrainConfig
 PROXY_COMMENT = "rundiff builtin proxy run: tiny random model, dynamics only, not image quality"
 
 
-def ss_metadata(config: TrainConfig, *, seed: int, steps: int, epochs: int, epoch: int, batches_per_epoch: int,
-                num_train_images: int, num_validation_images: int, dataset_dirs: dict, optimizer: torch.optim.Optimizer,
-                adafactor_relative_step: bool, started_at: float, model_name: str) -> dict[str, str]:
+def ss_metadata(
+    config: TrainConfig,
+    *,
+    seed: int,
+    steps: int,
+    epochs: int,
+    epoch: int,
+    batches_per_epoch: int,
+    num_train_images: int,
+    num_validation_images: int,
+    dataset_dirs: dict,
+    optimizer: torch.optim.Optimizer,
+    adafactor_relative_step: bool,
+    started_at: float,
+    model_name: str,
+) -> dict[str, str]:
     """The keys current ``train_network.py`` writes for the folder method (reference kohya-sd-scripts §4)."""
     c = config
     optimizer_name = f"{type(optimizer).__module__}.{type(optimizer).__name__}"

@@ -80,24 +80,36 @@ def build_setup(config: TrainConfig, device: str | torch.device = "cpu") -> Setu
     unet.requires_grad_(False)
     encoder = LatentEncoder(seed=proxy.model_seed)
     train_latents = encoder(torch.from_numpy(_stack([s.pixels for s in dataset.train]))).to(device)
-    val_latents = (encoder(torch.from_numpy(_stack([s.pixels for s in dataset.validation]))).to(device)
-                   if dataset.validation else torch.empty(0, 4, *train_latents.shape[2:], device=device))
+    val_latents = (
+        encoder(torch.from_numpy(_stack([s.pixels for s in dataset.validation]))).to(device)
+        if dataset.validation
+        else torch.empty(0, 4, *train_latents.shape[2:], device=device)
+    )
 
-    dim, alpha, rank_note = _mapped_rank(config.effective_network_dim, config.effective_network_alpha,
-                                         unet, proxy.rank_reference_width)
-    conv_dim, conv_alpha, _ = (_mapped_rank(config.conv_dim, config.effective_conv_alpha, unet,
-                                            proxy.rank_reference_width) if config.conv_dim else (None, 1.0, None))
-    spec = LoRASpec(dim=dim, alpha=alpha, conv_dim=conv_dim, conv_alpha=conv_alpha, dropout=config.network_dropout,
-                    rank_dropout=_opt_float(config.network_arg("rank_dropout")),
-                    module_dropout=_opt_float(config.network_arg("module_dropout")))
+    dim, alpha, rank_note = _mapped_rank(
+        config.effective_network_dim, config.effective_network_alpha, unet, proxy.rank_reference_width
+    )
+    conv_dim, conv_alpha, _ = (
+        _mapped_rank(config.conv_dim, config.effective_conv_alpha, unet, proxy.rank_reference_width)
+        if config.conv_dim
+        else (None, 1.0, None)
+    )
+    spec = LoRASpec(
+        dim=dim,
+        alpha=alpha,
+        conv_dim=conv_dim,
+        conv_alpha=conv_alpha,
+        dropout=config.network_dropout,
+        rank_dropout=_opt_float(config.network_arg("rank_dropout")),
+        module_dropout=_opt_float(config.network_arg("module_dropout")),
+    )
     train_text_encoder = not config.network_train_unet_only
     network = LoRANetwork(unet, text_encoder if train_text_encoder else None, spec, streams.lora_init_seed).to(device)
     network.requires_grad_(True)
 
     n_batches = batches_per_epoch(dataset.num_train_images, config.train_batch_size)
     updates_per_epoch = math.ceil(n_batches / config.gradient_accumulation_steps)
-    total_steps = (config.max_train_epochs * updates_per_epoch if config.max_train_epochs
-                   else config.max_train_steps)
+    total_steps = config.max_train_epochs * updates_per_epoch if config.max_train_epochs else config.max_train_steps
 
     groups, infos = param_groups(network, config)
     optimizer = scheduler = None
@@ -111,22 +123,47 @@ def build_setup(config: TrainConfig, device: str | torch.device = "cpu") -> Setu
 
     autocast_dtype = _autocast_dtype(config.mixed_precision, device, notes)
     proxy_info = {
-        "model": proxy.model, "unet": dict(UNET_PRESETS[proxy.model]), "image_size": list(image_size),
+        "model": proxy.model,
+        "unet": dict(UNET_PRESETS[proxy.model]),
+        "image_size": list(image_size),
         "latent_size": [image_size[0] // VAE_SCALE, image_size[1] // VAE_SCALE],
-        "resolution": list(config.resolution), "attention_width": attention_width(unet),
-        "network_dim": dim, "network_alpha": alpha, "rank_mapping": rank_note, "conv_dim": conv_dim,
+        "resolution": list(config.resolution),
+        "attention_width": attention_width(unet),
+        "network_dim": dim,
+        "network_alpha": alpha,
+        "rank_mapping": rank_note,
+        "conv_dim": conv_dim,
         "lora_modules": {"unet": len(network.unet_loras), "text_encoder": len(network.text_encoder_loras)},
-        "dataset": dataset.origin, "train_images": len(dataset.train), "validation_images": len(dataset.validation),
+        "dataset": dataset.origin,
+        "train_images": len(dataset.train),
+        "validation_images": len(dataset.validation),
     }
     return Setup(
-        config=config, device=device, seed=seed, streams=streams, dataset=dataset, tokenizer=tokenizer,
-        conditioning=ConditioningSpec(config.max_token_length, config.clip_skip), text_encoder=text_encoder,
-        unet=unet, network=network, train_latents=train_latents, val_latents=val_latents,
-        schedule=build_schedule(config.zero_terminal_snr), optimizer=optimizer, scheduler=scheduler, groups=infos,
-        adafactor_relative_step=relative_step, total_steps=total_steps, batches_per_epoch=n_batches,
+        config=config,
+        device=device,
+        seed=seed,
+        streams=streams,
+        dataset=dataset,
+        tokenizer=tokenizer,
+        conditioning=ConditioningSpec(config.max_token_length, config.clip_skip),
+        text_encoder=text_encoder,
+        unet=unet,
+        network=network,
+        train_latents=train_latents,
+        val_latents=val_latents,
+        schedule=build_schedule(config.zero_terminal_snr),
+        optimizer=optimizer,
+        scheduler=scheduler,
+        groups=infos,
+        adafactor_relative_step=relative_step,
+        total_steps=total_steps,
+        batches_per_epoch=n_batches,
         captions=CaptionProcessor(config, streams.captions_seed),
         batches=iter(EpochSampler(dataset, config.train_batch_size, streams.order_seed)),
-        train_text_encoder=train_text_encoder, autocast_dtype=autocast_dtype, proxy=proxy_info, warnings=notes,
+        train_text_encoder=train_text_encoder,
+        autocast_dtype=autocast_dtype,
+        proxy=proxy_info,
+        warnings=notes,
     )
 
 
@@ -135,8 +172,10 @@ def proxy_image_size(config: TrainConfig) -> tuple[int, int]:
     levels = len(UNET_PRESETS[config.proxy.model]["block_out_channels"])
     multiple = VAE_SCALE * 2 ** (levels - 1)
     divisor = max(1, config.proxy.resolution_divisor)
-    return tuple(max(multiple, round(side / divisor / multiple) * multiple)  # type: ignore[return-value]
-                 for side in config.resolution)
+    return tuple(
+        max(multiple, round(side / divisor / multiple) * multiple)  # type: ignore[return-value]
+        for side in config.resolution
+    )
 
 
 def _mapped_rank(dim: int, alpha: float, unet, reference_width: int | None) -> tuple[int, float, str | None]:

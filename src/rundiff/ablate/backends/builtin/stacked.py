@@ -36,9 +36,19 @@ from torch import nn
 from .lora import TEXT_ENCODER_TARGETS, UNET_TARGETS, LoRASpec
 
 #: Settings every variant of one stacked process must share (they shape the one forward pass).
-SHARED_SETTINGS = ("train_batch_size", "resolution", "network_train_unet_only", "network_train_text_encoder_only",
-                   "pretrained_model_name_or_path", "max_token_length", "clip_skip", "caption_extension",
-                   "gradient_accumulation_steps", "mixed_precision", "conv_dim")
+SHARED_SETTINGS = (
+    "train_batch_size",
+    "resolution",
+    "network_train_unet_only",
+    "network_train_text_encoder_only",
+    "pretrained_model_name_or_path",
+    "max_token_length",
+    "clip_skip",
+    "caption_extension",
+    "gradient_accumulation_steps",
+    "mixed_precision",
+    "conv_dim",
+)
 
 
 @dataclass(frozen=True)
@@ -66,8 +76,9 @@ def check_stackable(specs: Sequence[LoRASpec], differing: Sequence[str] = ()) ->
 class StackedLoRAModule(nn.Module):
     """K adapters on one frozen Linear or 1x1 Conv2d; the input batch is K equal segments."""
 
-    def __init__(self, name: str, org: nn.Module, adapters: Sequence[AdapterSpec],
-                 generators: Sequence[torch.Generator]) -> None:
+    def __init__(
+        self, name: str, org: nn.Module, adapters: Sequence[AdapterSpec], generators: Sequence[torch.Generator]
+    ) -> None:
         super().__init__()
         self.lora_name = name
         self.k = len(adapters)
@@ -134,7 +145,8 @@ class StackedLoRANetwork(nn.Module):
         self.unet_loras = nn.ModuleList(_create(unet, "lora_unet", UNET_TARGETS, adapters, generators))
         te_prefix = "lora_te" if hasattr(text_encoder, "text_model") else "lora_te.text_model"
         self.text_encoder_loras = nn.ModuleList(
-            _create(text_encoder, te_prefix, TEXT_ENCODER_TARGETS, adapters, generators) if text_encoder else [])
+            _create(text_encoder, te_prefix, TEXT_ENCODER_TARGETS, adapters, generators) if text_encoder else []
+        )
         for lora in self.all_loras():
             lora.apply_to()
 
@@ -166,8 +178,13 @@ def segment_losses(per_sample: torch.Tensor, k: int) -> torch.Tensor:
     return per_sample.reshape(k, -1).mean(dim=1)
 
 
-def _create(root: nn.Module, prefix: str, targets: tuple[str, ...], adapters: Sequence[AdapterSpec],
-            generators: Sequence[torch.Generator]) -> list[StackedLoRAModule]:
+def _create(
+    root: nn.Module,
+    prefix: str,
+    targets: tuple[str, ...],
+    adapters: Sequence[AdapterSpec],
+    generators: Sequence[torch.Generator],
+) -> list[StackedLoRAModule]:
     loras: dict[str, StackedLoRAModule] = {}
     for name, module in root.named_modules():
         if type(module).__name__ not in targets:

@@ -74,8 +74,9 @@ class BatchLoss:
     timesteps: torch.Tensor
 
 
-def train(config: TrainConfig, out_dir: Path, *, device: str = "cpu",
-          progress: Callable[[StepProgress], None] | None = None) -> TrainResult:
+def train(
+    config: TrainConfig, out_dir: Path, *, device: str = "cpu", progress: Callable[[StepProgress], None] | None = None
+) -> TrainResult:
     """Train one variant into ``out_dir``: LoRA .safetensors, metrics.csv, validation.csv, TensorBoard logs."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -138,9 +139,17 @@ def _run(setup: Setup, out_dir: Path, writer: MetricsWriter, progress, started_a
         loss_sum, loss_count = loss_sum + loss, loss_count + 1
         dw, dw_rel = movement()
         elapsed = time.perf_counter() - t0
-        row = {"step": step, "epoch": epoch, "loss": loss, "loss_avg": loss_sum / loss_count,
-               "grad_norm": grad_norm, "dw": dw, "dw_rel": dw_rel, "wall_time_s": elapsed,
-               **{f"lr/{k}": v for k, v in lrs.items()}}
+        row = {
+            "step": step,
+            "epoch": epoch,
+            "loss": loss,
+            "loss_avg": loss_sum / loss_count,
+            "grad_norm": grad_norm,
+            "dw": dw,
+            "dw_rel": dw_rel,
+            "wall_time_s": elapsed,
+            **{f"lr/{k}": v for k, v in lrs.items()},
+        }
         writer.step(row, _last_lrs(setup))
         every = config.proxy.validate_every
         if len(setup.val_latents) and (step == setup.total_steps or (every and step % every == 0)):
@@ -160,8 +169,11 @@ def batch_loss(setup: Setup, latents: torch.Tensor, captions: list[str]) -> Batc
     """Steps 1-7 of one micro-batch: encode, noise, sample t, noise the input, predict, weight the loss."""
     config = setup.config
     streams = setup.streams
-    autocast = (torch.autocast(setup.device.type, dtype=setup.autocast_dtype) if setup.autocast_dtype
-                else contextlib.nullcontext())
+    autocast = (
+        torch.autocast(setup.device.type, dtype=setup.autocast_dtype)
+        if setup.autocast_dtype
+        else contextlib.nullcontext()
+    )
     with autocast:
         grad_context = contextlib.nullcontext() if setup.train_text_encoder else torch.no_grad()
         with grad_context:
@@ -242,9 +254,14 @@ class _MovementTracker:
             key = (tuple(lora.lora_up.weight.shape), tuple(lora.lora_down.weight.shape), lora.scale)
             grouped.setdefault(key, []).append(lora)
         # 2-D views made once: the optimizer updates parameters in place, so the views stay current
-        self.groups = [((loras[0].multiplier * key[2]) ** 2,
-                        [m.lora_up.weight.detach().flatten(1) for m in loras],
-                        [m.lora_down.weight.detach().flatten(1) for m in loras]) for key, loras in grouped.items()]
+        self.groups = [
+            (
+                (loras[0].multiplier * key[2]) ** 2,
+                [m.lora_up.weight.detach().flatten(1) for m in loras],
+                [m.lora_down.weight.detach().flatten(1) for m in loras],
+            )
+            for key, loras in grouped.items()
+        ]
         with torch.no_grad():
             base = sum(float(lora.org_weight.float().pow(2).sum()) for lora in setup.network.all_loras())
         self.base_norm = math.sqrt(base)
@@ -263,17 +280,33 @@ class _MovementTracker:
         return dw, dw / self.base_norm if self.base_norm else float("nan")
 
 
-def _finish(setup: Setup, out_dir: Path, ema: LoRAEMA | None, started_at: float, wall: float, loss: float,
-            val_loss: float, epoch: int) -> TrainResult:
+def _finish(
+    setup: Setup,
+    out_dir: Path,
+    ema: LoRAEMA | None,
+    started_at: float,
+    wall: float,
+    loss: float,
+    val_loss: float,
+    epoch: int,
+) -> TrainResult:
     config = setup.config
     updates_per_epoch = math.ceil(setup.batches_per_epoch / config.gradient_accumulation_steps)
     metadata = ss_metadata(
-        config, seed=setup.seed, steps=setup.total_steps, epochs=math.ceil(setup.total_steps / updates_per_epoch),
-        epoch=epoch, batches_per_epoch=setup.batches_per_epoch, num_train_images=setup.dataset.num_train_images,
-        num_validation_images=len(setup.dataset.validation), dataset_dirs=setup.dataset.dataset_dirs(),
+        config,
+        seed=setup.seed,
+        steps=setup.total_steps,
+        epochs=math.ceil(setup.total_steps / updates_per_epoch),
+        epoch=epoch,
+        batches_per_epoch=setup.batches_per_epoch,
+        num_train_images=setup.dataset.num_train_images,
+        num_validation_images=len(setup.dataset.validation),
+        dataset_dirs=setup.dataset.dataset_dirs(),
         optimizer=setup.optimizer if setup.optimizer is not None else torch.optim.AdamW([torch.zeros(1)]),
-        adafactor_relative_step=setup.adafactor_relative_step, started_at=started_at,
-        model_name=f"rundiff-proxy-{config.proxy.model}")
+        adafactor_relative_step=setup.adafactor_relative_step,
+        started_at=started_at,
+        model_name=f"rundiff-proxy-{config.proxy.model}",
+    )
     lora_path = out_dir / f"{config.output_name or 'last'}.safetensors"
     dw, dw_rel = _MovementTracker(setup)()
     modules = per_module_movement(setup.network)
@@ -283,22 +316,43 @@ def _finish(setup: Setup, out_dir: Path, ema: LoRAEMA | None, started_at: float,
     else:
         save_lora(lora_path, setup.network.kohya_state_dict(), metadata)
     result = TrainResult(
-        out_dir=out_dir, lora_path=lora_path, metrics_csv=out_dir / STEP_CSV, validation_csv=out_dir / VALIDATION_CSV,
-        seed=setup.seed, steps=setup.total_steps, final_loss=loss, final_val_loss=val_loss, dw=dw, dw_rel=dw_rel,
-        wall_time_s=wall, steps_per_second=setup.total_steps / wall if wall else float("nan"), proxy=setup.proxy,
-        warnings=tuple(setup.warnings), not_modelled=config.not_modelled)
+        out_dir=out_dir,
+        lora_path=lora_path,
+        metrics_csv=out_dir / STEP_CSV,
+        validation_csv=out_dir / VALIDATION_CSV,
+        seed=setup.seed,
+        steps=setup.total_steps,
+        final_loss=loss,
+        final_val_loss=val_loss,
+        dw=dw,
+        dw_rel=dw_rel,
+        wall_time_s=wall,
+        steps_per_second=setup.total_steps / wall if wall else float("nan"),
+        proxy=setup.proxy,
+        warnings=tuple(setup.warnings),
+        not_modelled=config.not_modelled,
+    )
     summary = {
-        "backend": "builtin", "label": "proxy-model dynamics, not image quality",
-        "seed": result.seed, "steps": result.steps, "final_loss": loss, "final_val_loss": val_loss,
-        "dw": dw, "dw_rel": dw_rel, "wall_time_s": wall, "steps_per_second": result.steps_per_second,
+        "backend": "builtin",
+        "label": "proxy-model dynamics, not image quality",
+        "seed": result.seed,
+        "steps": result.steps,
+        "final_loss": loss,
+        "final_val_loss": val_loss,
+        "dw": dw,
+        "dw_rel": dw_rel,
+        "wall_time_s": wall,
+        "steps_per_second": result.steps_per_second,
         "ema_weight_on_start": ema.kept_of_start if ema else None,
-        "proxy": setup.proxy, "warnings": list(result.warnings), "not_modelled": list(result.not_modelled),
-        "config": _plain(config.as_params()), "modules": modules,
+        "proxy": setup.proxy,
+        "warnings": list(result.warnings),
+        "not_modelled": list(result.not_modelled),
+        "config": _plain(config.as_params()),
+        "modules": modules,
     }
     (out_dir / RESULT_JSON).write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     return result
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: (dict(v) if k.endswith("_args") else list(v) if isinstance(v, tuple) else v)
-            for k, v in values.items()}
+    return {k: (dict(v) if k.endswith("_args") else list(v) if isinstance(v, tuple) else v) for k, v in values.items()}

@@ -68,17 +68,22 @@ class KohyaBackend:
 
     name = "kohya"
 
-    def __init__(self, kohya_dir: Path | str | None = None, python: str | None = None, *,
-                 accelerate: str | bool | None = None) -> None:
+    def __init__(
+        self, kohya_dir: Path | str | None = None, python: str | None = None, *, accelerate: str | bool | None = None
+    ) -> None:
         """``accelerate``: None finds it, False never uses it, a path uses that program."""
         raw = kohya_dir if kohya_dir is not None else os.environ.get(ENV_KOHYA_DIR)
         if not raw:
-            raise RundiffError("the kohya backend needs your sd-scripts work tree: set --kohya-dir or "
-                               f"{ENV_KOHYA_DIR} (neither is set)")
+            raise RundiffError(
+                "the kohya backend needs your sd-scripts work tree: set --kohya-dir or "
+                f"{ENV_KOHYA_DIR} (neither is set)"
+            )
         self.kohya_dir = Path(raw).expanduser().absolute()
         if not self.kohya_dir.is_dir():
-            raise RundiffError("--kohya-dir: no such folder (set --kohya-dir or KOHYA_SD_SCRIPTS to your "
-                               "sd-scripts work tree)", self.kohya_dir)
+            raise RundiffError(
+                "--kohya-dir: no such folder (set --kohya-dir or KOHYA_SD_SCRIPTS to your sd-scripts work tree)",
+                self.kohya_dir,
+            )
         self.python = find_python(self.kohya_dir, python)
         self.accelerate = find_accelerate(self.python, accelerate)
 
@@ -104,20 +109,29 @@ class KohyaBackend:
         warnings = list(launch.warnings)
         script = self.kohya_dir / launch.script
         if not script.is_file():
-            raise RundiffError(f"{launch.script} is not in {self.kohya_dir} (the base run launches it); point "
-                               "--kohya-dir at your sd-scripts work tree", script)
+            raise RundiffError(
+                f"{launch.script} is not in {self.kohya_dir} (the base run launches it); point "
+                "--kohya-dir at your sd-scripts work tree",
+                script,
+            )
         if launch.script not in KNOWN_SCRIPTS:
             warnings.append(f"{launch.script}: overrides are checked against train_network.py's arguments")
         for factor in plan.factors:
             for name in factor.split("+"):
                 if placement(name, launch.script) is None:
-                    raise RundiffError(f"{name} is not an argument of sd-scripts' {launch.script} (nor a dataset "
-                                       "config or --network_args key): the kohya backend can only vary what the "
-                                       "trainer reads; try --backend builtin", key=name)
+                    raise RundiffError(
+                        f"{name} is not an argument of sd-scripts' {launch.script} (nor a dataset "
+                        "config or --network_args key): the kohya backend can only vary what the "
+                        "trainer reads; try --backend builtin",
+                        key=name,
+                    )
         if plan.horizon == "prefix":
-            raise RundiffError("--horizon prefix needs a trainer that stops before its schedule ends, and sd-scripts "
-                               "builds its scheduler over --max_train_steps: use --horizon compressed (the base "
-                               "schedule squeezed into the short run) or --backend builtin", key="horizon")
+            raise RundiffError(
+                "--horizon prefix needs a trainer that stops before its schedule ends, and sd-scripts "
+                "builds its scheduler over --max_train_steps: use --horizon compressed (the base "
+                "schedule squeezed into the short run) or --backend builtin",
+                key="horizon",
+            )
         short = ShortRun(plan.steps)
         for variant in plan.variants:
             built = build_variant(launch, variant, short)
@@ -127,8 +141,10 @@ class KohyaBackend:
             warnings.extend(built.warnings)
         check_paths(build_variant(launch, plan.variants[0], short), launch)
         if launch.launcher == "accelerate" and self.accelerate is None:
-            warnings.append(f"no accelerate found for {self.python}: the variants run with plain python "
-                            "(the base used accelerate launch)")
+            warnings.append(
+                f"no accelerate found for {self.python}: the variants run with plain python "
+                "(the base used accelerate launch)"
+            )
         return _unique(warnings)
 
     def prepare(self, base: Run, variant: Variant, folder: Path, short: ShortRun) -> Job:
@@ -140,9 +156,11 @@ class KohyaBackend:
         folder.mkdir(parents=True, exist_ok=True)
         for name, text in built.files.items():
             (folder / name).write_text(text, encoding="utf-8")
-        header = [f"rundiff ablate (kohya backend): {plain(base.name)} with {plain(variant.name)}",
-                  f"rebuilt from {plain(str(launch.source))}; runs from this folder (output/, logs/ and configs "
-                  "are relative)"]
+        header = [
+            f"rundiff ablate (kohya backend): {plain(base.name)} with {plain(variant.name)}",
+            f"rebuilt from {plain(str(launch.source))}; runs from this folder (output/, logs/ and configs "
+            "are relative)",
+        ]
         if launch.env:
             header.append("not applied (set by the base run's script): " + ", ".join(plain(k) for k in launch.env))
         (folder / TRAIN_SH).write_text(train_sh(groups, env, header), encoding="utf-8")
@@ -165,8 +183,9 @@ class KohyaBackend:
 
     # ------------------------------------------------------------------------------------- helpers
 
-    def command(self, launch: BaseLaunch, built: VariantLaunch,
-                short: ShortRun) -> tuple[list[list[str]], dict[str, str]]:
+    def command(
+        self, launch: BaseLaunch, built: VariantLaunch, short: ShortRun
+    ) -> tuple[list[list[str]], dict[str, str]]:
         """The argv in groups (program, each option with its values) and the environment additions.
 
         Programs and the script are absolute; the per-variant paths (output, logs, configs) are relative.
@@ -252,11 +271,13 @@ def refuse_scheduler(built: VariantLaunch, variant: Variant, steps: int) -> None
     steps_of_warmup = int(warmup * steps) if isinstance(warmup, float) else (warmup or 0)
     if steps_of_warmup and (scheduler.startswith(NO_WARMUP) or custom):
         what = f"lr_scheduler_type {custom}" if custom else f"lr_scheduler {scheduler}"
-        raise RundiffError(f"variant {variant.name}: {what} with lr_warmup_steps {warmup} cannot run: sd-scripts "
-                           f"raises \"ValueError: SchedulerType.CONSTANT does not require `num_warmup_steps`\" "
-                           "after loading the model; vary lr_warmup_steps on a base whose scheduler warms up "
-                           "(cosine, linear, constant_with_warmup), or vary lr_scheduler with it (--grid)",
-                           key="lr_warmup_steps")
+        raise RundiffError(
+            f"variant {variant.name}: {what} with lr_warmup_steps {warmup} cannot run: sd-scripts "
+            f'raises "ValueError: SchedulerType.CONSTANT does not require `num_warmup_steps`" '
+            "after loading the model; vary lr_warmup_steps on a base whose scheduler warms up "
+            "(cosine, linear, constant_with_warmup), or vary lr_scheduler with it (--grid)",
+            key="lr_warmup_steps",
+        )
 
 
 def check_paths(built: VariantLaunch, launch: BaseLaunch) -> None:

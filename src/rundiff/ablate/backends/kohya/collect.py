@@ -36,8 +36,10 @@ OUTPUT = "output"
 MAX_LORA_BYTES = 2 * 1024**3
 _GROUP_TAG = re.compile(r"^lr/(?:d\*lr/)?group\d+$")
 _VALIDATION_STEP = {"loss/validation/step_average": "val_loss", "loss/validation/step_divergence": "val_divergence"}
-_VALIDATION_EPOCH = {"loss/validation/epoch_average": "val_epoch_loss",
-                     "loss/validation/epoch_divergence": "val_epoch_divergence"}
+_VALIDATION_EPOCH = {
+    "loss/validation/epoch_average": "val_epoch_loss",
+    "loss/validation/epoch_divergence": "val_epoch_divergence",
+}
 _STEPS_PER_EPOCH = re.compile(r"num batches per epoch[^:]*:\s*(\d+)")
 _ACCUMULATION = re.compile(r"gradient accumulation steps[^=]*=\s*(\d+)")
 
@@ -62,8 +64,9 @@ def read_scalars(path: Path) -> tuple[dict[str, list[tuple[int, float, float]]],
         opened = float(accumulator.FirstEventTimestamp())
     except ValueError:
         opened = None
-    return {tag: [(int(e.step), float(e.value), float(e.wall_time)) for e in accumulator.Scalars(tag)]
-            for tag in tags}, opened
+    return {
+        tag: [(int(e.step), float(e.value), float(e.wall_time)) for e in accumulator.Scalars(tag)] for tag in tags
+    }, opened
 
 
 def _by_step(points: list[tuple[int, float, float]]) -> dict[int, tuple[float, float]]:
@@ -79,8 +82,11 @@ def lr_tags(scalars: dict[str, list[tuple[int, float, float]]]) -> list[str]:
         if not _GROUP_TAG.match(tag):
             continue
         values = [v for _, v, _ in scalars[tag]]
-        duplicate = any([v for _, v, _ in scalars[other]] == values for other in named
-                        if other.startswith("lr/d*lr/") == tag.startswith("lr/d*lr/"))
+        duplicate = any(
+            [v for _, v, _ in scalars[other]] == values
+            for other in named
+            if other.startswith("lr/d*lr/") == tag.startswith("lr/d*lr/")
+        )
         if not duplicate:
             keep.append(tag)
     return sorted(keep)
@@ -97,7 +103,7 @@ def read_command(folder: Path) -> dict[str, Any]:
     if script_at is None:
         return {}
     name = None
-    for word in argv[script_at + 1:]:
+    for word in argv[script_at + 1 :]:
         if word.startswith("--"):
             key, eq, value = word[2:].partition("=")
             args[key] = value if eq else True
@@ -273,8 +279,11 @@ def collect_variant(folder: Path) -> list[str]:
     stem = args.get("output_name") if isinstance(args.get("output_name"), str) else None
     lora = final_lora(folder, stem)
     if events is None and lora is None:  # sd-scripts returns with status 0 when it finds no images
-        raise RundiffError("the trainer exited normally but wrote no TensorBoard events and no LoRA; its last "
-                           f"message: {last_message(folder)}", folder)
+        raise RundiffError(
+            "the trainer exited normally but wrote no TensorBoard events and no LoRA; its last "
+            f"message: {last_message(folder)}",
+            folder,
+        )
     if events is None:
         scalars, opened = {}, None
         warnings.append("no TensorBoard events under logs/: losses and LRs come from the console (avr_loss only)")
@@ -299,8 +308,12 @@ def collect_variant(folder: Path) -> list[str]:
     write_metrics(folder, rows, columns, METRICS_CSV)
     validation = _validation_rows(scalars, facts)
     if validation:
-        write_metrics(folder, validation, ["step", "epoch", "val_loss", "val_divergence", "val_epoch_loss",
-                                           "val_epoch_divergence"], VALIDATION_CSV)
+        write_metrics(
+            folder,
+            validation,
+            ["step", "epoch", "val_loss", "val_divergence", "val_epoch_loss", "val_epoch_divergence"],
+            VALIDATION_CSV,
+        )
     if rows and steps_total and rows[-1]["step"] != steps_total:
         warnings.append(f"the trainer logged {rows[-1]['step']} steps of {steps_total}")
     return warnings
@@ -313,10 +326,19 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def _step_rows(scalars: dict[str, list[tuple[int, float, float]]], opened: float | None, args: dict[str, Any],
-               steps_total: int | None, facts: dict[str, int], warnings: list[str]) -> list[dict[str, Any]]:
-    series = {tag: _by_step(points) for tag, points in scalars.items()  # per-step tags only: the epoch
-              if not tag.startswith(("loss/epoch", "loss/validation"))}  # ones are logged at the epoch number
+def _step_rows(
+    scalars: dict[str, list[tuple[int, float, float]]],
+    opened: float | None,
+    args: dict[str, Any],
+    steps_total: int | None,
+    facts: dict[str, int],
+    warnings: list[str],
+) -> list[dict[str, Any]]:
+    series = {
+        tag: _by_step(points)
+        for tag, points in scalars.items()  # per-step tags only: the epoch
+        if not tag.startswith(("loss/epoch", "loss/validation"))
+    }  # ones are logged at the epoch number
     steps = sorted({s for points in series.values() for s in points if s > 0})
     if any(len(points) != len(_by_step(points)) for points in scalars.values()):
         warnings.append("a step was logged several times (gradient accumulation): its last value is kept")
@@ -347,8 +369,9 @@ def _step_rows(scalars: dict[str, list[tuple[int, float, float]]], opened: float
         first = logged.get(1, (None,))[0] if logged else None
         start = initial_lr(group, args, first, total) if first is not None else None
         if start is None and rows:
-            warnings.append(f"{tag}: the LR of step 1 is not known (scheduler not simulated); lr/{group} starts at "
-                            "step 2")
+            warnings.append(
+                f"{tag}: the LR of step 1 is not known (scheduler not simulated); lr/{group} starts at step 2"
+            )
         for row in rows:
             previous = logged.get(row["step"] - 1)
             row[f"lr/{group}"] = start if row["step"] == 1 else (previous[0] if previous else None)

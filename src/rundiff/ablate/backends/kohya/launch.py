@@ -45,46 +45,117 @@ DEFAULT_STEM = "lora"
 GENERATED_DATASET = "dataset_config.toml"
 
 #: Arguments that name files or folders (resolved to absolute paths in the variant).
-PATH_ARGS = frozenset({
-    "pretrained_model_name_or_path", "vae", "tokenizer_cache_dir", "train_data_dir", "reg_data_dir", "in_json",
-    "conditioning_data_dir", "network_weights", "base_weights", "sample_prompts", "log_tracker_config",
-    "dataset_config", "config_file", "metadata_thumbnail",
-})
+PATH_ARGS = frozenset(
+    {
+        "pretrained_model_name_or_path",
+        "vae",
+        "tokenizer_cache_dir",
+        "train_data_dir",
+        "reg_data_dir",
+        "in_json",
+        "conditioning_data_dir",
+        "network_weights",
+        "base_weights",
+        "sample_prompts",
+        "log_tracker_config",
+        "dataset_config",
+        "config_file",
+        "metadata_thumbnail",
+    }
+)
 #: Arguments a short re-training must not inherit: other runs' step counts, saves, uploads, resumes.
 DROPPED = {
     "max_train_epochs": "the short run's --max_train_steps would lose against it",
     "save_every_n_epochs": "no intermediate saves in a short run",
     "save_every_n_steps": "no intermediate saves in a short run",
     "save_n_epoch_ratio": "no intermediate saves in a short run",
-    "save_last_n_epochs": "", "save_last_n_epochs_state": "", "save_last_n_steps": "",
-    "save_last_n_steps_state": "", "save_state": "", "save_state_on_train_end": "",
-    "resume": "a variant trains from the start", "initial_epoch": "", "initial_step": "",
+    "save_last_n_epochs": "",
+    "save_last_n_epochs_state": "",
+    "save_last_n_steps": "",
+    "save_last_n_steps_state": "",
+    "save_state": "",
+    "save_state_on_train_end": "",
+    "resume": "a variant trains from the start",
+    "initial_epoch": "",
+    "initial_step": "",
     "skip_until_initial_step": "",
     "output_config": "it would only write a config and exit",
     "debug_dataset": "it would only show the dataset and never train",
-    "huggingface_repo_id": "variants are never uploaded", "huggingface_repo_type": "",
-    "huggingface_path_in_repo": "", "huggingface_token": "", "huggingface_repo_visibility": "",
-    "save_state_to_huggingface": "", "resume_from_huggingface": "", "async_upload": "",
-    "wandb_api_key": "", "wandb_run_name": "", "console_log_file": "the console goes to the variant's stdout/stderr",
+    "huggingface_repo_id": "variants are never uploaded",
+    "huggingface_repo_type": "",
+    "huggingface_path_in_repo": "",
+    "huggingface_token": "",
+    "huggingface_repo_visibility": "",
+    "save_state_to_huggingface": "",
+    "resume_from_huggingface": "",
+    "async_upload": "",
+    "wandb_api_key": "",
+    "wandb_run_name": "",
+    "console_log_file": "the console goes to the variant's stdout/stderr",
 }
 SAMPLE_ARGS = ("sample_prompts", "sample_every_n_steps", "sample_every_n_epochs", "sample_at_first", "sample_sampler")
 #: Set by every variant the same way (plus seed and max_train_steps).
 FIXED_ARGS = ("output_dir", "output_name", "logging_dir")
 #: Keys of the dataset TOML by level (sd-scripts' config_util schema); `batch_size` is --train_batch_size.
-DATASET_LEVEL = frozenset({"batch_size", "resolution", "enable_bucket", "min_bucket_reso", "max_bucket_reso",
-                           "bucket_reso_steps", "bucket_no_upscale", "network_multiplier", "validation_seed",
-                           "validation_split"})
-SUBSET_LEVEL = frozenset({"num_repeats", "shuffle_caption", "keep_tokens", "keep_tokens_separator",
-                          "secondary_separator", "caption_separator", "enable_wildcard", "color_aug", "flip_aug",
-                          "random_crop", "face_crop_aug_range", "caption_prefix", "caption_suffix",
-                          "token_warmup_min", "token_warmup_step", "resize_interpolation", "caption_dropout_rate",
-                          "caption_dropout_every_n_epochs", "caption_tag_dropout_rate", "caption_extension",
-                          "class_tokens", "cache_info"})
+DATASET_LEVEL = frozenset(
+    {
+        "batch_size",
+        "resolution",
+        "enable_bucket",
+        "min_bucket_reso",
+        "max_bucket_reso",
+        "bucket_reso_steps",
+        "bucket_no_upscale",
+        "network_multiplier",
+        "validation_seed",
+        "validation_split",
+    }
+)
+SUBSET_LEVEL = frozenset(
+    {
+        "num_repeats",
+        "shuffle_caption",
+        "keep_tokens",
+        "keep_tokens_separator",
+        "secondary_separator",
+        "caption_separator",
+        "enable_wildcard",
+        "color_aug",
+        "flip_aug",
+        "random_crop",
+        "face_crop_aug_range",
+        "caption_prefix",
+        "caption_suffix",
+        "token_warmup_min",
+        "token_warmup_step",
+        "resize_interpolation",
+        "caption_dropout_rate",
+        "caption_dropout_every_n_epochs",
+        "caption_tag_dropout_rate",
+        "caption_extension",
+        "class_tokens",
+        "cache_info",
+    }
+)
 LIST_HOSTS = ("network_args", "optimizer_args", "lr_scheduler_args")
 #: Environment variables of the base script worth handing to the trainer (never credentials).
-ENV_NAMES = frozenset({"HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HOME", "HF_HUB_CACHE",
-                       "HUGGINGFACE_HUB_CACHE", "TRANSFORMERS_CACHE", "TORCH_HOME", "PYTORCH_CUDA_ALLOC_CONF",
-                       "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TOKENIZERS_PARALLELISM", "TF_CPP_MIN_LOG_LEVEL"})
+ENV_NAMES = frozenset(
+    {
+        "HF_HUB_OFFLINE",
+        "TRANSFORMERS_OFFLINE",
+        "HF_DATASETS_OFFLINE",
+        "HF_HOME",
+        "HF_HUB_CACHE",
+        "HUGGINGFACE_HUB_CACHE",
+        "TRANSFORMERS_CACHE",
+        "TORCH_HOME",
+        "PYTORCH_CUDA_ALLOC_CONF",
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "TOKENIZERS_PARALLELISM",
+        "TF_CPP_MIN_LOG_LEVEL",
+    }
+)
 _SECRET = re.compile(r"TOKEN|KEY|SECRET|PASSWORD", re.I)
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -155,8 +226,9 @@ def read_base_launch(base: Run) -> BaseLaunch:
         path = Path(source.path)
         warnings = []
         if len(preferred) > 1:
-            warnings.append(f"the base run has {len(preferred)} launches; the one in {source.path} line "
-                            f"{launch.line} is rebuilt")
+            warnings.append(
+                f"the base run has {len(preferred)} launches; the one in {source.path} line {launch.line} is rebuilt"
+            )
         if source.format == "kohya-script" and path.is_file():
             return _reread_script(path, launch.line, warnings)
         return _from_launch(launch, path, path.parent, {}, {}, warnings)
@@ -164,12 +236,20 @@ def read_base_launch(base: Run) -> BaseLaunch:
     if configs:
         path = Path(configs[0].path)
         script = "sdxl_train_network.py" if base.value("model_family") == "sdxl" else "train_network.py"
-        return BaseLaunch(script, path, path.parent, "python", args={"config_file": str(path)},
-                          warnings=[f"the base run has no launch script; {script} is run with its {path.name}"])
+        return BaseLaunch(
+            script,
+            path,
+            path.parent,
+            "python",
+            args={"config_file": str(path)},
+            warnings=[f"the base run has no launch script; {script} is run with its {path.name}"],
+        )
     held = sorted({s.format for s in base.sources}) or ["nothing rundiff reads"]
-    raise RundiffError("the base run has no sd-scripts launch script or --config_file TOML to rebuild (it holds "
-                       f"{', '.join(held)}); the kohya backend re-runs the base's own launch (try --backend builtin)",
-                       base.path)
+    raise RundiffError(
+        "the base run has no sd-scripts launch script or --config_file TOML to rebuild (it holds "
+        f"{', '.join(held)}); the kohya backend re-runs the base's own launch (try --backend builtin)",
+        base.path,
+    )
 
 
 def _reread_script(path: Path, line: int, warnings: list[str]) -> BaseLaunch:
@@ -198,17 +278,20 @@ def _find(command) -> Launch | None:
     texts = [w.text for w in command.words]
     script = next((Path(t).name for t in texts if t.lower().endswith(".py")), "train_network.py")
     table = kohya_args.arguments(script)
-    return find_launch(command, known_args=table, flag_args=kohya_args.flags(script),
-                       list_args=kohya_args.lists(script))
+    return find_launch(
+        command, known_args=table, flag_args=kohya_args.flags(script), list_args=kohya_args.lists(script)
+    )
 
 
-def _from_launch(launch: Launch, path: Path, folder: Path, env: dict[str, str], virtual: dict[str, str],
-                 warnings: list[str]) -> BaseLaunch:
+def _from_launch(
+    launch: Launch, path: Path, folder: Path, env: dict[str, str], virtual: dict[str, str], warnings: list[str]
+) -> BaseLaunch:
     args: dict[str, Any] = {}
     for arg in launch.trainer_args:  # argparse: the last occurrence wins
         args[arg.name] = arg.value
-    launcher_args = [(a.name, a.value if isinstance(a.value, (str, bool)) else " ".join(a.value))
-                     for a in launch.launcher_args]
+    launcher_args = [
+        (a.name, a.value if isinstance(a.value, (str, bool)) else " ".join(a.value)) for a in launch.launcher_args
+    ]
     warnings = warnings + [f"{path}:{w.removeprefix('line ')}" for w in launch.warnings]
     for variable, line in launch.unresolved:
         warnings.append(f"{path}:{line}: ${variable.lstrip('$')} is not set in the script; it was read as empty")
@@ -225,8 +308,12 @@ def absolute_path(name: str, value: str, folder: Path) -> str:
     if not value:
         return value
     resolved = _resolve(value, folder)
-    if name in ("pretrained_model_name_or_path", "vae") and not resolved.exists() and _HUB_ID.match(value) \
-            and not value.startswith("."):
+    if (
+        name in ("pretrained_model_name_or_path", "vae")
+        and not resolved.exists()
+        and _HUB_ID.match(value)
+        and not value.startswith(".")
+    ):
         return value
     return str(resolved)
 
@@ -241,7 +328,7 @@ def sd_scripts_name(name: str, script: str, registry: Registry | None = None) ->
         return name
     registry = registry or load_registry()
     param = registry.get(name)
-    for alias in (param.aliases.get("cli", ()) if param else ()):
+    for alias in param.aliases.get("cli", ()) if param else ():
         if alias.key in table and not alias.sets_value:
             return alias.key
     return None
@@ -270,8 +357,9 @@ def _dataset_key(param: Parameter) -> str | None:
     return param.name if param.name in DATASET_LEVEL | SUBSET_LEVEL else None
 
 
-def build_variant(base: BaseLaunch, variant: Variant, short: ShortRun, stem: str | None = None,
-                  registry: Registry | None = None) -> VariantLaunch:
+def build_variant(
+    base: BaseLaunch, variant: Variant, short: ShortRun, stem: str | None = None, registry: Registry | None = None
+) -> VariantLaunch:
     """The variant's launch: base arguments, the override, the short-run settings (nothing written yet)."""
     registry = registry or load_registry()
     out = VariantLaunch(base.script, {}, list(base.launcher_args), env=dict(base.env), warnings=list(base.warnings))
@@ -376,8 +464,9 @@ def _config_drop(config: dict[str, Any], key: str) -> bool:
     return found
 
 
-def _apply_override(out: VariantLaunch, name: str, value: Any, dataset: Dataset | None,
-                    registry: Registry) -> Dataset | None:
+def _apply_override(
+    out: VariantLaunch, name: str, value: Any, dataset: Dataset | None, registry: Registry
+) -> Dataset | None:
     """Put one override where sd-scripts obeys it; returns the dataset config (generated if needed)."""
     where = placement(name, out.script, registry)
     param = registry.get(name)
@@ -405,8 +494,11 @@ def _apply_override(out: VariantLaunch, name: str, value: Any, dataset: Dataset 
         items = [i for i in out.effective(where) or [] if i.split("=", 1)[0].strip() != key]
         out.args[where] = [*items, f"{key}={format_value(value)}"]
         return dataset
-    raise RundiffError(f"{name} is not an argument of sd-scripts' {out.script}; the kohya backend varies only "
-                       "what the trainer's command line or dataset config takes", key=name)
+    raise RundiffError(
+        f"{name} is not an argument of sd-scripts' {out.script}; the kohya backend varies only "
+        "what the trainer's command line or dataset config takes",
+        key=name,
+    )
 
 
 def _set_cli(out: VariantLaunch, name: str, value: Any, param: Parameter | None) -> None:
@@ -471,23 +563,30 @@ def _generated_dataset(out: VariantLaunch) -> Dataset:
         for child in sorted(folder.iterdir()):
             match = re.match(r"^(\d+)_(.+)$", child.name)
             if child.is_dir() and match:
-                subset: dict[str, Any] = {"image_dir": str(child), "num_repeats": int(match.group(1)),
-                                          "class_tokens": match.group(2)}
+                subset: dict[str, Any] = {
+                    "image_dir": str(child),
+                    "num_repeats": int(match.group(1)),
+                    "class_tokens": match.group(2),
+                }
                 if is_reg:
                     subset["is_reg"] = True
                 subsets.append(subset)
     if not subsets:
-        raise RundiffError("the base run names no <repeats>_<name> image folders (train_data_dir), so its "
-                           "repeats cannot be varied")
+        raise RundiffError(
+            "the base run names no <repeats>_<name> image folders (train_data_dir), so its repeats cannot be varied"
+        )
     for arg in ("train_data_dir", "reg_data_dir"):
         out.args.pop(arg, None)
-    out.warnings.append("the base's image folders were written as a dataset config (dataset_config.toml) so that "
-                        "num_repeats can be set; --train_data_dir/--reg_data_dir are left out")
+    out.warnings.append(
+        "the base's image folders were written as a dataset config (dataset_config.toml) so that "
+        "num_repeats can be set; --train_data_dir/--reg_data_dir are left out"
+    )
     return {"datasets": [{"subsets": subsets}]}, GENERATED_DATASET
 
 
-def _short_run(out: VariantLaunch, base: BaseLaunch, variant: Variant, short: ShortRun, stem: str | None,
-               config: dict[str, Any]) -> None:
+def _short_run(
+    out: VariantLaunch, base: BaseLaunch, variant: Variant, short: ShortRun, stem: str | None, config: dict[str, Any]
+) -> None:
     flat = _flatten(config)
     dropped = []
     for name, why in DROPPED.items():
@@ -552,8 +651,10 @@ def _cpu_precision(out: VariantLaunch, short: ShortRun, config: dict[str, Any]) 
         for key in ("full_fp16", "mixed_precision"):
             _config_drop(config, key)
         out.args["mixed_precision"] = "no"
-        out.warnings.append("mixed_precision fp16 -> no: sd-scripts fails with fp16 on a CPU at the first step "
-                            "(RuntimeError: expected m1 and m2 to have the same dtype)")
+        out.warnings.append(
+            "mixed_precision fp16 -> no: sd-scripts fails with fp16 on a CPU at the first step "
+            "(RuntimeError: expected m1 and m2 to have the same dtype)"
+        )
     out.launcher_args = [(k, "no" if k == "mixed_precision" and v == "fp16" else v) for k, v in out.launcher_args]
 
 
