@@ -358,6 +358,59 @@ def test_crashing_variant_is_recorded_with_its_stderr_and_the_sweep_goes_on(tmp_
     assert "ModuleNotFoundError: No module named 'networks.not_installed'" in failed.stderr_tail
 
 
+def test_base_value_dying_before_its_first_step_stops_the_sweep_and_leaves_the_rest_pending(tmp_path):
+    """The canary fires: the base run's own value fails at start (a module that is not installed), so the
+    setup is broken; the other values are not started, stay pending for a re-run, and say why."""
+    base_run = rundiff.load_run(make_base(tmp_path, extra="--network_module=networks.not_installed"))
+    plan = plan_ablation(base_run, ["network_dim"], values=["4", "8"], steps=3)
+    assert [v.is_base_value for v in plan.variants] == [True, False, False]
+    result = run_ablation(base_run, plan, backend(), tmp_path / "sweep", short=ShortRun(3))
+    status = {r.name: r for r in result.records}
+    assert status["network_dim=32"].status == "failed"
+    assert "networks.not_installed" in status["network_dim=32"].stderr_tail
+    for name in ("network_dim=4", "network_dim=8"):
+        assert status[name].status == "pending"
+        assert "failed before its first training step" in status[name].warnings[0]
+        assert not (tmp_path / "sweep" / name / "stdout.log").exists()  # never launched
+    assert any("not started: 2 variant(s)" in w for w in result.warnings)
+
+
+def test_a_varied_value_dying_at_start_does_not_stop_the_others(tmp_path):
+    """The canary stays quiet: the base value trains, so two values that each fail at start are two
+    failures of their own, and both were tried."""
+    base_run = rundiff.load_run(make_base(tmp_path))
+    plan = plan_ablation(
+        base_run, ["network_module"], values=["networks.not_installed", "networks.also_missing"], steps=3
+    )
+    assert plan.variants[0].name == "network_module=networks.lora" and plan.variants[0].is_base_value
+    result = run_ablation(base_run, plan, backend(), tmp_path / "sweep", short=ShortRun(3))
+    assert [r.status for r in result.records] == ["done", "failed", "failed"]
+    assert not any("not started" in w for w in result.warnings)
+
+
+def test_the_base_value_goes_first_and_the_others_start_once_it_has_trained_a_step(tmp_path, monkeypatch):
+    """With two slots the second variant starts while the canary is still training (after its first
+    step), not after it has finished; and the base value listed last in --values still goes first."""
+    monkeypatch.setenv("RUNDIFF_STANDIN_STEP_S", "0.4")
+    base_run = rundiff.load_run(make_base(tmp_path))
+    plan = plan_ablation(base_run, ["network_dim"], values=["4", "32"], steps=8)
+    events: list[tuple[str, str]] = []
+    executor = LocalExecutor(jobs=2, pass_env=["RUNDIFF_STANDIN_STEP_S"])
+    run_ablation(
+        base_run,
+        plan,
+        backend(),
+        tmp_path / "sweep",
+        short=ShortRun(8),
+        executor=executor,
+        on_progress=lambda name, _progress, event: events.append((name, event)),
+    )
+    order = [e for e in events if e[1] in ("started", "done")]
+    assert order[0] == ("network_dim=32", "started")
+    assert order.index(("network_dim=4", "started")) < order.index(("network_dim=32", "done"))
+    assert [n for n, e in events if e == "progress"][0] == "network_dim=32"
+
+
 # ------------------------------------------------------------------------------- metrics and progress
 
 
@@ -501,9 +554,10 @@ def test_a_run_that_finds_no_images_exits_0_but_is_recorded_as_failed(tmp_path):
     base_run = rundiff.load_run(base)
     plan = plan_ablation(base_run, ["network_dim"], values=["8"], steps=3)
     result = run_ablation(base_run, plan, backend(), tmp_path / "sweep", short=ShortRun(3))
-    record = next(r for r in result.records if r.name == "network_dim=8")
+    record = next(r for r in result.records if r.name == "network_dim=32")  # the base value, which goes first
     assert record.returncode == 0 and record.status == "failed"
     assert "wrote no TensorBoard events and no LoRA" in record.stderr_tail and "No data found" in record.stderr_tail
+    assert next(r for r in result.records if r.name == "network_dim=8").status == "pending"  # same setup: not started
 
 
 def test_sdxl_script_runs_the_sdxl_stand_in(tmp_path):

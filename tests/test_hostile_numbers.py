@@ -279,3 +279,25 @@ def test_hostile_numbers_in_another_trainers_config_cost_only_those_values(tmp_p
     assert cell(report, "learning_rate")["provenance"] == "unknown"
     assert cell(report, "network_dim")["provenance"] == "unknown" and "digits" in cell(report, "network_dim")["note"]
     assert cell(report, "lr_scheduler")["provenance"] == "explicit"
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("config.toml", "network_dim = {n}\nlearning_rate = 1e-4\nlr_scheduler = 'cosine'\n"),
+        ("config.yaml", "network_dim: {n}\nlearning_rate: 1.0e-4\nlr_scheduler: cosine\n"),
+        ("config.json", '{{"network_dim": {n}, "learning_rate": 1e-4, "lr_scheduler": "cosine"}}'),
+    ],
+)
+def test_a_huge_integer_costs_only_its_value_in_toml_yaml_and_json(tmp_path, name, text):
+    """The three settings formats agree: a 4 400-digit integer is that value unknown with its reason,
+    and the file's other values are read (not a whole file refused for one number)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / name).write_text(text.format(n="9" * 4400), encoding="utf-8")
+    report = compare_json(tmp_path, "run")
+    assert (
+        cell(report, "network_dim")["provenance"] == "unknown" and "4400 digits" in cell(report, "network_dim")["note"]
+    )
+    assert cell(report, "learning_rate")["value"] == 1e-4
+    assert cell(report, "lr_scheduler")["value"] == "cosine"

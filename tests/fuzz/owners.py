@@ -1,10 +1,4 @@
-"""Who owns which reproducer this session, and which are still expected to fail on main.
-
-Kept beside the cases so a failing replay names the area to look in. `NOT_YET_FIXED` lists the
-cases that failed when this branch last replayed them against main; the replay test marks them
-xfail (not strict), so a fix elsewhere turns them into passes without editing this file, and
-the list should shrink to nothing.
-"""
+"""Which area of rundiff each hostile-input reproducer exercises, so that a failing replay names where to look."""
 
 from __future__ import annotations
 
@@ -26,16 +20,3 @@ for _owner, _names in {
 
 def owner(case: str) -> str:
     return OWNERS.get(case.split("_", 1)[0], "unassigned")
-
-
-#: Failing on main when last replayed (see the module docstring): 2026-11-30 08:07 UTC.
-NOT_YET_FIXED: frozenset[str] = frozenset(
-    {
-        "A03_env_passthrough_ld_preload",
-        "A06_relative_base_relative_paths",
-        "A07_control_char_run_name_breaks_builtin",
-        "I02_terminal_ansi_from_config",
-        "I05_ansi_in_diagnose_text_from_dirname",
-        "I06_infer_rank_ansi_from_metadata",
-    }
-)

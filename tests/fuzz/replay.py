@@ -7,9 +7,15 @@ The pass criteria are those of ../shared/fuzz-repros/run.py, where the cases cam
 - rundiff exits 0, 1 or 2 and prints no traceback;
 - it finishes within the case's time limit (10 s unless the case says less) and its process tree
   stays under 1 GiB resident;
-- safety cases (A*, I*) print nothing to stderr when they exit 0 (their `cmd` greps for what leaked);
+- safety cases (A*, I*) print nothing to stderr when they exit 0 (their `cmd` greps for what leaked),
+  except the cases in `LEAKED`, whose `cmd` prints correct output too: for them the printed text
+  is judged by what the grep looks for;
 - and, beyond run.py, an error is one line: at most one `rundiff: error:` line, with no control
   characters in it.
+
+Where this differs from run.py, on purpose (each difference is a line of the session notes too):
+`LEAKED` above, and a case's own `timeout` file is its limit (run.py takes the smaller of it and 10 s,
+so A07, filed with 300 s because it trains two variants, would get 10 s).
 
     python -m tests.fuzz.replay [CASE ...]      # replays with `python -m rundiff` of this interpreter
 """
@@ -27,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +45,41 @@ MEM_CAP = 1 << 30
 #: cannot read such a file anyway, and may not change its capability bounding set.
 _SETPRIV = "setpriv --bounding-set=-dac_override,-dac_read_search -- "
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _shows(*payloads: str) -> Callable[[str], bool]:
+    """A leak test: any of the file's own control sequences, as `cat -v` prints them, in the text. (Not any
+    `^[`: under `script` the output is a terminal, and rundiff's own bold and colours are escapes too.)"""
+    return lambda text: any(p in text for p in payloads)
+
+
+def _model_path_not_resolved(text: str) -> bool:
+    found = [ln.strip() for ln in text.splitlines() if ln.startswith("--pretrained_model_name_or_path=")]
+    good = r"--pretrained_model_name_or_path=/\S*/base/model\.safetensors"
+    return len(found) != 1 or not re.fullmatch(good, found[0])
+
+
+#: Safety cases whose `cmd` puts correct output on stderr too (rundiff's own stderr, or the grep's line
+#: whatever it holds), so that "anything on stderr at exit 0" cannot tell a fix from a leak. For each:
+#: what its grep looks for, and the test of the text.
+LEAKED: dict[str, tuple[str, Callable[[str], bool]]] = {
+    # the dry run's model path: relative (to a folder the trainer does not run in) would be the leak
+    "A06_relative_base_relative_paths": (
+        "the base's relative model path resolved against the base folder",
+        _model_path_not_resolved,
+    ),
+    # the whole sweep output and the first line of a variant's config.toml, through cat -v
+    "A07_control_char_run_name_breaks_builtin": ("the run name's colour escape, raw", _shows("^[[31mred")),
+    # the output_name row (and the derived-values line) of a terminal, through cat -v
+    "I02_terminal_ansi_from_config": ("the config's title, bell or clear-screen", _shows("PWNED", "^G", "[2J")),
+    # grep -c prints how many lines hold the clear-screen sequence: "0" is the pass
+    "I05_ansi_in_diagnose_text_from_dirname": (
+        "no clear-screen sequence",
+        lambda text: (text.strip().splitlines() or [""])[-1] != "0",
+    ),
+    # the training comment row of a terminal, through cat -v
+    "I06_infer_rank_ansi_from_metadata": ("the metadata's title, bell or clear-screen", _shows("PWNED", "^G", "[2J")),
+}
 
 
 @dataclass(frozen=True)
@@ -92,7 +134,7 @@ def replay(name: str, scratch: Path, rundiff: str | None = None) -> Outcome:
         subprocess.run(["bash", "setup"], cwd=work, env=env, check=False, capture_output=True, timeout=120)
     limit = LIMIT_S
     if (work / "timeout").exists():
-        limit = min(max(LIMIT_S, 10.0), float((work / "timeout").read_text()))
+        limit = max(LIMIT_S, float((work / "timeout").read_text()))
     started = time.monotonic()
     proc = subprocess.Popen(
         ["bash", "-c", _command(work)],
@@ -138,7 +180,11 @@ def _judge(name: str, code: int, text: str, why: str) -> tuple[bool, str]:
         return False, f"traceback: {last[:160]}"
     if code not in (0, 1, 2):
         return False, f"exit {code}: {last[:160]}"
-    if name[:1] in "AI" and text.strip() and code == 0:
+    if name in LEAKED and code == 0:
+        what, leaked = LEAKED[name]
+        if leaked(text):
+            return False, f"leaked ({what}): {last[:160]}"
+    elif name[:1] in "AI" and text.strip() and code == 0:
         return False, f"leaked: {last[:160]}"
     errors = [ln for ln in text.splitlines() if ln.startswith("rundiff: error:")]
     if len(errors) > 1:

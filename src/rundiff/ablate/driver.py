@@ -4,7 +4,8 @@ The driver talks to every engine (local, Ray, Slurm) through `rundiff.ablate.exe
 
 A re-run skips variants already finished with the same effective config; a crashed variant is
 recorded with the tail of its stderr and the sweep goes on; Ctrl-C stops the running variants and
-keeps everything finished.
+keeps everything finished. The base run's own value trains first (`Canary`): when it dies before its
+first step the setup is broken, and the other variants are not started.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import shlex
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +28,44 @@ from rundiff.errors import RundiffError
 from rundiff.model import Run
 
 ProgressCallback = Callable[[str, Progress | None, str], None]  # (variant, progress, event)
+
+#: Seconds the other variants wait for the base value's first training step (see `Canary`).
+CANARY_WAIT_S = 120.0
+
+
+@dataclass
+class Canary:
+    """The variant with the base run's own value trains first, alone, until it shows a training step.
+
+    It is the variant most likely to work: when it dies before its first step, what is broken is the
+    setup (paths, trainer install, environment), not the varied value, and every other variant would
+    die the same way (on a cluster: K failed jobs, each after its model load). So the others wait
+    for its first step, for at most `CANARY_WAIT_S` (a slow model load must not serialise the sweep),
+    and are not started when it fails before training. A sweep without a base-value variant, or
+    with one variant, has no canary.
+    """
+
+    name: str
+    started: float | None = None
+    stepped: bool = False
+    finished: bool = False
+
+    def holds(self) -> bool:
+        """Whether only one variant may run now."""
+        if self.finished or self.started is None:
+            return not self.finished
+        return not (self.stepped or time.monotonic() - self.started > CANARY_WAIT_S)
+
+
+def pick_canary(queue: list[tuple[Variant, Job]]) -> Canary | None:
+    """Move the first base-value variant to the front of ``queue`` and return its canary."""
+    if len(queue) < 2:
+        return None
+    for index, (variant, _job) in enumerate(queue):
+        if variant.is_base_value:
+            queue.insert(0, queue.pop(index))
+            return Canary(variant.name)
+    return None
 
 
 @dataclass
@@ -157,19 +197,28 @@ def run_ablation(
         records[variant.name] = record
         queue.append((variant, job))
     slots = max(1, jobs) if jobs else executor.slots
+    canary = pick_canary(queue)
     interrupted = False
     running: dict[str, object] = {}
     try:
         while queue or running:
-            while queue and len(running) < slots:
+            while queue and len(running) < (1 if canary and canary.holds() else slots):
                 variant, job = queue.pop(0)
                 records[variant.name].status = "running"
                 write_record(job.cwd, records[variant.name])
-                running[variant.name] = executor.submit(job, on_line=_line_handler(backend, on_progress))
+                if canary and variant.name == canary.name:
+                    canary.started = time.monotonic()
+                running[variant.name] = executor.submit(job, on_line=_line_handler(backend, on_progress, canary))
                 _notify(on_progress, variant.name, None, "started")
             for handle in executor.wait(list(running.values()), timeout=0.5):
                 running.pop(handle.name)  # first: a Ctrl-C while it is being recorded must not undo it
-                _finish(executor, handle, records[handle.name], backend, out_dir / handle.name, on_progress)
+                record = records[handle.name]
+                _finish(executor, handle, record, backend, out_dir / handle.name, on_progress)
+                if canary and handle.name == canary.name:
+                    canary.finished = True
+                    if record.status == "failed" and not canary.stepped and queue:
+                        warnings.append(_not_started(queue, records, record))
+                        queue.clear()
     except KeyboardInterrupt:
         interrupted = True
         for handle in running.values():
@@ -211,10 +260,26 @@ def _finish(
     _notify(on_progress, record.name, None, record.status)
 
 
-def _line_handler(backend: Backend, on_progress: ProgressCallback | None):
+def _not_started(queue: list[tuple[Variant, Job]], records: dict[str, VariantRecord], canary: VariantRecord) -> str:
+    """Leave the queued variants pending (a re-run starts them) and say why they did not start."""
+    why = (
+        f"not started: {len(queue)} variant(s), because {plain(canary.name)} (the base run's own value) failed "
+        "before its first training step, so the setup is broken, not the varied value; fix it and run the same "
+        "command again"
+    )
+    for variant, job in queue:
+        record = records[variant.name]
+        record.status, record.warnings = "pending", [*record.warnings, why]
+        write_record(job.cwd, record)
+    return why
+
+
+def _line_handler(backend: Backend, on_progress: ProgressCallback | None, canary: Canary | None = None):
     def handle(name: str, line: str) -> None:
         progress = backend.parse_progress(line)
         if progress is not None:
+            if canary is not None and name == canary.name and progress.step >= 1:
+                canary.stepped = True
             _notify(on_progress, name, progress, "progress")
 
     return handle

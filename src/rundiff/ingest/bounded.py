@@ -6,6 +6,8 @@ aliases into a billion-item "bomb". Here each is refused before or while parsing
 RundiffError naming the file and line; whatever these return is plain, finite, trusted data.
 
 Integers are held to 64 bits, as TOML's own specification requires (and every trainer setting fits).
+A wider integer, in any of the three formats, is never converted: it stays the text written, so the
+value reader makes that one value unknown, with its reason, while the rest of the file still counts.
 """
 
 from __future__ import annotations
@@ -63,18 +65,6 @@ def _check_size(text: str, limit: int, path: Path | str, kind: str) -> None:
         )
 
 
-def _bounded_int(literal: str, path: Path | str, line: int | None = None) -> int:
-    digits = literal.lstrip("+-").replace("_", "")
-    if len(digits) > MAX_INT_DIGITS:
-        raise RundiffError(f"integer with {len(digits)} digits: too large for a setting", path, line=line)
-    value = int(literal, 0) if literal.lstrip("+-")[:2].lower() in ("0x", "0o", "0b") else int(literal.replace("_", ""))
-    if not INT_MIN <= value <= INT_MAX:
-        raise RundiffError(
-            f"integer {literal[:24]}{'…' if len(literal) > 24 else ''} is outside the 64-bit range", path, line=line
-        )
-    return value
-
-
 def _json_int(literal: str) -> int | str:
     """A JSON integer within 64 bits; a wider one stays the text written, never converted, so the value
     reader makes it an unknown value with its reason while the rest of the file still counts."""
@@ -104,10 +94,11 @@ def load_toml(text: str, path: Path | str) -> dict[str, Any]:
     _check_size(text, MAX_TOML_CHARS, path, "TOML")
     stripped = _TOML_SKIP.sub(lambda m: "\n" * m.group().count("\n"), text)
     _check_nesting(stripped, path, "TOML")
-    long_int = _LONG_INT.search(stripped)
-    if long_int:
-        line = stripped.count("\n", 0, long_int.start()) + 1
-        _bounded_int(long_int.group(), path, line)
+    if _LONG_INT.search(stripped):  # quoted before tomllib converts it (past 4 300 digits, a ValueError)
+        blanked = _TOML_SKIP.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), text)  # same offsets as text
+        spans = [m.span() for m in _LONG_INT.finditer(blanked)]
+        for start, end in reversed(spans):
+            text = f'{text[:start]}"{text[start:end]}"{text[end:]}'
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -115,23 +106,20 @@ def load_toml(text: str, path: Path | str) -> dict[str, Any]:
         raise RundiffError(f"invalid TOML: {err}", path, line=int(match.group(1)) if match else None) from None
     except (ValueError, RecursionError) as err:  # tomllib's own int conversion; nesting missed above
         raise RundiffError(f"invalid TOML: {str(err).splitlines()[0][:120]}", path) from None
-    _check_ints(data, path)
-    return data
+    return _wide_ints_as_text(data)
 
 
-def _check_ints(data: Any, path: Path | str, key: str = "") -> None:
-    """Every integer of already-parsed data within 64 bits (the depth is already bounded)."""
+def _wide_ints_as_text(data: Any) -> Any:
+    """``data`` with every integer past 64 bits replaced by its digits (the depth is already bounded)."""
     if isinstance(data, bool):
-        return
+        return data
     if isinstance(data, int):
-        if not INT_MIN <= data <= INT_MAX:
-            raise RundiffError("integer outside the 64-bit range", path, key=key or None)
-    elif isinstance(data, dict):
-        for k, v in data.items():
-            _check_ints(v, path, f"{key}.{k}" if key else str(k))
-    elif isinstance(data, list):
-        for i, v in enumerate(data):
-            _check_ints(v, path, f"{key}[{i}]")
+        return data if INT_MIN <= data <= INT_MAX else str(data)
+    if isinstance(data, dict):
+        return {k: _wide_ints_as_text(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_wide_ints_as_text(v) for v in data]
+    return data
 
 
 class BoundedSafeLoader(yaml.SafeLoader):
@@ -191,16 +179,13 @@ class BoundedSafeLoader(yaml.SafeLoader):
                 node.start_mark,
             ) from None
 
-    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int | str:
+        """An integer within 64 bits; a wider one is the text written (as in JSON and TOML here)."""
         text = str(node.value)
         if len(text.replace("_", "").replace(":", "")) > MAX_INT_DIGITS + 2:
-            raise ConstructorError(
-                None, None, f"integer with {len(text)} digits: too large for a setting", node.start_mark
-            )
+            return text
         value = super().construct_yaml_int(node)
-        if not INT_MIN <= value <= INT_MAX:
-            raise ConstructorError(None, None, "integer outside the 64-bit range", node.start_mark)
-        return value
+        return value if INT_MIN <= value <= INT_MAX else text
 
     def construct_as_written(self, node: yaml.ScalarNode) -> str:
         """Timestamps and binary stay the text written: settings are plain data, never date or bytes objects."""
