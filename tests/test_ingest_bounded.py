@@ -41,6 +41,21 @@ def test_toml_nesting_is_bounded():
     assert err.value.line == 2
 
 
+@pytest.mark.parametrize("text", ["[" + ".".join(["a"] * 3000) + "]\nx = 1\n", ".".join(["k"] * 3000) + " = 1\n"])
+def test_toml_tables_nested_by_dotted_keys_are_bounded(text):
+    """`[a.a.a...]` and `k.k.k... = 1` nest without one bracket for the pre-scan to count."""
+    with pytest.raises(RundiffError, match="nested more than 64 levels"):
+        load_toml(text, "c.toml")
+
+
+def test_toml_dotted_keys_within_the_bound_read():
+    text = "[" + ".".join(["a"] * 30) + "]\nx = 1\n"
+    data = load_toml(text, "c.toml")
+    for _ in range(30):
+        data = data["a"]
+    assert data == {"x": 1}
+
+
 def test_toml_brackets_in_strings_and_comments_and_table_headers_read():
     text = (
         '[[datasets]]\n[[datasets.subsets]]\nimage_dir = "' + "[" * 200 + '"\n# ' + "{" * 200 + "\n"

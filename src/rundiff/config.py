@@ -19,7 +19,6 @@ Command tables become the commands' option defaults (the command line still wins
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,11 +97,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
     if len(raw) > MAX_CONFIG_BYTES:
         raise RundiffError(f"config file larger than {MAX_CONFIG_BYTES // 1024} KiB", path)
     try:
-        return tomllib.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise RundiffError("config file is not UTF-8 text", path) from None
-    except (tomllib.TOMLDecodeError, RecursionError, ValueError) as err:
-        raise RundiffError(f"invalid TOML: {str(err).splitlines()[0]}", path) from None
+    from rundiff.ingest.bounded import load_toml  # the one bounded TOML reader (nesting, wide integers)
+
+    return load_toml(text, path)
 
 
 def load_config(path: Path | None = None, *, start: Path | None = None) -> Config:

@@ -89,6 +89,7 @@ def _safetensors(data: bytes, folder: Path) -> object:
     """What compare reads from a LoRA (metadata, weights facts), and infer-rank's inspection and report."""
     from rundiff import api
     from rundiff.errors import RundiffError
+    from rundiff.infer import inspect_file
 
     path = _write(folder, "lora.safetensors", data)
     try:
@@ -98,6 +99,9 @@ def _safetensors(data: bytes, folder: Path) -> object:
     else:
         api.render(info, "text")
         api.render(info, "json")
+        full = inspect_file(path, hashes=True, weights=True, settings=True)  # --hash --weights --settings
+        api.render(full, "text")
+        api.render(full, "json")
     return _load(path)
 
 
@@ -204,6 +208,60 @@ ABLATE_BASE = (
     "--lr_scheduler=cosine --lr_warmup_steps=100 --max_train_steps=1000 --train_batch_size=2 "
     "--optimizer_type=AdamW8bit --resolution=512 --seed 42\n"
 )
+
+
+def _cli(args: list[str], env: dict[str, str]) -> object:
+    """One command line, in-process as the console script runs it: exit 0 or 1 is ok, exit 2 (the
+    one-line error) a clean refusal, any other exit or exception a crash. BROWSER=true: `open` never
+    starts a real browser."""
+    from rundiff.cli import main
+    from rundiff.errors import RundiffError
+
+    env = {"BROWSER": "true", **env}
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        main(args)
+    except SystemExit as done:
+        if done.code == 2:
+            raise RundiffError(f"rundiff {args[0]} exited 2") from None
+        if done.code not in (None, 0, 1):
+            raise
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return None
+
+
+def _other_run(folder: Path) -> Path:
+    run = folder / "other"
+    run.mkdir()
+    (run / "launch.sh").write_text(seed_data.LAUNCH.replace("--network_dim=16", "--network_dim=32"))
+    return run
+
+
+def _run_yaml(data: bytes, folder: Path) -> object:
+    """A run's own `rundiff.yaml` (name, outcome, metrics: they reach every report) beside its script,
+    compared with another run through the command line, ranked by its metric."""
+    base, run = _baseline(folder), _other_run(folder)
+    _write(run, "rundiff.yaml", data)
+    env = {"RUNDIFF_NO_CONFIG": "1"}
+    _cli(["compare", str(base), str(run), "--metric", "score", "-o", str(folder / "out.md")], env)
+    _cli(["compare", str(base), str(run), "--all", "-o", str(folder / "out.html")], env)
+    return _cli(["compare", str(base), str(run), "--format", "csv"], env)
+
+
+def _project_config(data: bytes, folder: Path) -> object:
+    """A project's `rundiff.toml` (option defaults, rule thresholds) under compare and diagnose."""
+    config = _write(folder, "rundiff.toml", data)
+    base, other = _baseline(folder), _other_run(folder)
+    env = {"RUNDIFF_CONFIG": str(config)}
+    _cli(["compare", str(base), str(other)], env)
+    _cli(["compare", str(base), str(other), "-o", str(folder / "out.json")], env)
+    return _cli(["diagnose", str(base), "-o", str(folder / "diag.md")], env)
 
 
 def _ablate_plan(data: bytes, folder: Path) -> object:
@@ -331,6 +389,8 @@ TOML_TOKENS = (
     b"nan",
     b"0x7fffffffffffffff",
     b"a.b.c = ",
+    b"\n[t" + b".t" * 200 + b"]\n",  # tables nested by a dotted header: no bracket to count
+    b"k" + b".k" * 200 + b" = ",
     b"learning_rate = ",
     b"network_args = [",
     b"lr_scheduler_num_cycles = ",
@@ -505,6 +565,21 @@ ABLATE_TOKENS = (
     b"1e-4,2e-4",
 )
 
+PROJECT_TOKENS = (
+    b"[tool.rundiff]\n",
+    b"[compare]\n",
+    b"[diagnose]\n",
+    b"[diagnose.rules.warmup-too-long]\n",
+    b"warning_fraction = ",
+    b"format = ",
+    b"open = true\n",
+    b"all = ",
+    b"metric = ",
+    b"ignore = [",
+    b"select = [",
+    b"baseline = ",
+)
+
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
@@ -535,6 +610,8 @@ FAMILIES: dict[str, Family] = {
         Family("reports", _reports, DIAGNOSE_TOKENS, weight=15),
         Family("plots", _plots, DIAGNOSE_TOKENS + LOG_TOKENS, weight=40),
         Family("ablate_plan", _ablate_plan, ABLATE_TOKENS, weight=2),
+        Family("run_yaml", _run_yaml, YAML_TOKENS + (b"outcome: ", b"metrics:", b"score: ", b"name: "), weight=15),
+        Family("project_config", _project_config, TOML_TOKENS + PROJECT_TOKENS, weight=15),
     )
 }
 

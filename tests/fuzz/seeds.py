@@ -337,7 +337,42 @@ def _safetensors_seeds() -> list[bytes]:
         tensors[name] = {"dtype": "F16", "shape": shape, "data_offsets": [offset, offset + size]}
         offset += size
     full = safetensors_bytes({"__metadata__": meta, **tensors}, b"\0" * offset)
-    return [full, safetensors_bytes({"__metadata__": meta}), safetensors_bytes(tensors, b"\0" * offset)]
+    return [
+        full,
+        safetensors_bytes({"__metadata__": meta}),
+        safetensors_bytes(tensors, b"\0" * offset),
+        _trained_lora(meta),
+    ]
+
+
+def _trained_lora(meta: dict[str, str]) -> bytes:
+    """A small LoRA with real F32/F16/BF16 values (one NaN, one inf), for `--weights` and `--hash`."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    parts, tensors, offset = [], {}, 0
+    for name, shape, dtype in (
+        ("lora_unet_mid_block_attentions_0_proj_in.lora_down.weight", (4, 64), "F32"),
+        ("lora_unet_mid_block_attentions_0_proj_in.lora_up.weight", (64, 4), "F16"),
+        ("lora_unet_mid_block_attentions_0_proj_in.alpha", (), "F32"),
+        ("lora_te_text_model_encoder_layers_0_mlp_fc1.lora_down.weight", (4, 32), "BF16"),
+        ("lora_te_text_model_encoder_layers_0_mlp_fc1.lora_up.weight", (32, 4), "F32"),
+    ):
+        values = rng.normal(0, 0.02, shape).astype(np.float32)
+        if name.endswith("alpha"):
+            values = np.float32(2.0).reshape(())
+        if "fc1.lora_up" in name:
+            values.flat[0], values.flat[1] = np.nan, np.inf
+        if dtype == "F16":
+            raw = values.astype(np.float16).tobytes()
+        elif dtype == "BF16":
+            raw = (values.view(np.uint32) >> 16).astype(np.uint16).tobytes()
+        else:
+            raw = values.tobytes()
+        tensors[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + len(raw)]}
+        parts.append(raw)
+        offset += len(raw)
+    return safetensors_bytes({"__metadata__": {**meta, "ss_network_dim": "4"}, **tensors}, b"".join(parts))
 
 
 @cache
@@ -408,6 +443,22 @@ def seeds(family: str) -> tuple[bytes, ...]:
         "diagnose": lambda: [DIAGNOSE_TOML.encode(), CONFIG_TOML.encode()],
         "reports": lambda: [DIAGNOSE_TOML.encode(), CONFIG_TOML.encode()],
         "plots": lambda: [DIAGNOSE_TOML.encode()],
+        "run_yaml": lambda: (
+            [
+                b"name: run B (rank 32)\noutcome: bad\nscore: 0.42\nmetrics:\n  score: 0.42\n  fid: 31.5\n"
+                b"notes: plastic skin after epoch 6\n",
+                b"outcome: good\n",
+            ]
+            + _literals("outcome: ", "metrics:")
+        ),
+        "project_config": lambda: (
+            [
+                b'format = "md"\n[compare]\nall = true\nmetric = "loss"\n[diagnose]\nignore = ["ema-too-slow"]\n'
+                b"[diagnose.rules.warmup-too-long]\nwarning_fraction = 0.3\nerror_fraction = 0.6\n",
+                b'[tool.rundiff]\nformat = "json"\n[tool.rundiff.compare]\nbaseline = "base"\n',
+            ]
+            + _literals("[tool.rundiff", "[diagnose.rules")
+        ),
         "ablate_plan": lambda: [
             ABLATE.encode(),
             b"learning_rate\n1e-4\n5e-5\n",

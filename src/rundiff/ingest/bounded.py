@@ -106,13 +106,23 @@ def load_toml(text: str, path: Path | str) -> dict[str, Any]:
         raise RundiffError(f"invalid TOML: {err}", path, line=int(match.group(1)) if match else None) from None
     except (ValueError, RecursionError) as err:  # tomllib's own int conversion; nesting missed above
         raise RundiffError(f"invalid TOML: {str(err).splitlines()[0][:120]}", path) from None
-    return _wide_ints_as_text(data)
+    return _wide_ints_as_text(data, path)
 
 
-def _wide_ints_as_text(data: Any) -> Any:
-    """``data`` with every integer past 64 bits replaced by its digits (the depth is already bounded)."""
+def _wide_ints_as_text(data: Any, path: Path | str, depth: int = 0) -> Any:
+    """``data`` with every integer past 64 bits replaced by its digits. Nesting is bounded here too:
+    dotted keys and `[a.b.c]` headers nest tables without a single bracket for the pre-scan to count."""
+    if depth > MAX_NESTING:
+        raise RundiffError(f"invalid TOML: tables nested more than {MAX_NESTING} levels deep", path)
     if isinstance(data, bool):
         return data
+    if isinstance(data, int):
+        return data if INT_MIN <= data <= INT_MAX else str(data)
+    if isinstance(data, dict):
+        return {k: _wide_ints_as_text(v, path, depth + 1) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_wide_ints_as_text(v, path, depth + 1) for v in data]
+    return data
     if isinstance(data, int):
         return data if INT_MIN <= data <= INT_MAX else str(data)
     if isinstance(data, dict):

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from rundiff.comparison.table import Comparison
 from rundiff.model import Run
 from rundiff.report.values import cell_text
@@ -36,17 +34,18 @@ class RunMetric:
 
 
 def _from_run_file(run: Run, name: str) -> RunMetric | None:
+    from rundiff.errors import RundiffError
+    from rundiff.ingest.run_folder import read_run_file
+
     folder = Path(run.path)
     for file_name in ("rundiff.yaml", "rundiff.yml"):
         path = folder / file_name
         try:
             if not path.is_file() or path.stat().st_size > MAX_YAML_BYTES:
                 continue
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError, UnicodeDecodeError, RecursionError):
+            data = read_run_file(path)  # the one bounded reader of this file (ingest warns when it fails)
+        except (OSError, RundiffError):
             return None  # a bad rundiff.yaml is the run's warning already; no metric from it
-        if not isinstance(data, dict):
-            return None
         metrics = data.get("metrics") if isinstance(data.get("metrics"), dict) else {}
         raw = metrics.get(name, data.get(name) if name == "score" else None)
         number = _number(raw)
