@@ -211,6 +211,19 @@ def test_onetrainer_warmup_steps_or_fraction(tmp_path: Path, warmup: float, expe
     assert got == expected and isinstance(got, type(expected))
 
 
+@pytest.mark.parametrize(
+    ("warmup", "accumulation", "expected"),
+    [(200, 4, 50), (202, 4, 50), (200, 1, 200), (0.1, 4, 0.1), (1.0, 4, 1.0), (3, 4, 0)],
+)
+def test_onetrainer_warmup_counts_micro_steps_divided_by_accumulation(
+    tmp_path: Path, warmup: float, accumulation: int, expected: float
+) -> None:
+    """OneTrainer's create_lr_scheduler: a warmup above 1 is int(warmup / gradient_accumulation_steps)
+    optimizer steps; a fraction stays a fraction of the optimizer steps; one micro-step per step is as written."""
+    run = onetrainer(tmp_path, learning_rate_warmup_steps=warmup, gradient_accumulation_steps=accumulation)
+    assert value(run, "lr_warmup_steps") == expected
+
+
 def test_onetrainer_constant_with_warmup_only_when_warmup(tmp_path: Path) -> None:
     assert value(onetrainer(tmp_path / "a", learning_rate_warmup_steps=10), "lr_scheduler") == "constant_with_warmup"
     assert value(onetrainer(tmp_path / "b", learning_rate_warmup_steps=0), "lr_scheduler") == "constant"

@@ -17,7 +17,8 @@ Field rule keys (all optional except the name):
     default:    the trainer's own default (in the trainer's spelling: transforms apply);
     default_field: the default is an earlier field's canonical value (alpha = rank)
     when / otherwise / otherwise_note: the field only holds under a condition; else `otherwise`
-    rewrite:    [{if, set, note}]: rewrites of the canonical value (conditions may test `value`)
+    rewrite:    [{if, set | set_field | divide_by_field (+ floor), note}]: rewrites of the canonical
+                value (conditions may test `value`); the first that holds applies
     note:       shown with a value read from the file
 Conditions: {key|field|value: ..., is|in|not_in|gt|ge|lt|le|present|truthy: ...}, {all: [...]},
 {any: [...]}, {not: {...}}.
@@ -778,6 +779,11 @@ def _field(spec: dict[str, Any], ctx: _Ctx, migrated: str | None, *, item: bool 
                 value = rule["set"]
             elif "set_field" in rule:
                 value = ctx.fields.get(rule["set_field"], (None,))[0]
+            elif "divide_by_field" in rule:  # {divide_by_field: name, floor: bool}: value / that field
+                by, n = _number(ctx.fields.get(rule["divide_by_field"], (None,))[0]), _number(value)
+                if not by or by <= 0 or n is None:
+                    continue
+                value = int(n / by) if rule.get("floor") else n / by
             note = rule.get("note") or note
             if rule.get("provenance"):
                 provenance = Provenance(rule["provenance"])
