@@ -289,6 +289,7 @@ class PowerShellLexer(Cursor):
         return [CmdSub(self.s[start : self.i].strip())], "str", ()
 
     def _word_single(self) -> list[Part]:
+        """A single-quoted string: no expansion, `''` stands for one quote."""
         self._advance()
         out = []
         while self.i < len(self.s):
@@ -328,16 +329,7 @@ class PowerShellLexer(Cursor):
                 parts.append(Lit(_PS_ESCAPES.get(nxt, nxt), quoted=True))
             elif c == "'":
                 flush()
-                self._advance()
-                out = []
-                while self.i < len(self.s):
-                    ch = self._advance()
-                    if ch == "'":
-                        if self._peek() != "'":
-                            break
-                        self._advance()
-                    out.append(ch)
-                parts.append(Lit("".join(out), quoted=True))
+                parts.extend(self._word_single())
             elif c == '"':
                 flush()
                 self._advance()
