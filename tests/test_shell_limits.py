@@ -116,7 +116,7 @@ def test_limit_error_is_one_line_for_the_file(tmp_path):
 
 def test_command_count_and_width_are_capped():
     from rundiff.ingest.shell import MAX_COMMANDS
-    from rundiff.ingest.shell_posix import MAX_COMMAND_WORDS
+    from rundiff.ingest.shell_words import MAX_COMMAND_WORDS
 
     with pytest.raises(ShellLimitError, match="commands"):
         read_script("true\n" * (MAX_COMMANDS + 1))

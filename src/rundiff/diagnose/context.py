@@ -9,7 +9,7 @@ from typing import Any
 from rundiff.diagnose.schedule import SIMULATED_SCHEDULERS, LRSchedule, not_simulated_because, simulate_schedule
 from rundiff.ingest.logs import RunLogs
 from rundiff.model import Provenance, Run
-from rundiff.normalise.steps import StepPlan, plan_steps
+from rundiff.normalise.steps import PLAN_INPUTS, StepPlan, plan_steps
 
 #: training_type spellings that mean "a network (LoRA-like) is trained" or "the model itself is".
 NETWORK_TYPES = frozenset({"lora", "locon", "loha", "lokr", "lycoris", "dora", "ia3", "glora", "network"})
@@ -62,21 +62,6 @@ class RunContext:
 
 #: Rows the normaliser derives with plan_steps itself; recomputed here instead.
 _PLAN_OUTPUTS = frozenset({"steps_per_epoch", "num_epochs", "total_steps", "warmup_steps", "warmup_fraction"})
-#: What plan_steps reads.
-_PLAN_INPUTS = (
-    "steps_per_epoch",
-    "num_batches_per_epoch",
-    "num_train_images",
-    "image_count",
-    "num_repeats",
-    "train_batch_size",
-    "gradient_accumulation_steps",
-    "max_train_epochs",
-    "max_train_steps",
-    "lr_warmup_steps",
-    "lr_warmup_epochs",
-    "lr_scheduler_interval",
-)
 _SCHEDULE_INPUTS = ("lr_scheduler", "lr_scheduler_num_cycles", "lr_scheduler_power")
 
 
@@ -155,7 +140,7 @@ def build_context(run: Run, logs: RunLogs, weights: tuple[Any, ...] | None = Non
             f"the logs say {logged_total.value} total steps{_log_source_note(run, 'total_steps')}, "
             f"the parameters give {plan.total_steps}"
         )
-    plan_inputs = tuple(n for n in _PLAN_INPUTS if params.get(n) is not None)
+    plan_inputs = tuple(n for n in PLAN_INPUTS if params.get(n) is not None)
     schedule_inputs = tuple(n for n in _SCHEDULE_INPUTS if params.get(n) is not None) if schedule else ()
     if schedule is not None and main is not None:
         schedule_inputs = (main[0], *schedule_inputs)

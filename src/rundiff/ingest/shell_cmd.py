@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 
-from rundiff.ingest.shell_posix import MAX_COMMAND_WORDS
-from rundiff.ingest.shell_words import Assign, Expander, Lit, Param, Part, RawCommand, RawWord, ShellLimitError
+from rundiff.ingest.shell_words import Assign, Expander, Lit, Param, Part, RawCommand, RawWord
 
 _CMD_PARAM = re.compile(r"%(~[a-zA-Z]*)?([0-9*])|%([^%\n]+)%|!([A-Za-z_][\w.]*)!")
 
@@ -169,9 +168,7 @@ class CmdLexer:
                     cur.redirects.append((pending_redirect, word))
                     pending_redirect = None
                 else:
-                    cur.words.append(word)
-                    if len(cur.words) > MAX_COMMAND_WORDS:
-                        raise ShellLimitError(f"line {word.line}: a command of more than {MAX_COMMAND_WORDS} words")
+                    cur.add_word(word, word.line)
                 parts.clear()
 
         def end_command() -> None:

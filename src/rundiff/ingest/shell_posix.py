@@ -14,6 +14,7 @@ from rundiff.ingest.shell_words import (
     Arith,
     ArrayLit,
     CmdSub,
+    CommandLexer,
     Cursor,
     Heredoc,
     Lit,
@@ -21,37 +22,23 @@ from rundiff.ingest.shell_words import (
     Part,
     RawCommand,
     RawWord,
-    ShellLimitError,
 )
 
 _META = set(" \t\n;&|<>()")
 _ASSIGN_HEAD = re.compile(r"^([A-Za-z_]\w*)(\+?)=$")
 _NAME = re.compile(r"[A-Za-z_]\w*")
 _PLAIN_RUN = re.compile(r"[^\s;&|<>()\\'\"$`]+")
-#: The most words one command may have; real launch lines have a few hundred at most.
-MAX_COMMAND_WORDS = 20_000
 _FD = re.compile(r"(\d{1,9})[<>]")
 _REDIRECT = re.compile(r"&>>|&>|<<<|<<-|<<|>>|>&|<&|>\||<>|<|>")
 _PARAM_OPS = (":-", ":=", ":+", ":?", "##", "%%", "^^", ",,", "//", "-", "=", "+", "?", "#", "%", "^", ",", "/", ":")
 
 
-class PosixLexer(Cursor):
+class PosixLexer(CommandLexer):
     def __init__(self, text: str, first_line: int = 1) -> None:
-        self.s = text
-        self.i = 0
-        self.line = first_line
-        self.commands: list[RawCommand] = []
-        self.cur = RawCommand(first_line)
+        super().__init__(text, first_line)
         self.pending: list[tuple[RawCommand, str, bool, bool, int]] = []
         self.cases: list[bool] = []  # per open `case`: whether a pattern list comes next
         self.patterns: list[str] = []  # the pattern words read so far (`a|b)`)
-
-    # -- helpers -------------------------------------------------------------------------------
-
-    def _end_command(self) -> None:
-        if not self.cur.empty:
-            self.commands.append(self.cur)
-        self.cur = RawCommand(self.line)
 
     # -- top level -----------------------------------------------------------------------------
 
@@ -67,8 +54,7 @@ class PosixLexer(Cursor):
                 self._end_command()
                 self._read_heredoc_bodies()
             elif c == "#":
-                while self.i < len(self.s) and self._peek() != "\n":
-                    self.i += 1
+                self._skip_comment()
             elif c in ";&|()":
                 if c == "&" and self._peek(1) == ">":
                     self._redirect("")
@@ -87,9 +73,7 @@ class PosixLexer(Cursor):
             else:
                 if not self.cur.words:
                     self.cur.line = self.line
-                self.cur.words.append(self._word())
-                if len(self.cur.words) > MAX_COMMAND_WORDS:
-                    raise ShellLimitError(f"line {self.cur.line}: a command of more than {MAX_COMMAND_WORDS} words")
+                self.cur.add_word(self._word())
                 self._case_words()
         self._end_command()
         return self.commands
@@ -234,8 +218,7 @@ class PosixLexer(Cursor):
             elif c == "\\" and self._peek(1) == "\n":
                 self._advance(2)
             elif c == "#":
-                while self.i < len(self.s) and self._peek() != "\n":
-                    self.i += 1
+                self._skip_comment()
             elif c == ")":
                 self._advance()
                 break

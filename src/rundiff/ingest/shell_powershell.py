@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import re
 
-from rundiff.ingest.shell_posix import MAX_COMMAND_WORDS
 from rundiff.ingest.shell_words import (
     ArrayLit,
     Assign,
     CmdSub,
-    Cursor,
+    CommandLexer,
     Lit,
     Param,
     Part,
     RawCommand,
     RawWord,
-    ShellLimitError,
 )
 
 _PS_NAME = re.compile(r"(?i)(?:(env|global|script|local|private):)?([A-Za-z_]\w*)")
@@ -38,12 +36,10 @@ _PS_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.])")
 _PS_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "`": "`", '"': '"', "'": "'", "$": "$"}
 
 
-class PowerShellLexer(Cursor):
+class PowerShellLexer(CommandLexer):
     def __init__(self, text: str, first_line: int = 1) -> None:
-        self.s, self.i, self.line = text, 0, first_line
+        super().__init__(text, first_line)
         self.blocks: list[str] = []
-        self.commands: list[RawCommand] = []
-        self.cur = RawCommand(first_line)
 
     def _end_command(self) -> None:
         words = self.cur.words
@@ -51,9 +47,7 @@ class PowerShellLexer(Cursor):
             assign = _ps_assignment(words)
             if assign is not None:
                 self.cur.words, self.cur.assigns = [], [assign]
-        if not self.cur.empty:
-            self.commands.append(self.cur)
-        self.cur = RawCommand(self.line)
+        super()._end_command()
 
     def lex(self) -> list[RawCommand]:
         while self.i < len(self.s):
@@ -70,8 +64,7 @@ class PowerShellLexer(Cursor):
                 end = self.s.find("#>", self.i)
                 self._advance((len(self.s) if end < 0 else end + 2) - self.i)
             elif c == "#":
-                while self.i < len(self.s) and self._peek() != "\n":
-                    self.i += 1
+                self._skip_comment()
             elif at_start and (m := _PS_IF.match(self.s, self.i)):
                 self._conditional("if" if m.group(1).lower() == "if" else "elif", m.end())
             elif at_start and (m := _PS_ELSE.match(self.s, self.i)):
@@ -110,9 +103,7 @@ class PowerShellLexer(Cursor):
                 if not self.cur.words:
                     self.cur.line = self.line
                 start = self.i
-                self.cur.words.append(self._word())
-                if len(self.cur.words) > MAX_COMMAND_WORDS:
-                    raise ShellLimitError(f"line {self.cur.line}: a command of more than {MAX_COMMAND_WORDS} words")
+                self.cur.add_word(self._word())
                 if self.i == start:
                     self._advance()
         self._end_command()
@@ -289,6 +280,7 @@ class PowerShellLexer(Cursor):
         return [CmdSub(self.s[start : self.i].strip())], "str", ()
 
     def _word_single(self) -> list[Part]:
+        """A single-quoted string: no expansion, `''` stands for one quote."""
         self._advance()
         out = []
         while self.i < len(self.s):
@@ -328,16 +320,7 @@ class PowerShellLexer(Cursor):
                 parts.append(Lit(_PS_ESCAPES.get(nxt, nxt), quoted=True))
             elif c == "'":
                 flush()
-                self._advance()
-                out = []
-                while self.i < len(self.s):
-                    ch = self._advance()
-                    if ch == "'":
-                        if self._peek() != "'":
-                            break
-                        self._advance()
-                    out.append(ch)
-                parts.append(Lit("".join(out), quoted=True))
+                parts.extend(self._word_single())
             elif c == '"':
                 flush()
                 self._advance()

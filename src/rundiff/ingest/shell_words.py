@@ -117,6 +117,8 @@ MAX_VALUE_CHARS = 100_000
 MAX_EXPANDED_CHARS = 20_000_000
 #: The highest array index an assignment may set (bash arrays are sparse; a list here is not).
 MAX_ARRAY_INDEX = 4_096
+#: The most words one command may have; real launch lines have a few hundred at most.
+MAX_COMMAND_WORDS = 20_000
 
 
 class Cursor:
@@ -460,6 +462,33 @@ class RawCommand:
     @property
     def empty(self) -> bool:
         return not (self.words or self.redirects or self.heredocs or self.assigns or self.flow)
+
+    def add_word(self, word: RawWord, line: int | None = None) -> None:
+        """Append a word; past MAX_COMMAND_WORDS the script is refused (naming `line`, else the command's)."""
+        self.words.append(word)
+        if len(self.words) > MAX_COMMAND_WORDS:
+            raise ShellLimitError(
+                f"line {self.line if line is None else line}: a command of more than {MAX_COMMAND_WORDS} words"
+            )
+
+
+class CommandLexer(Cursor):
+    """A Cursor that gathers RawCommands: the state and steps the POSIX and PowerShell lexers share."""
+
+    def __init__(self, text: str, first_line: int = 1) -> None:
+        self.s, self.i, self.line = text, 0, first_line
+        self.commands: list[RawCommand] = []
+        self.cur = RawCommand(first_line)
+
+    def _end_command(self) -> None:
+        if not self.cur.empty:
+            self.commands.append(self.cur)
+        self.cur = RawCommand(self.line)
+
+    def _skip_comment(self) -> None:
+        """To the end of the line; the newline stays, to end the command."""
+        while self.i < len(self.s) and self._peek() != "\n":
+            self.i += 1
 
 
 _SCRIPT_REF = r"\$(?:0|\{?BASH_SOURCE(?:\[0\])?\}?)"

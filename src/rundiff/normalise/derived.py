@@ -10,22 +10,11 @@ from typing import Any
 from rundiff.errors import RundiffError
 from rundiff.model import Cell, Provenance
 from rundiff.normalise.registry import Registry
-from rundiff.normalise.steps import plan_steps
+from rundiff.normalise.steps import PLAN_INPUTS, plan_steps
 
-#: The inputs step counting reads (canonical names).
-_STEP_INPUTS = (
-    "steps_per_epoch",
-    "num_train_images",
-    "image_count",
-    "num_repeats",
-    "train_batch_size",
-    "gradient_accumulation_steps",
-    "max_train_epochs",
-    "max_train_steps",
-    "lr_warmup_steps",
-    "lr_warmup_epochs",
-    "lr_scheduler_interval",
-)
+#: The inputs the derived step rows are counted from: what plan_steps reads, less
+#: num_batches_per_epoch, which only diagnose's own step plan uses.
+_STEP_INPUTS = tuple(name for name in PLAN_INPUTS if name != "num_batches_per_epoch")
 
 
 def _known(cells: dict[str, Cell], name: str) -> Any:

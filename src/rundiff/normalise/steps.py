@@ -21,6 +21,21 @@ KOHYA_DEFAULT_MAX_TRAIN_STEPS = 1600
 #: the plots and every loop over steps or epochs stay bounded because of them.
 MAX_PLANNED_STEPS = 10**9
 MAX_PLANNED_EPOCHS = 100_000
+#: What plan_steps reads (canonical names).
+PLAN_INPUTS = (
+    "steps_per_epoch",
+    "num_batches_per_epoch",
+    "num_train_images",
+    "image_count",
+    "num_repeats",
+    "train_batch_size",
+    "gradient_accumulation_steps",
+    "max_train_epochs",
+    "max_train_steps",
+    "lr_warmup_steps",
+    "lr_warmup_epochs",
+    "lr_scheduler_interval",
+)
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rundiff.ablate.executors import Job, JobResult, LineCallback, replay_lines, stderr_tail
-from rundiff.ablate.executors.remote import pack, run_shipped, unpack
+from rundiff.ablate.executors import Job, JobResult, LineCallback
+from rundiff.ablate.executors.remote import land, run_shipped, ship
 from rundiff.errors import RundiffError
 
 
@@ -77,8 +77,7 @@ class RayExecutor:
         }
 
     def submit(self, job: Job, on_line: LineCallback | None = None) -> _RayHandle:
-        job.cwd.mkdir(parents=True, exist_ok=True)
-        inputs = pack(job.cwd, skip=("output", "logs"))
+        inputs = ship(job)
         ref = self._task.remote(job.name, list(job.argv), dict(job.env), inputs, self.pass_env)
         return _RayHandle(job.name, job, ref, time.perf_counter(), on_line)
 
@@ -99,16 +98,7 @@ class RayExecutor:
             text = str(err)
             interrupted = "KeyboardInterrupt" in text
             return JobResult(handle.name, -2 if interrupted else 1, wall, text[-4000:], interrupted=interrupted)
-        unpack(result["outputs"], handle.job.cwd)
-        replay_lines(handle.job.cwd, handle.name, handle.on_line)
-        return JobResult(
-            handle.name,
-            int(result["returncode"]),
-            float(result["wall_time_s"]),
-            stderr_tail(handle.job.cwd),
-            interrupted=int(result["returncode"]) < 0,
-            where=f"ray: {result.get('where', '')}",
-        )
+        return land(result, handle.job, handle.on_line, "ray")
 
     def cancel(self, handle: _RayHandle) -> None:
         with contextlib.suppress(Exception):  # a task that already finished cannot be cancelled

@@ -3,7 +3,8 @@
 `pack` turns the variant folder's inputs (config, command, dataset-config copies) into bytes; `run_shipped`
 runs on the worker (a Ray task, a Slurm job): it unpacks them into a scratch folder, runs the trainer
 there with the allow-listed environment, and returns its exit code and the packed folder; `unpack`
-writes the results into the variant folder on the driver. Archives are size-capped and extracted with
+writes the results into the variant folder on the driver. `ship` and `land` are the driver's two ends,
+shared by the engines that run `run_shipped`. Archives are size-capped and extracted with
 tarfile's "data" filter (no links, devices or paths outside the folder).
 """
 
@@ -21,7 +22,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rundiff.ablate.executors import STDERR_LOG, STDOUT_LOG
+from rundiff.ablate.executors import (
+    STDERR_LOG,
+    STDOUT_LOG,
+    Job,
+    JobResult,
+    LineCallback,
+    replay_lines,
+    stderr_tail,
+)
 
 #: Largest archive either way (a builtin variant's results are a few MB; a kohya LoRA tens of MB).
 MAX_ARCHIVE_BYTES = 1 << 30
@@ -50,6 +59,26 @@ def unpack(data: bytes, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
         tar.extractall(folder, filter="data")
+
+
+def ship(job: Job) -> bytes:
+    """Driver side: the variant folder's inputs for the worker (its output/ and logs/ stay here)."""
+    job.cwd.mkdir(parents=True, exist_ok=True)
+    return pack(job.cwd, skip=("output", "logs"))
+
+
+def land(result: dict[str, Any], job: Job, on_line: LineCallback | None, engine: str) -> JobResult:
+    """Driver side: a finished worker's results into the variant folder, and its JobResult."""
+    unpack(result["outputs"], job.cwd)
+    replay_lines(job.cwd, job.name, on_line)
+    return JobResult(
+        job.name,
+        int(result["returncode"]),
+        float(result["wall_time_s"]),
+        stderr_tail(job.cwd),
+        interrupted=int(result["returncode"]) < 0,
+        where=f"{engine}: {result.get('where', '')}",
+    )
 
 
 def run_shipped(
