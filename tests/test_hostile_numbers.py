@@ -301,3 +301,24 @@ def test_a_huge_integer_costs_only_its_value_in_toml_yaml_and_json(tmp_path, nam
     )
     assert cell(report, "learning_rate")["value"] == 1e-4
     assert cell(report, "lr_scheduler")["value"] == "cosine"
+
+
+def test_digit_like_characters_that_int_refuses_are_not_counts(tmp_path):
+    """`"²".isdigit()` is true and `int("²")` raises: a repeat count, a block index or a `path:line`
+    tail spelled with such a character is not a number (it was a ValueError traceback in compare)."""
+    import struct
+
+    from rundiff.infer.weights import _block_order
+    from rundiff.ingest.logs.facts import split_where
+    from rundiff.ingest.safetensors_file import _count
+
+    meta = {"ss_network_dim": "8", "ss_dataset_dirs": json.dumps({"10_x": {"n_repeats": "²", "img_count": "③"}})}
+    raw = json.dumps({"__metadata__": meta}).encode()
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "lora.safetensors").write_bytes(struct.pack("<Q", len(raw)) + raw)
+    report = compare_json(tmp_path, "run")
+    assert cell(report, "network_dim")["value"] == 8
+    assert _count("²") is None and _count("③") is None and _count("12") == 12
+    assert _block_order("unet:down.²") == ("unet", "down", -1) and _block_order("unet:down.3") == ("unet", "down", 3)
+    assert split_where("a.log:²") == ("a.log:²", None) and split_where("a.log:12") == ("a.log", 12)

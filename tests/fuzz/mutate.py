@@ -42,6 +42,12 @@ HOSTILE_NUMBERS: tuple[bytes, ...] = (
     str(2**64).encode(),
     str(-(2**63) - 1).encode(),
     b"1e-6",
+    # digits that str.isdigit() accepts and int() refuses (superscript, circled), or reads (Arabic-Indic, fullwidth)
+    "²".encode(),
+    "③".encode(),
+    "1²".encode(),
+    "٣".encode(),
+    "１２".encode(),
     b"100%",
     b"",
     b"true",

@@ -379,7 +379,7 @@ def _blocks(stats: list[ModuleStats]) -> list[BlockStats]:
 def _block_order(block: str) -> tuple[str, str, int]:
     comp, _, rest = block.partition(":")
     word, _, index = rest.partition(".")
-    return comp, word, int(index) if index.isdigit() else -1
+    return comp, word, int(index) if index.isascii() and index.isdigit() else -1
 
 
 def weight_series(paths: list[str | os.PathLike]) -> list[WeightReport]:

@@ -95,7 +95,7 @@ def _count(raw: Any) -> int | None:
         return int(raw) if math.isfinite(raw) and raw.is_integer() and 0 <= raw <= MAX_COUNT else None
     if isinstance(raw, str):
         text = raw.strip()
-        return int(text) if text.isdigit() and len(text) <= 10 and int(text) <= MAX_COUNT else None
+        return int(text) if text.isascii() and text.isdigit() and len(text) <= 10 and int(text) <= MAX_COUNT else None
     return None
 
 

@@ -139,7 +139,7 @@ class ArithParser:
             if self._take() != ")":
                 raise ArithError("missing )")
             return value
-        if tok[0].isdigit():
+        if tok[0].isascii() and tok[0].isdigit():
             if len(tok) > _MAX_LITERAL:
                 raise ArithError("value too great for base")
             value = int(tok, 16) if tok[:2].lower() == "0x" else int(tok, 8 if tok.startswith("0") else 10)

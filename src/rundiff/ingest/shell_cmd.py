@@ -210,7 +210,7 @@ class CmdLexer:
                 if text.startswith(c * 2, i):
                     i += 1
             elif c in "<>":
-                fd = "".join(buf) if buf and "".join(buf).isdigit() and not parts else ""
+                fd = "".join(buf) if buf and "".join(buf).isascii() and "".join(buf).isdigit() and not parts else ""
                 if fd:
                     buf.clear()
                 end_word()

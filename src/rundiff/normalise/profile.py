@@ -242,7 +242,7 @@ def get_path(data: Any, path: str) -> Any:
                     break
             else:
                 return _ABSENT
-        elif isinstance(current, list) and parts[i].isdigit() and int(parts[i]) < len(current):
+        elif isinstance(current, list) and parts[i].isascii() and parts[i].isdigit() and int(parts[i]) < len(current):
             current = current[int(parts[i])]
             i += 1
         else:

@@ -124,7 +124,7 @@ def open_report(path: Path) -> None:
 def terminal_width(default: int = 80) -> int:
     """COLUMNS when set, else the terminal's width, else ``default`` (piped output is not widened)."""
     columns = os.environ.get("COLUMNS", "")
-    if columns.isdigit() and int(columns) > 0:
+    if columns.isascii() and columns.isdigit() and int(columns) > 0:
         return int(columns)
     try:
         return os.get_terminal_size().columns

@@ -97,7 +97,7 @@ def _image(run: Run, path: Path, match: re.Match, layout: dict[str, Any], prompt
     groups = match.groupdict()
     if layout.get("prompt_from_folder"):
         index_text, _, prompt = path.parent.name.partition(" - ")
-        index = int(index_text) if index_text.strip().isdigit() else 0
+        index = int(index_text) if index_text.strip().isascii() and index_text.strip().isdigit() else 0
         prompt = prompt or f"prompt #{index}"
     else:
         index = int(groups.get("prompt") or 0)

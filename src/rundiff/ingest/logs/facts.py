@@ -41,7 +41,7 @@ _GROUP_PARAMS = {"lr": "learning_rate", "lr/unet": "unet_lr", "lr/textencoder": 
 def split_where(where: str) -> tuple[str, int | None]:
     """``path:line`` -> (path, line); ``path [tag]`` stays a path with no line."""
     head, sep, tail = where.rpartition(":")
-    if sep and tail.isdigit() and head:
+    if sep and tail.isascii() and tail.isdigit() and head:
         return head, int(tail)
     return where, None
 

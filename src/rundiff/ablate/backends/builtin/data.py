@@ -72,7 +72,7 @@ def load_kohya_folder(
     samples: list[Sample] = []
     for sub in sorted(p for p in root.iterdir() if p.is_dir()):
         head, _, class_tokens = sub.name.partition("_")
-        if not head.isdigit() or not class_tokens or int(head) < 1:
+        if not (head.isascii() and head.isdigit()) or not class_tokens or int(head) < 1:
             continue  # sd-scripts skips such folders with a warning
         for image_path in sorted(p for p in sub.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
             if len(samples) >= MAX_IMAGES:

@@ -201,7 +201,7 @@ class KohyaBackend:
             options = [[f"--{k}" if v is True else f"--{k}={v}"] for k, v in built.launcher_args]
             return [[self.accelerate, "launch"], *options, [script], *trainer], env
         threads = dict(built.launcher_args).get("num_cpu_threads_per_process")
-        if isinstance(threads, str) and threads.isdigit():
+        if isinstance(threads, str) and threads.isascii() and threads.isdigit():
             env.setdefault("OMP_NUM_THREADS", threads)
         return [[self.python, script], *trainer], env
 
