@@ -130,3 +130,19 @@ def test_huge_datasets_and_ratios_are_not_planned():
 def test_epochs_beyond_the_plan_limit_leave_the_length_unknown():
     plan = plan_steps({"max_train_epochs": 10**7, "image_count": 10})
     assert plan.num_epochs is None and plan.total_steps is None
+
+
+@pytest.mark.parametrize(("batches", "expected"), [(37, 37), (None, 40)])
+def test_compare_rows_count_an_epoch_from_the_trainers_own_batch_count_when_known(batches, expected):
+    """ss_num_batches_per_epoch (buckets included) is exact: compare's derived steps_per_epoch uses it,
+    as diagnose's step plan does; without it the epoch is images x repeats / batch."""
+    from rundiff.model import Cell, Provenance
+    from rundiff.normalise.derived import add_derived
+    from rundiff.normalise.registry import load_registry
+
+    known = {"num_train_images": 80, "train_batch_size": 2, "max_train_epochs": 3}
+    if batches is not None:
+        known["num_batches_per_epoch"] = batches
+    cells = {name: Cell(value, Provenance.EXPLICIT, "meta", None) for name, value in known.items()}
+    add_derived(cells, load_registry())
+    assert cells["steps_per_epoch"].value == expected and cells["total_steps"].value == expected * 3

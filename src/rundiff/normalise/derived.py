@@ -12,10 +12,6 @@ from rundiff.model import Cell, Provenance
 from rundiff.normalise.registry import Registry
 from rundiff.normalise.steps import PLAN_INPUTS, plan_steps
 
-#: The inputs the derived step rows are counted from: what plan_steps reads, less
-#: num_batches_per_epoch, which only diagnose's own step plan uses.
-_STEP_INPUTS = tuple(name for name in PLAN_INPUTS if name != "num_batches_per_epoch")
-
 
 def _known(cells: dict[str, Cell], name: str) -> Any:
     cell = cells.get(name)
@@ -55,9 +51,10 @@ def add_derived(cells: dict[str, Cell], registry: Registry) -> None:
     if images is not None and repeats is not None:
         put("num_train_images", int(images * repeats), f"image_count {images:g} x num_repeats {repeats:g}")
 
-    params = {name: _known(cells, name) for name in _STEP_INPUTS}
+    params = {name: _known(cells, name) for name in PLAN_INPUTS}
     if (
         params["steps_per_epoch"] is None
+        and params["num_batches_per_epoch"] is None
         and params["num_train_images"] is None
         and params["image_count"] is None
         and params["max_train_steps"] is None
