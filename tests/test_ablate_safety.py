@@ -102,7 +102,9 @@ def test_a03_base_script_environment_is_shown_not_applied(tmp_path):
     kohya = KohyaBackend(root / "kohya", python=sys.executable, accelerate=False)
     plan = plan_ablation(base, ["network_dim"], values=["4"], steps=2)
     result = run_ablation(base, plan, kohya, root / "out", short=ShortRun(2))
-    seen = json.loads((root / "out" / "network_dim=4" / "seen.json").read_text())
+    first = result.records[0]  # the base value trains first; the stand-in fails, so it is the only one run
+    assert first.is_base_value and [r.status for r in result.records[1:]] == ["pending"]
+    seen = json.loads((root / "out" / first.name / "seen.json").read_text())
     assert not any("untrusted" in v for v in seen["env"].values())  # nothing of the base script's reached it
     assert "LD_PRELOAD" not in seen["env"] and "BASH_ENV" not in seen["env"]
     assert result.records[0].status == "failed" and result.records[0].returncode == 3
@@ -111,7 +113,7 @@ def test_a03_base_script_environment_is_shown_not_applied(tmp_path):
     shown = dry(root, "--vary", "network_dim", "--values", "4")
     assert "NOT applied" in shown.output and "not applied: the base run sets LD_PRELOAD" in shown.output
     assert all("LD_PRELOAD" not in " ".join(c) for c in commands(shown.stdout))
-    train_sh = (root / "out" / "network_dim=4" / "train.sh").read_text()
+    train_sh = (root / "out" / first.name / "train.sh").read_text()
     assert "export LD_PRELOAD" not in train_sh and "not applied" in train_sh
 
 

@@ -26,7 +26,7 @@ LEAK_SAMPLES = {
     ),
     "A07_control_char_run_name_breaks_builtin": (
         "# rundiff ablate (builtin backend): run ^[[31mred with network_dim=4\n",
-        "ablate run ?[31mred: 2 variants\n# rundiff ablate (builtin backend): run ?[31mred with network_dim=4\n",
+        "ablate run red: 2 variants\n# rundiff ablate (builtin backend): run red with network_dim=4\n",
     ),
     "I02_terminal_ansi_from_config": (
         "  output_name  ^[]0;PWNED-TITLE^G^[[2J^[[31mFAKE: all checks passed^[[0m^M\n",

@@ -180,5 +180,8 @@ def shown(text: str, limit: int = 80) -> str:
 
 
 def plain(text: str) -> str:
-    """``text`` for a comment line or a header: control characters replaced, one line."""
-    return "".join(c if c.isprintable() else "?" for c in str(text))
+    """``text`` for a comment line or a header: one line, escapes and control characters gone
+    (:mod:`rundiff.plaintext`, the rule of every report)."""
+    from rundiff.plaintext import plain_text
+
+    return plain_text(text)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 from rundiff.infer.architecture import label
 from rundiff.infer.inspect import LoraInfo
+from rundiff.plaintext import plain_text
 
 TYPE_CHECKING = False  # typing is not imported at run time: infer-rank's start-up budget
 if TYPE_CHECKING:
@@ -15,16 +14,10 @@ if TYPE_CHECKING:
     from rundiff.infer.series import Series
     from rundiff.infer.weights import WeightReport
 
-#: The rules of :func:`rundiff.report.safe.plain_text` (importing rundiff.report would cost
-#: infer-rank's start-up budget many times over): whole ANSI sequences go, other controls become ``?``.
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
-
 
 def clean(text: str) -> str:
-    """Text from a file, made safe to print: no escape sequences, no control characters, encodable."""
-    return _CONTROL.sub("?", _ANSI.sub("", _SURROGATE.sub("\ufffd", text)))
+    """Text from a file, made safe to print (the rule of :mod:`rundiff.plaintext`)."""
+    return plain_text(text)
 
 
 _SHOWN_METADATA = (

@@ -12,29 +12,11 @@ from typing import Any
 
 from markupsafe import Markup
 
+from rundiff.plaintext import plain_text
+
+__all__ = ["csv_cell", "markdown_text", "markdown_verbatim", "plain_text"]
+
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
-#: ANSI escape sequences (CSI, OSC, and two-byte ESC forms), removed whole so no parameters leak.
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
-#: C0 and C1 control characters, DEL, and bidi/zero-width controls that reorder or hide text.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
-#: Lone surrogates (from non-UTF-8 file names decoded with surrogateescape) cannot be encoded.
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
-
-
-def plain_text(value: Any, *, keep_newlines: bool = False) -> str:
-    """A terminal-safe string: no escape sequences, no control characters, encodable as UTF-8.
-
-    A byte that is not UTF-8 (a file name such as ``run\\xff``) shows as U+FFFD.
-    """
-    text = value if isinstance(value, str) else str(value)
-    text = _SURROGATE.sub("\ufffd", text)
-    text = _ANSI.sub("", text)
-    if keep_newlines:
-        text = text.replace("\r\n", "\n").replace("\t", "    ")
-        return "\n".join(_CONTROL.sub("", line) for line in text.split("\n"))
-    return _CONTROL.sub("", text.replace("\t", " ").replace("\r\n", " ").replace("\n", " "))
-
-
 #: An ampersand that would start an entity (`&lt;`, `&#60;`); a plain "&" renders as itself.
 _ENTITY_LIKE = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
 #: Markdown punctuation that can start markup anywhere; each is backslash-escaped (CommonMark allows it).
