@@ -95,8 +95,29 @@ def test_infer_rank_follows_the_same_contract(tmp_path):
     out = tmp_path / "info.json"
     assert runner.invoke(app, ["infer-rank", str(lora), "-o", str(out)]).exit_code == 0
     assert json.loads(out.read_text())["rank"] is not None
-    bad = runner.invoke(app, ["infer-rank", str(lora), "-o", str(tmp_path / "info.html")])
-    assert bad.exit_code == 2 and "cannot write html" in bad.stderr
+    html = tmp_path / "info.html"
+    assert runner.invoke(app, ["infer-rank", str(lora), "-o", str(html)]).exit_code == 0
+    assert html.read_text().startswith("<!DOCTYPE html>") and "<th>rank</th><td>1</td>" in html.read_text()
+    md = runner.invoke(app, ["infer-rank", str(lora), "--format", "md"])
+    assert md.exit_code == 0 and "| rank | 1 |" in md.stdout and "`ss_network_dim` = 1" in md.stdout
+    bad = runner.invoke(app, ["infer-rank", str(lora), "-o", str(tmp_path / "info.csv")])
+    assert bad.exit_code == 2 and "cannot write csv" in bad.stderr
+    size = runner.invoke(app, ["infer-rank", "--size", "72MB", "--format", "html"])
+    assert size.exit_code == 2 and "--size writes text or json" in size.stderr
+
+
+def test_infer_rank_md_and_html_show_a_save_series_as_one_table(tmp_path):
+    import shutil
+
+    lora = ROOT / "tests" / "fixtures" / "real_kohya" / "tiny_lora_dim1_fp16.safetensors"
+    for name in ("lo-000001", "lo-000002", "lo"):
+        shutil.copy(lora, tmp_path / f"{name}.safetensors")
+    md = runner.invoke(app, ["infer-rank", str(tmp_path), "--format", "md"])
+    assert md.exit_code == 0, md.output
+    assert "3 saves" in md.stdout and "| epoch | step | rank | alpha | dtype | size |" in md.stdout
+    assert "| final |" in md.stdout and md.stdout.count("| 0.5 |") == 3
+    html = runner.invoke(app, ["infer-rank", str(tmp_path), "--format", "html"])
+    assert html.stdout.count("<td>final</td>") == 1 and "<th>epoch</th>" in html.stdout
 
 
 def test_open_starts_the_browser_on_the_written_file(tmp_path, run, monkeypatch):

@@ -214,3 +214,21 @@ def test_severities_in_brackets_stay_visible_on_the_terminal():
     result = cli("compare", str(run))
     assert result.returncode == 0
     assert "[error]" in result.stdout.decode() or "[warning]" in result.stdout.decode()
+
+
+def test_infer_rank_md_and_html_escape_metadata(tmp_path):
+    """A LoRA's metadata and its file name are file text: in infer-rank's Markdown and HTML they are
+    shown, never markup, and escape codes go."""
+    import struct
+
+    meta = {"ss_network_dim": "8", "ss_training_comment": "<script>alert(1)</script> **bold** \x1b[31mred"}
+    raw = json.dumps({"__metadata__": meta}).encode()
+    lora = tmp_path / "<b>x<i>.safetensors"
+    lora.write_bytes(struct.pack("<Q", len(raw)) + raw)
+    html = cli("infer-rank", str(lora), "--format", "html")
+    assert html.returncode == 0, html.stderr
+    page = html.stdout.decode()
+    assert "<script>" not in page and "&lt;script&gt;" in page and "<b>x" not in page and "&lt;b&gt;x" in page
+    assert ESC not in page and "[31m" not in page
+    md = cli("infer-rank", str(lora), "--format", "md").stdout.decode()
+    assert "<script>" not in md and "&lt;script&gt;" in md and "\\*\\*bold\\*\\*" in md and ESC not in md

@@ -15,7 +15,7 @@ import re
 import sys
 
 PROG = "rundiff infer-rank"
-FORMATS = ("text", "json")
+FORMATS = ("text", "json", "md", "html")
 EPILOG = "Exit codes: 0 read; 2 bad input or options."
 #: ``rundiff = {...}`` inside a ``[tool]`` table (the other way to write [tool.rundiff]).
 _INLINE_TABLE = re.compile(rb"^\s*rundiff\s*=", re.MULTILINE)
@@ -47,8 +47,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", help="With --size: F16, BF16 or F32.")
     p.add_argument("--unet-only", action="store_true", help="With --size: no text encoder modules.")
     p.add_argument("--json", dest="as_json", action="store_true", help="Print JSON (same as --format json).")
-    p.add_argument("-f", "--format", dest="fmt", help="Report format: text, json (default: from the -o extension).")
-    p.add_argument("-o", "--output", help="Write the report to this file; its extension picks the format (.txt .json).")
+    p.add_argument(
+        "-f", "--format", dest="fmt", help="Report format: text, json, md, html (default: from the -o extension)."
+    )
+    p.add_argument(
+        "-o", "--output", help="Write the report to this file; its extension picks the format (.txt .json .md .html)."
+    )
     p.add_argument("--open", dest="open_after", action="store_true", help="Open the written report (-o).")
     p.add_argument(
         "--settings", action="store_true", help="Show the metadata as canonical training parameters (as compare does)."
@@ -192,6 +196,10 @@ def _size(opts: argparse.Namespace, out) -> str:  # noqa: ANN001
     from rundiff.infer.render import render_size
     from rundiff.infer.sizes import size_report
 
+    if out is not None and out.format in ("md", "html"):
+        from rundiff.errors import RundiffError
+
+        raise RundiffError(f"--size writes text or json, not {out.format}", key="--format")
     report = size_report(opts.size, arch=opts.arch, dtype=opts.dtype, unet_only=opts.unet_only)
     return json.dumps(report, indent=2) if out is not None and out.format == "json" else render_size(report)
 
@@ -208,4 +216,8 @@ def _files(opts: argparse.Namespace, out) -> str:  # noqa: ANN001
         sys.stderr.write(f"rundiff: warning: {clean(warning)}\n")
     if as_json:
         return json.dumps(result.to_json(), indent=2, allow_nan=False)
+    if out is not None and out.format in ("md", "html"):
+        from rundiff.report import render
+
+        return render(result, out.format)
     return render_result(result)

@@ -61,6 +61,11 @@ class InspectResult:
         return items[0] if self.single and len(items) == 1 else items
 
 
+def single_result(info: LoraInfo) -> InspectResult:
+    """One inspected file as a result of its own (what the renderers take)."""
+    return InspectResult([info], group_series([info]), [], single=True)
+
+
 def _walk(folder: str, warnings: list[str]) -> list[str]:
     found: list[str] = []
     seen: set[tuple[int, int]] = set()

@@ -56,42 +56,55 @@ def _g(x: float | None) -> str:
     return "-" if x is None else f"{x:g}"
 
 
-def render_info(info: LoraInfo) -> str:
-    lines = [clean(info.path)]
+def summary_rows(info: LoraInfo) -> list[tuple[str, str]]:
+    """(label, value) of what one file proves, in the order every format shows it; a label that starts
+    with two spaces belongs to the row above (a component's ranks under `rank`)."""
+    rows: list[tuple[str, str]] = []
     fmt = "not a LoRA: full checkpoint" if info.format == "checkpoint" else info.format
-    lines.append(f"  format        {fmt}{' (DoRA)' if info.dora and 'dora' not in fmt else ''}")
-    lines.append(f"  architecture  {label(info.architecture)}  [{clean('; '.join(info.architecture_evidence))}]")
+    rows.append(("format", f"{fmt}{' (DoRA)' if info.dora and 'dora' not in fmt else ''}"))
+    rows.append(("architecture", f"{label(info.architecture)}  [{clean('; '.join(info.architecture_evidence))}]"))
     variant = info.base_model.get("variant")
     if variant:
-        lines.append(f"  variant       {clean(variant)}  (from {clean(info.base_model.get('from_metadata') or '-')})")
+        rows.append(("variant", f"{clean(variant)}  (from {clean(info.base_model.get('from_metadata') or '-')})"))
     if info.trainer:
-        lines.append(f"  trainer       {info.trainer}  [{clean('; '.join(info.trainer_evidence))}]")
+        rows.append(("trainer", f"{info.trainer}  [{clean('; '.join(info.trainer_evidence))}]"))
     else:
-        lines.append("  trainer       unknown")
+        rows.append(("trainer", "unknown"))
     if info.is_lora:
-        rank = str(info.rank) if info.rank is not None else f"varies: {_dist(info.ranks) or '-'}"
-        lines.append(f"  rank          {rank}")
+        rows.append(("rank", str(info.rank) if info.rank is not None else f"varies: {_dist(info.ranks) or '-'}"))
         if info.conv_ranks:
             conv = str(info.conv_rank) if info.conv_rank is not None else f"varies: {_dist(info.conv_ranks)}"
-            lines.append(f"  conv rank     {conv}  (conv alpha {_g(info.conv_alpha)})")
+            rows.append(("conv rank", f"{conv}  (conv alpha {_g(info.conv_alpha)})"))
         alpha = _g(info.alpha) if info.alpha is not None or not info.alphas else f"varies: {_dist(info.alphas)}"
-        lines.append(f"  alpha         {alpha}  ({info.alpha_source})   scale alpha/rank {_g(info.scale)}")
+        rows.append(("alpha", f"{alpha}  ({info.alpha_source})   scale alpha/rank {_g(info.scale)}"))
         if info.rank is None and len(info.ranks_by_component) > 1:
             for comp, ranks in info.ranks_by_component.items():
-                lines.append(f"    {comp:<12}{_dist(ranks)}")
-    lines.append(
-        f"  dtype         {info.dtype or '-'}" + (f"  (mixed: {_dist(info.dtypes)})" if len(info.dtypes) > 1 else "")
+                rows.append((f"  {comp}", _dist(ranks)))
+    mixed = f"  (mixed: {_dist(info.dtypes)})" if len(info.dtypes) > 1 else ""
+    rows.append(("dtype", f"{info.dtype or '-'}{mixed}"))
+    rows.append(("modules", ", ".join(f"{k} {v}" for k, v in info.modules.items()) or "-"))
+    rows.append(
+        (
+            "parameters",
+            f"{info.n_params:,}   file {human_size(info.file_size)} ({info.file_size:,} bytes)"
+            + ("   TRUNCATED" if info.truncated else ""),
+        )
     )
-    lines.append("  modules       " + (", ".join(f"{k} {v}" for k, v in info.modules.items()) or "-"))
-    lines.append(
-        f"  parameters    {info.n_params:,}   file {human_size(info.file_size)} ({info.file_size:,} bytes)"
-        + ("   TRUNCATED" if info.truncated else "")
-    )
-    shown = [(k, info.metadata[k]) for k in _SHOWN_METADATA if k in info.metadata]
+    return rows
+
+
+def shown_metadata(info: LoraInfo) -> list[tuple[str, str]]:
+    """The metadata keys a reader looks at first, values cut to 100 characters (all are in --json)."""
+    meta = info.metadata
+    return [(k, clean(meta[k] if len(meta[k]) <= 100 else meta[k][:97] + "...")) for k in _SHOWN_METADATA if k in meta]
+
+
+def render_info(info: LoraInfo) -> str:
+    lines = [clean(info.path)]
+    lines.extend(f"  {name:<14}{value}" for name, value in summary_rows(info))
     if info.metadata:
         lines.append(f"  metadata      {len(info.metadata)} keys")
-        for k, v in shown:
-            lines.append(f"    {k} = {clean(v if len(v) <= 100 else v[:97] + '...')}")
+        lines.extend(f"    {k} = {v}" for k, v in shown_metadata(info))
     else:
         lines.append("  metadata      none")
     if info.training:
@@ -151,53 +164,83 @@ def _weight_lines(report: WeightReport) -> list[str]:
     return lines
 
 
-def _series_table(series: Series) -> str:
+def series_title(series: Series) -> str:
     first = series.members[0][1]
+    return (
+        f"{clean(series.folder)}/{clean(series.stem)}: {len(series.members)} saves, "
+        f"{first.format}, {label(first.architecture)}" + (f", {clean(first.trainer)}" if first.trainer else "")
+    )
+
+
+def series_rows(series: Series) -> tuple[list[str], list[list[str]], dict[str, Any] | None]:
+    """(columns, one row of cells per save, the per-block table of --weights or None) of a save series."""
     weights = any(info.weights is not None for _, info in series.members)
-    blocks: list[str] = []
+    table = None
+    by_path: dict[str, Any] = {}
     if weights:
         from rundiff.infer.weights import series_table
 
         table = series_table([info.weights for _, info in series.members if info.weights is not None])
-        blocks = table["blocks"]
         by_path = {row["path"]: row for row in table["rows"]}
-    lines = [
-        f"{clean(series.folder)}/{clean(series.stem)}: {len(series.members)} saves, "
-        f"{first.format}, {label(first.architecture)}" + (f", {clean(first.trainer)}" if first.trainer else "")
-    ]
+    columns = ["epoch", "step", "rank", "alpha", "dtype", "size"] + (["norm", "change", "flags"] if weights else [])
+    rows = []
+    for name, info in series.members:
+        epoch = "final" if name.final else ("-" if name.epoch is None else str(name.epoch))
+        row = [
+            epoch,
+            "-" if name.step is None else str(name.step),
+            str(info.rank) if info.rank is not None else "varies",
+            _g(info.alpha),
+            info.dtype or "-",
+            human_size(info.file_size),
+        ]
+        if weights:
+            norm = change_s = flags = ""
+            if info.weights is not None:
+                r = by_path[info.weights.path]
+                change = r["change"]
+                change_s = (
+                    "-" if change is None else f"{change * 100:+.1f}%" if isinstance(change, float) else str(change)
+                )
+                flags = ", ".join(
+                    f
+                    for f in (
+                        "NEVER TRAINED" if r["never_trained"] else "",
+                        f"NaN/inf in {r['nonfinite_tensors']}" if r["nonfinite_tensors"] else "",
+                    )
+                    if f
+                )
+                norm = _g(info.weights.total_norm)
+            row += [norm, change_s, flags]
+        rows.append(row)
+    return columns, rows, table
+
+
+def _series_table(series: Series) -> str:
+    columns, rows, table = series_rows(series)
+    weights = table is not None
+    lines = [series_title(series)]
     head = f"  {'epoch':>5} {'step':>8}  {'rank':>6} {'alpha':>7}  {'dtype':<5} {'size':>10}"
     if weights:
         head += f"  {'norm':>9} {'change':>8}  flags"
     lines.append(head)
-    for name, info in series.members:
-        epoch = "final" if name.final else ("-" if name.epoch is None else str(name.epoch))
-        rank = str(info.rank) if info.rank is not None else "varies"
-        row = (
-            f"  {epoch:>5} {'-' if name.step is None else name.step:>8}  {rank:>6} {_g(info.alpha):>7}  "
-            f"{info.dtype or '-':<5} {human_size(info.file_size):>10}"
-        )
+    for (_name, info), cells in zip(series.members, rows, strict=True):
+        epoch, step, rank, alpha, dtype, size = cells[:6]
+        row = f"  {epoch:>5} {step:>8}  {rank:>6} {alpha:>7}  {dtype:<5} {size:>10}"
         if weights and info.weights is not None:
-            r = by_path[info.weights.path]
-            change = r["change"]
-            change_s = "-" if change is None else f"{change * 100:+.1f}%" if isinstance(change, float) else str(change)
-            flags = ", ".join(
-                f
-                for f in (
-                    "NEVER TRAINED" if r["never_trained"] else "",
-                    f"NaN/inf in {r['nonfinite_tensors']}" if r["nonfinite_tensors"] else "",
-                )
-                if f
-            )
-            row += f"  {_g(info.weights.total_norm):>9} {change_s:>8}  {flags}"
+            norm, change, flags = cells[6:]
+            row += f"  {norm:>9} {change:>8}  {flags}"
         if info.truncated:
             row += "  TRUNCATED"
         lines.append(row)
+    blocks = table["blocks"] if table else []
     if weights and blocks:
+        by_path = {row["path"]: row for row in table["rows"]}
         lines.append(f"  per-block update norms ({len(blocks)} blocks; --json has all):")
-        rows = [by_path[info.weights.path] for _, info in series.members if info.weights is not None]
+        rows_w = [by_path[info.weights.path] for _, info in series.members if info.weights is not None]
         order = sorted(
             range(len(blocks)),
-            key=lambda i: -(rows[-1]["norms"][i] or 0) if isinstance(rows[-1]["norms"][i], float) else 0,
+            key=lambda i: -(rows_w[-1]["norms"][i] or 0) if isinstance(rows_w[-1]["norms"][i], float) else 0,
         )[:8]
         labels = [
             "final" if n.final else f"e{n.epoch}" if n.epoch is not None else f"s{n.step}"
@@ -206,7 +249,7 @@ def _series_table(series: Series) -> str:
         ]
         lines.append("    " + f"{'block':<34}" + "".join(f"{label:>9}" for label in labels))
         for i in order:
-            cells = "".join(f"{_g(r['norms'][i]) if isinstance(r['norms'][i], float) else '-':>9}" for r in rows)
+            cells = "".join(f"{_g(r['norms'][i]) if isinstance(r['norms'][i], float) else '-':>9}" for r in rows_w)
             lines.append(f"    {clean(blocks[i]):<34}{cells}")
     return "\n".join(lines)
 

@@ -64,12 +64,25 @@ def render(result: Any, fmt: str, **options: Any) -> str:
 
         return render_sweep(result, fmt, **options)
     if kind == "LoraInfo":
-        from rundiff.infer.render import render_info
+        if fmt == "json":
+            import json
+
+            return json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n"
+        from rundiff.infer.folders import single_result
+
+        result, kind = single_result(result), "InspectResult"
+    if kind == "InspectResult":
+        from rundiff.infer.render import render_result
 
         if fmt == "json":
             import json
 
             return json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n"
         if fmt == "text":
-            return render_info(result) + "\n"
+            return render_result(result) + "\n"
+        if fmt in ("md", "html"):
+            from rundiff.report.lora import lora_context
+            from rundiff.report.templates import render as render_template
+
+            return render_template(f"infer.{fmt}.j2", lora_context(result))
     raise RundiffError(f"cannot render {kind} as {fmt}")
