@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from rundiff import load_run
+from rundiff.model import Provenance
 from rundiff.normalise.profile import build_profile, load_profiles, recognise
 from rundiff.normalise.registry import load_registry
 
@@ -395,6 +396,19 @@ def test_diffusers_accelerate_precision_only_when_the_script_has_none(tmp_path: 
     assert value(own, "mixed_precision") == "bf16"
     none = diffusers(tmp_path / "c", "python train_dreambooth_lora_sdxl.py\n")
     assert value(none, "mixed_precision") is None  # accelerate's own config decides: not known here
+
+
+def test_diffusers_use_8bit_adam_is_an_explicit_optimizer_at_its_line(tmp_path: Path) -> None:
+    flag = diffusers(
+        tmp_path / "a", "accelerate launch train_dreambooth_lora.py \\\n  --rank=4 \\\n  --use_8bit_adam\n"
+    )
+    cell = flag.cells["optimizer_type"]
+    assert cell.value == "AdamW8bit" and cell.provenance is Provenance.EXPLICIT and cell.source.endswith(":3")
+    plain = diffusers(tmp_path / "b", "accelerate launch train_dreambooth_lora.py --rank=4\n")
+    assert (
+        plain.cells["optimizer_type"].value == "AdamW"
+        and plain.cells["optimizer_type"].provenance is Provenance.DEFAULT
+    )
 
 
 def test_diffusers_steps_win_over_epochs(tmp_path: Path) -> None:

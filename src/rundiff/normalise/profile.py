@@ -17,8 +17,9 @@ Field rule keys (all optional except the name):
     default:    the trainer's own default (in the trainer's spelling: transforms apply);
     default_field: the default is an earlier field's canonical value (alpha = rank)
     when / otherwise / otherwise_note: the field only holds under a condition; else `otherwise`
-    rewrite:    [{if, set | set_field | divide_by_field (+ floor), note}]: rewrites of the canonical
-                value (conditions may test `value`); the first that holds applies
+    rewrite:    [{if, set | set_field | divide_by_field (+ floor), note, provenance, from_key}]: rewrites
+                of the canonical value (conditions may test `value`); the first that holds applies;
+                `from_key` names the key that decided it (the value is then explicit, at its line)
     note:       shown with a value read from the file
 Conditions: {key|field|value: ..., is|in|not_in|gt|ge|lt|le|present|truthy: ...}, {all: [...]},
 {any: [...]}, {not: {...}}.
@@ -787,6 +788,8 @@ def _field(spec: dict[str, Any], ctx: _Ctx, migrated: str | None, *, item: bool 
             note = rule.get("note") or note
             if rule.get("provenance"):
                 provenance = Provenance(rule["provenance"])
+            if rule.get("from_key") and _read(ctx, rule["from_key"])[0] is not _ABSENT:
+                provenance, line_key = Provenance.EXPLICIT, _read(ctx, rule["from_key"])[1]  # the flag that decided
             break
     ctx.fields[name] = (value, provenance, note)
     if emit is None:
