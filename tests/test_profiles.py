@@ -548,3 +548,19 @@ def test_configs_pasted_in_markdown_notes_are_read_by_their_profile(tmp_path: Pa
         "```yaml\nfoo: 1\n```\n\n```bash\naccelerate launch train_network.py --network_dim=4\n```\n",
     )
     assert plain.trainer == "sd-scripts" and "foo" not in plain.cells
+
+
+def test_sd_scripts_other_scripts_arguments_are_known_for_that_script_only(tmp_path: Path) -> None:
+    """flux_train_network.py has --ae/--clip_l/--t5xxl and the --split_mode flag (sd-scripts'
+    flux_train_utils); train_network.py has none of them, and its abbreviations stay unique."""
+    flux = run_of(
+        tmp_path / "a",
+        "train.sh",
+        "accelerate launch flux_train_network.py --ae ae.sft --clip_l clip_l.sft --t5xxl t5.sft --split_mode "
+        "--network_dim 4\n",
+    )
+    assert not [w for w in flux.warnings if "not a known argument" in w]
+    assert value(flux, "network_dim") == 4
+    plain = run_of(tmp_path / "b", "train.sh", "accelerate launch train_network.py --clip_l x --max_train_epoch 5\n")
+    assert any("--clip_l is not a known argument" in w for w in plain.warnings)
+    assert value(plain, "max_train_epochs") == 5

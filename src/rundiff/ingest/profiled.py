@@ -350,15 +350,16 @@ def script_vocabulary(script: str) -> dict[str, frozenset[str]] | None:
     hit = profile_for_script(script)
     if hit is None:
         return None
-    profile = hit[0]
+    profile, entry = hit
     if profile.vocabulary == "sd-scripts":
-        extra = frozenset(profile.args.get("known") or ())
+        own = entry.get("args") or {}  # this script's own arguments (sd-scripts' flux, sd3, ... scripts)
+        extra = frozenset(profile.args.get("known") or ()) | frozenset(own.get("known") or ())
         if not extra:
             return None
         from rundiff.ingest.run_folder import _argument_vocabulary
 
         base = _argument_vocabulary()
-        flags = frozenset(profile.args.get("flags") or ())
+        flags = frozenset(profile.args.get("flags") or ()) | frozenset(own.get("flags") or ())
         return {
             "known_args": base["known_args"] | extra | flags,
             "flag_args": base["flag_args"] | flags,
