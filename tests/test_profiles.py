@@ -564,3 +564,25 @@ def test_sd_scripts_other_scripts_arguments_are_known_for_that_script_only(tmp_p
     plain = run_of(tmp_path / "b", "train.sh", "accelerate launch train_network.py --clip_l x --max_train_epoch 5\n")
     assert any("--clip_l is not a known argument" in w for w in plain.warnings)
     assert value(plain, "max_train_epochs") == 5
+
+
+def test_a_simpletuner_config_with_gui_like_keys_is_simpletuner_and_a_gui_config_stays_the_gui(tmp_path: Path) -> None:
+    """pretrained_model_name_or_path + optimizer is also the kohya_ss GUI's shape; SimpleTuner's own
+    evidence (model_family with lora_rank) comes first, as in the public SimpleTuner examples."""
+    simpletuner = {
+        "model_family": "sd1x",
+        "model_type": "lora",
+        "lora_rank": 32,
+        "optimizer": "adamw_bf16",
+        "pretrained_model_name_or_path": "Lykon/dreamshaper-8",
+        "learning_rate": 1e-4,
+    }
+    st = run_of(tmp_path / "a", "config.json", json.dumps(simpletuner))
+    assert st.trainer == "SimpleTuner" and value(st, "network_dim") == 32
+    gui = {
+        "pretrained_model_name_or_path": "runwayml/stable-diffusion-v1-5",
+        "optimizer": "AdamW8bit",
+        "network_dim": 8,
+    }
+    kg = run_of(tmp_path / "b", "config.json", json.dumps(gui))
+    assert kg.trainer == "kohya_ss" and value(kg, "optimizer_type") == "AdamW8bit"

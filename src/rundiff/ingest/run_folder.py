@@ -253,11 +253,14 @@ def _ingest_json(path: Path) -> list[SourceFile]:
         return [source]
     if not isinstance(data, dict):
         raise RundiffError("expected a JSON object of settings", path)
-    if kohya_gui.looks_like_gui_config(data):
-        source = kohya_gui.ingest_gui_json(path, data, text)
-        from rundiff.normalise.profile import recognise
+    from rundiff.normalise.profile import recognise
 
-        source.evidence = recognise(data, str(path), only=["kohya_ss"])[1] or ["kohya_ss GUI keys"]
+    profile, evidence = recognise(data, str(path))
+    # the GUI's own keys, unless another trainer's evidence comes first (a SimpleTuner config also
+    # has pretrained_model_name_or_path and optimizer); profiles are tried in their order
+    if (profile is None or profile.name == "kohya_ss") and kohya_gui.looks_like_gui_config(data):
+        source = kohya_gui.ingest_gui_json(path, data, text)
+        source.evidence = evidence or ["kohya_ss GUI keys"]
         return [source]
     profiled = read_with_profile(path, data, _json_key_lines(text), "json")
     if profiled is not None:
