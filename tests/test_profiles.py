@@ -586,3 +586,21 @@ def test_a_simpletuner_config_with_gui_like_keys_is_simpletuner_and_a_gui_config
     }
     kg = run_of(tmp_path / "b", "config.json", json.dumps(gui))
     assert kg.trainer == "kohya_ss" and value(kg, "optimizer_type") == "AdamW8bit"
+
+
+def test_diffusers_full_fine_tune_scripts_are_full_runs_with_their_own_defaults(tmp_path: Path) -> None:
+    """train_dreambooth.py (diffusers @58eb52c0: learning_rate 5e-6) and train_text_to_image_sdxl.py
+    fine-tune the whole model: no LoRA rank or alpha, their own defaults, and no unknown-argument noise."""
+    db = diffusers(
+        tmp_path / "a",
+        "accelerate launch train_dreambooth.py --instance_data_dir=dog --instance_prompt='a sks dog' "
+        "--with_prior_preservation --class_data_dir=cls --num_class_images=100 --train_text_encoder\n",
+    )
+    assert value(db, "training_type") == "full" and value(db, "learning_rate") == 5e-6
+    assert value(db, "train_text_encoder") is True and "network_dim" not in db.cells
+    assert not [w for w in db.warnings if "not a known argument" in w]
+    t2i = diffusers(tmp_path / "b", "accelerate launch train_text_to_image_sdxl.py --dataset_name=x --use_ema\n")
+    assert value(t2i, "model_family") == "sdxl" and value(t2i, "resolution") == [1024, 1024]
+    assert value(t2i, "training_type") == "full" and value(t2i, "train_batch_size") == 16
+    lora = diffusers(tmp_path / "c", "accelerate launch train_dreambooth_lora.py --instance_prompt=x\n")
+    assert value(lora, "training_type") == "lora" and value(lora, "network_dim") == 4
