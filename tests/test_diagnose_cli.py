@@ -87,6 +87,22 @@ def test_markdown_html_and_plots(tmp_path):
     assert "| error | `lr-zero-at-start` |" in md and "### Simulated numbers" in md
 
 
+def test_values_near_the_float_limit_are_left_off_the_plots_not_a_crash(tmp_path):
+    """An LR of 1e308 and a log step of 1e308 (found by the fuzzer) made matplotlib's tick arithmetic
+    overflow; such points are not drawn, and the ordinary ones still are."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.toml").write_text("learning_rate = 1e+308\nmax_train_steps = 100\n")
+    (run / "train.log").write_text(
+        "steps: 10/100 avr_loss=0.12\nsteps: 20/100 avr_loss=0.11\nepoch 1, step 1e+308, loss=101\n"
+    )
+    plots = tmp_path / "plots"
+    result = _invoke(run, "--plots", plots, "--exit-zero")
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    assert (plots / "run_loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_bad_input_is_one_line_and_exit_2(tmp_path):
     for args in ([tmp_path / "missing"], [WARMUP_ZERO, "--format", "pdf"], [WARMUP_ZERO, "--ignore", "nope"]):
         result = _invoke(*args)

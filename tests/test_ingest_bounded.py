@@ -130,6 +130,7 @@ def test_yaml_recursive_alias_refused():
     ("text", "line"),
     [
         ("network_dim: 8\nlearning_rate: !!float abc\n", 2),
+        ("network_dim: 8\nname: !!float\n", 2),  # PyYAML indexes the empty scalar: an IndexError before
         ("x: !!python/object:os.system {}\n", 1),
     ],
 )

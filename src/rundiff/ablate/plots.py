@@ -10,11 +10,11 @@ inside the functions.
 from __future__ import annotations
 
 import io
-import math
 import re
 
 from rundiff.ablate.sweep import Sweep, VariantOutcome
 from rundiff.ablate.verdict import value_label
+from rundiff.report.safe import drawable, plot_text
 
 #: Width of the moving average over the training loss, as a fraction of the steps.
 SMOOTH_FRACTION = 0.05
@@ -67,7 +67,7 @@ def smooth(values: list[float], window: int) -> list[float]:
 
 def _finite_series(variant: VariantOutcome, column: str) -> tuple[list[float], list[float]]:
     steps, values = variant.metrics.series(column)
-    pairs = sorted((s, v) for s, v in zip(steps, values, strict=False) if math.isfinite(s) and math.isfinite(v))
+    pairs = sorted((s, v) for s, v in zip(steps, values, strict=False) if drawable(s, v))
     return [s for s, _ in pairs], [v for _, v in pairs]
 
 
@@ -90,12 +90,7 @@ class _Groups:
 
     def __iter__(self):
         for label, colour in zip(self.labels, self.colours, strict=True):
-            yield _short(plain_text(label)), colour, self.groups[label]
-
-
-def plain_text(text: str) -> str:
-    """Text from the user's files drawn as it is: a '$' would otherwise start matplotlib's mathtext."""
-    return text.replace("$", r"\$")
+            yield _short(plot_text(label)), colour, self.groups[label]
 
 
 def _is_number(value) -> bool:
@@ -246,7 +241,7 @@ def lr_plot(factor: str, groups: _Groups, proxy: bool) -> bytes | None:
             steps, values = _finite_series(variant, column)
             if not steps:
                 continue
-            group = plain_text(column.split("/", 1)[1])
+            group = plot_text(column.split("/", 1)[1])
             key = (group, tuple(steps), tuple(float(f"{v:.9g}") for v in values))
             line = lines.setdefault(
                 key, {"group": group, "steps": steps, "values": values, "labels": [], "colour": colour}
@@ -382,7 +377,7 @@ def factor_plots(sweep: Sweep, factor: str) -> dict[str, bytes]:
     groups = _Groups(sweep.of_factor(factor))
     if not groups.labels:
         return {}
-    factor = plain_text(factor)
+    factor = plot_text(factor)
     made = {
         "loss": loss_plot(factor, groups, sweep.steps, sweep.proxy),
         "lr": lr_plot(factor, groups, sweep.proxy),

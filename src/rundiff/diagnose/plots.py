@@ -9,7 +9,7 @@ from pathlib import Path
 from rundiff.diagnose.context import RunContext
 from rundiff.diagnose.ema import ema_new_fraction
 from rundiff.diagnose.findings import Diagnosis, RunDiagnosis
-from rundiff.report.safe import plot_text
+from rundiff.report.safe import PLOT_LIMIT, drawable, plot_text
 
 #: Most points drawn for one simulated curve.
 MAX_CURVE_POINTS = 2000
@@ -72,8 +72,12 @@ def lr_plot(ctx: RunContext) -> bytes | None:
         n: [(x, p.value) for p in ctx.logs.get(n) if p.finite and (x := _x(p, spe, 0.5)) is not None]
         for n in ctx.logs.lr_groups()
     }
+    logged = {n: [(x, v) for x, v in pts if drawable(x, v)] for n, pts in logged.items()}
     logged = {n: pts for n, pts in logged.items() if pts}
-    if (schedule is None or not schedule.total_updates) and not logged:
+    simulated = []
+    if schedule is not None and schedule.total_updates:
+        simulated = [(k, lr) for k in _updates(schedule.total_updates) if drawable(k, lr := schedule.lr(k))]
+    if not simulated and not logged:
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.6))
@@ -92,11 +96,10 @@ def lr_plot(ctx: RunContext) -> bytes | None:
                 zorder=3,
                 label=_label(f"logged {plot_text(name)}"),
             )
-    if schedule is not None and schedule.total_updates:
-        xs = _updates(schedule.total_updates)
+    if simulated:
         ax.plot(
-            xs,
-            [schedule.lr(k) for k in xs],
+            [k for k, _ in simulated],
+            [lr for _, lr in simulated],
             color="#111827",
             lw=1.4,
             ls="--",
@@ -104,7 +107,7 @@ def lr_plot(ctx: RunContext) -> bytes | None:
             label=f"simulated {schedule.scheduler} ({'per epoch' if schedule.per_epoch else 'per step'}), "
             f"{ctx.main_lr[0] if ctx.main_lr else 'lr'}",
         )
-        if ctx.plan.warmup_steps:
+        if ctx.plan.warmup_steps and ctx.plan.warmup_steps <= PLOT_LIMIT:
             ax.axvline(ctx.plan.warmup_steps, color="#999999", ls=":", lw=1, label="end of warmup")
     _epoch_lines(ax, spe, ctx.plan.num_epochs)
     ax.set_xlabel("optimizer update" + (f" (epoch = {spe} updates)" if spe else ""))
@@ -122,6 +125,7 @@ def loss_plot(ctx: RunContext) -> bytes | None:
         n: [(x, p.value) for p in ctx.logs.get(n) if p.finite and (x := _x(p, spe)) is not None]
         for n in ("loss/current", "loss/average", "loss/epoch", "loss/validation", "loss/validation/step")
     }
+    series = {n: [(x, v) for x, v in pts if drawable(x, v)] for n, pts in series.items()}
     series = {n: pts for n, pts in series.items() if pts}
     if not series:
         return None

@@ -180,7 +180,8 @@ class BoundedSafeLoader(yaml.SafeLoader):
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
             return super().construct_object(node, deep=deep)
-        except (ValueError, OverflowError, TypeError) as err:
+        except (ValueError, OverflowError, TypeError, IndexError, KeyError, AttributeError) as err:
+            # PyYAML's own constructors index an empty scalar (`!!float` with no value: IndexError)
             raise ConstructorError(
                 None,
                 None,

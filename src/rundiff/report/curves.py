@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rundiff.model import Run
-from rundiff.report.safe import plot_text
+from rundiff.report.safe import drawable, plot_text
 
 #: The loss series drawn, first found per run (kohya's moving average reads best).
 LOSS_SERIES = ("loss/average", "loss/current", "loss/validation", "loss/epoch")
@@ -41,7 +41,7 @@ def _read_logs(run: Run):
 
 
 def _line(points: list[Any]) -> tuple[list[float], list[float], str]:
-    finite = [p for p in points if p.finite]
+    finite = [p for p in points if p.finite and drawable(p.step or p.epoch or 0, p.value)]
     stepped = [p for p in finite if p.step is not None]
     if stepped:
         xs, ys, axis = [float(p.step) for p in stepped], [p.value for p in stepped], "step"

@@ -7,6 +7,7 @@ them, so a context builder never has to remember.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -14,7 +15,7 @@ from markupsafe import Markup
 
 from rundiff.plaintext import plain_text
 
-__all__ = ["csv_cell", "markdown_text", "markdown_verbatim", "plain_text"]
+__all__ = ["csv_cell", "drawable", "markdown_text", "markdown_verbatim", "plain_text", "plot_text"]
 
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 #: An ampersand that would start an entity (`&lt;`, `&#60;`); a plain "&" renders as itself.
@@ -59,6 +60,16 @@ def csv_cell(value: Any) -> str:
     if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _NUMBER.fullmatch(text):
         return "'" + text
     return text
+
+
+#: Larger magnitudes are not drawn: matplotlib's tick arithmetic overflows on an axis reaching 1e308
+#: ("arange: cannot compute length"), and no step count, LR or loss of a real run comes near this.
+PLOT_LIMIT = 1e100
+
+
+def drawable(x: float, y: float) -> bool:
+    """Whether a point can go on a matplotlib axis: finite, and within PLOT_LIMIT."""
+    return math.isfinite(x) and math.isfinite(y) and abs(x) <= PLOT_LIMIT and abs(y) <= PLOT_LIMIT
 
 
 def plot_text(value: Any) -> str:
