@@ -98,3 +98,27 @@ def test_config_option_and_no_config_env(tmp_path, monkeypatch):
     assert runner.invoke(app, ["--config", str(settings), "compare", str(a)]).stdout.startswith("parameter,")
     monkeypatch.setenv("RUNDIFF_NO_CONFIG", "1")
     assert "Training runs compared" in runner.invoke(app, ["compare", str(a)]).stdout
+
+
+def test_a_config_format_is_a_default_that_an_output_extension_overrides(tmp_path, monkeypatch):
+    """`format = "md"` in rundiff.toml with `-o report.html` writes HTML (the extension is what was
+    typed); a typed --format that disagrees with -o is still refused, for every command."""
+    a = write_run(tmp_path, "A", 8)
+    (tmp_path / "rundiff.toml").write_text('format = "md"\n')
+    monkeypatch.chdir(tmp_path)
+    for command in (["compare", str(a)], ["diagnose", str(a), "--exit-zero"]):
+        out = tmp_path / f"{command[0]}.html"
+        result = runner.invoke(app, [*command, "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        assert out.read_text().startswith("<!DOCTYPE html>")
+        clash = runner.invoke(app, [*command, "--format", "md", "-o", str(out)])
+        assert clash.exit_code == 2 and "does not match" in clash.stderr
+    assert runner.invoke(app, ["compare", str(a)]).stdout.startswith("# Training runs compared")  # still the default
+    from rundiff.infer.synth import write_lora
+
+    lora = tmp_path / "lora.safetensors"
+    write_lora(lora, rank=4)
+    out = tmp_path / "info.json"
+    assert runner.invoke(app, ["infer-rank", str(lora), "-o", str(out)]).exit_code == 0
+    assert json.loads(out.read_text())["rank"] == 4
+    assert runner.invoke(app, ["infer-rank", str(lora), "-f", "md", "-o", str(out)]).exit_code == 2

@@ -93,3 +93,9 @@ def emit(text: str | bytes, out, *, quiet: bool = False) -> None:
         print(f"wrote {plain_text(out.path)}", file=sys.stderr)
     if out.open_after:
         open_report(out.path)
+
+
+def from_config(ctx: Any, param: str) -> bool:
+    """Whether the command's ``param`` holds a config file's default (its default_map), not a typed value."""
+    source = ctx.get_parameter_source(param)
+    return source is not None and source.name == "DEFAULT_MAP"

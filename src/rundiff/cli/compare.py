@@ -8,13 +8,14 @@ from typing import Annotated
 import typer
 
 from rundiff.cli import app
-from rundiff.cli.common import FORMAT_HELP, OPEN_HELP, OUTPUT_HELP, emit, user_errors
+from rundiff.cli.common import FORMAT_HELP, OPEN_HELP, OUTPUT_HELP, emit, from_config, user_errors
 
 FORMATS = ("text", "md", "html", "json", "csv")
 
 
 @app.command("compare", epilog="Exit codes: 0 compared; 2 bad input or options.")
 def compare_command(
+    ctx: typer.Context,
     runs: Annotated[list[Path], typer.Argument(help="Run folders, or single files (script, config, .safetensors).")],
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help=OUTPUT_HELP.format(suffixes=".txt .md .html .json .csv"))
@@ -53,7 +54,7 @@ def compare_command(
     with user_errors():
         from rundiff.report.extras import Extras, write_files
 
-        out = choose_output(output, fmt, FORMATS, open_after=open_after)
+        out = choose_output(output, fmt, FORMATS, open_after=open_after, fmt_is_default=from_config(ctx, "fmt"))
         comparison = api.compare(list(runs), baseline=baseline, good=good or [], bad=bad or [], diagnose=diagnose)
         extras = Extras(metric=metric, curves=curves, samples=samples, report_path=out.path)
         if out.to_terminal:

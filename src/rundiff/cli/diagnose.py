@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from rundiff.cli import app
-from rundiff.cli.common import FORMAT_HELP, OPEN_HELP, OUTPUT_HELP, emit, user_errors
+from rundiff.cli.common import FORMAT_HELP, OPEN_HELP, OUTPUT_HELP, emit, from_config, user_errors
 from rundiff.errors import RundiffError
 from rundiff.report.safe import plain_text
 
@@ -49,7 +49,7 @@ def diagnose(
         from rundiff.diagnose.render import render
         from rundiff.report.output import choose_output
 
-        out = choose_output(output, fmt, FORMATS, open_after=open_after)
+        out = choose_output(output, fmt, FORMATS, open_after=open_after, fmt_is_default=from_config(ctx, "fmt"))
         # select/ignore of [tool.rundiff.diagnose] arrive as option defaults; its `rules` table is read here
         config_path = ctx.parent.params.get("config") if ctx.parent is not None else None
         thresholds = load_config(config_path).section("diagnose", "rules")

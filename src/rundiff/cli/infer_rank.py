@@ -73,6 +73,8 @@ def run(argv: list[str], *, config: str | None = None) -> int:
         opts = p.parse_args(argv, namespace=_config_defaults(p, config))
     except _ConfigError as err:
         return _fail(err.error)
+    # a config file's `format` is a default: -o's extension wins over it unless --format was typed
+    opts.fmt_typed = any(a in ("-f", "--format") or a.startswith(("-f", "--format=")) for a in argv)
     from rundiff.errors import RundiffError
 
     try:
@@ -187,7 +189,8 @@ def _output(opts: argparse.Namespace):  # noqa: ANN202 - rundiff.report.output.O
     from rundiff.report.output import choose_output
 
     output = Path(opts.output) if opts.output is not None else None
-    return choose_output(output, fmt, FORMATS, open_after=opts.open_after)
+    typed = opts.as_json or getattr(opts, "fmt_typed", True)
+    return choose_output(output, fmt, FORMATS, open_after=opts.open_after, fmt_is_default=not typed)
 
 
 def _size(opts: argparse.Namespace, out) -> str:  # noqa: ANN001

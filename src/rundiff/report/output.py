@@ -55,9 +55,20 @@ class Output:
 
 
 def choose_output(
-    output: Path | None, fmt: str | None, allowed: tuple[str, ...], *, open_after: bool = False
+    output: Path | None,
+    fmt: str | None,
+    allowed: tuple[str, ...],
+    *,
+    open_after: bool = False,
+    fmt_is_default: bool = False,
 ) -> Output:
-    """The Output for these options, or a RundiffError (exit 2) naming the option that cannot be met."""
+    """The Output for these options, or a RundiffError (exit 2) naming the option that cannot be met.
+
+    ``fmt_is_default``: the format is a config file's default (`format = "md"`), not typed: an -o
+    whose extension names a format wins over it instead of disagreeing with it.
+    """
+    if fmt_is_default and output is not None and SUFFIX_FORMATS.get(output.suffix.lower()) is not None:
+        fmt = None
     chosen = None
     if fmt:
         chosen = FORMAT_NAMES.get(fmt.strip().lower())
