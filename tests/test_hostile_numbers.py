@@ -322,3 +322,22 @@ def test_digit_like_characters_that_int_refuses_are_not_counts(tmp_path):
     assert _count("²") is None and _count("③") is None and _count("12") == 12
     assert _block_order("unet:down.²") == ("unet", "down", -1) and _block_order("unet:down.3") == ("unet", "down", 3)
     assert split_where("a.log:²") == ("a.log:²", None) and split_where("a.log:12") == ("a.log", 12)
+
+
+def test_a_config_that_fails_to_parse_leaves_the_trainer_defaults_unknown(tmp_path):
+    """--config_file cfg.toml does not parse: learning_rate may be set there, so it is unknown (the
+    default named in the note), not sd-scripts' 2e-6 shown as known; the file is warned about once.
+    With the file fixed, the same values are the trainer's defaults again."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "train.sh").write_text("accelerate launch train_network.py --network_dim 16 --config_file cfg.toml\n")
+    (run / "cfg.toml").write_text("learning_rate = [1e-4\nnetwork_alpha = 4\n")
+    report = compare_json(tmp_path, "run")
+    lr = cell(report, "learning_rate")
+    assert lr["provenance"] == "unknown" and lr["value"] is None
+    assert "cfg.toml failed to parse and may set it" in lr["note"] and "2e-06" in lr["note"]
+    assert cell(report, "network_dim")["value"] == 16  # what was read still counts
+    assert sum("invalid TOML" in w for w in report["runs"][0]["warnings"]) == 1
+    (run / "cfg.toml").write_text("network_alpha = 4\n")
+    fixed = compare_json(tmp_path, "run")
+    assert cell(fixed, "learning_rate")["provenance"] == "default" and cell(fixed, "network_alpha")["value"] == 4

@@ -13,6 +13,7 @@ One rule set for every run:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rundiff.model import Cell, Conflict, Fact, Provenance, Run, SourceKind
@@ -257,6 +258,18 @@ def add_defaults(cells: dict[str, Cell], trainer: str | None, registry: Registry
         cells[name] = Cell(value, Provenance.DEFAULT, None, note)
 
 
+def defaults_unknown(cells: dict[str, Cell], failed: list[str]) -> None:
+    """A trainer default is the value only when every file of the run was read: with one that failed
+    to parse (it may set the value), each default cell is unknown, the default named in its note."""
+    failed = list(dict.fromkeys(Path(f).name for f in failed))
+    names = ", ".join(failed[:3]) + (f" and {len(failed) - 3} more" if len(failed) > 3 else "")
+    for name, cell in cells.items():
+        if cell.provenance is Provenance.DEFAULT:
+            default = "None" if cell.value is None else str(cell.value)
+            note = f"{names} failed to parse and may set it ({cell.note or 'default'}: {default[:40]})"
+            cells[name] = Cell(None, Provenance.UNKNOWN, None, note)
+
+
 def choose_trainer(run_files: Any) -> str | None:
     order = {
         "kohya-script": 0,
@@ -295,6 +308,9 @@ def normalise_run(run_files: Any, registry: Registry | None = None) -> Run:
     cells, conflicts = resolve(run_files.name, found, registry)
     trainer = choose_trainer(run_files)
     add_defaults(cells, trainer, registry)
+    failed = list(getattr(run_files, "failed_files", []))
+    if failed:
+        defaults_unknown(cells, failed)
     add_derived(cells, registry)
     run = Run(
         name=run_files.name,

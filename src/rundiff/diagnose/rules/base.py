@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rundiff.diagnose.context import RunContext
@@ -188,7 +189,11 @@ class Rule:
         try:
             hits = list(self.check(view))
         except NotChecked as reason:
-            return RuleResult([], NotCheckedRule(self.id, reason.needs))
+            needs = reason.needs
+            if context.run.failed_files:  # its values are unknown, not defaulted: say which file is why
+                failed = ", ".join(dict.fromkeys(Path(f).name for f in context.run.failed_files[:3]))
+                needs = f"{needs} ({failed} failed to parse and may set it: fix that file)"
+            return RuleResult([], NotCheckedRule(self.id, needs))
         if hits and context.run.failed_files:
             defaults = view.defaults_used()
             if defaults:
