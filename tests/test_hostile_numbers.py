@@ -339,5 +339,6 @@ def test_a_config_that_fails_to_parse_leaves_the_trainer_defaults_unknown(tmp_pa
     assert cell(report, "network_dim")["value"] == 16  # what was read still counts
     assert sum("invalid TOML" in w for w in report["runs"][0]["warnings"]) == 1
     (run / "cfg.toml").write_text("network_alpha = 4\n")
+    (run / "model.safetensors").write_bytes(b"")  # an unreadable weights file sets no training value
     fixed = compare_json(tmp_path, "run")
     assert cell(fixed, "learning_rate")["provenance"] == "default" and cell(fixed, "network_alpha")["value"] == 4

@@ -142,10 +142,16 @@ class Run:
     trainer_evidence: list[str] = field(default_factory=list)
     #: Everything the run's logs hold (series of points), read once at ingest; None when not read.
     logs: Any = None
-    #: Files of this run that failed to parse: its values may be only defaults (diagnose says so).
+    #: Files of this run that failed to parse (see `failed_settings`).
     failed_files: list[str] = field(default_factory=list)
     #: Save series of the run (ingest.checkpoints.Checkpoint lists, in save order).
     checkpoints: list[Any] = field(default_factory=list)
+
+    @property
+    def failed_settings(self) -> list[str]:
+        """The failed files that could have set training values: every kind but weights files (an
+        unreadable .safetensors, such as an empty base model beside the script, sets none)."""
+        return settings_files(self.failed_files)
 
     def get(self, name: str) -> Cell:
         return self.cells.get(name, UNKNOWN)
@@ -153,3 +159,8 @@ class Run:
     def value(self, name: str, default: Any = None) -> Any:
         cell = self.cells.get(name)
         return default if cell is None or not cell.known else cell.value
+
+
+def settings_files(paths: list[str]) -> list[str]:
+    """``paths`` less weights files, each once (see Run.failed_settings)."""
+    return list(dict.fromkeys(p for p in paths if not p.lower().endswith(".safetensors")))

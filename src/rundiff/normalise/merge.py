@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rundiff.model import Cell, Conflict, Fact, Provenance, Run, SourceKind
+from rundiff.model import Cell, Conflict, Fact, Provenance, Run, SourceKind, settings_files
 from rundiff.normalise.registry import Alias, Parameter, Registry, load_registry
 from rundiff.normalise.values import ValueProblem, coerce, is_none, kv_pairs, show, to_bool, values_equal
 
@@ -308,7 +308,7 @@ def normalise_run(run_files: Any, registry: Registry | None = None) -> Run:
     cells, conflicts = resolve(run_files.name, found, registry)
     trainer = choose_trainer(run_files)
     add_defaults(cells, trainer, registry)
-    failed = list(getattr(run_files, "failed_files", []))
+    failed = settings_files(list(getattr(run_files, "failed_files", [])))
     if failed:
         defaults_unknown(cells, failed)
     add_derived(cells, registry)

@@ -190,8 +190,8 @@ class Rule:
             hits = list(self.check(view))
         except NotChecked as reason:
             needs = reason.needs
-            if context.run.failed_files:  # its values are unknown, not defaulted: say which file is why
-                failed = ", ".join(dict.fromkeys(Path(f).name for f in context.run.failed_files[:3]))
+            if context.run.failed_settings:  # its values are unknown, not defaulted: say which file is why
+                failed = ", ".join(dict.fromkeys(Path(f).name for f in context.run.failed_settings[:3]))
                 needs = f"{needs} ({failed} failed to parse and may set it: fix that file)"
             return RuleResult([], NotCheckedRule(self.id, needs))
         if hits and context.run.failed_files:
