@@ -124,3 +124,14 @@ def test_command_count_and_width_are_capped():
         with pytest.raises(ShellLimitError, match="words"):
             read_script("run " + "x " * (MAX_COMMAND_WORDS + 1) + "\n", dialect)
     assert read_script("run " + "x " * 500 + "\n").commands[0].texts[-1] == "x"  # a long real line is fine
+
+
+def test_m04_an_empty_replace_pattern_matches_nothing_as_in_bash_and_growth_is_refused():
+    """`${X///$Y}`: bash leaves X as it is (an empty pattern matches nothing); Python's
+    str.replace("", y) would put Y between every character (M04 reached ~900 MiB before the cap)."""
+    x, y = "a" * 60_000, "b" * 60_000
+    s = timed(lambda: read_script(f"X={x}\nY={y}\nE=\nrun ${{X///$Y}} ${{X//$E/$Y}} ${{X/a/z}}\n"), limit=2.0)
+    assert [len(t) for t in s.commands[-1].texts[1:]] == [60_000, 60_000, 60_000]
+    assert s.commands[-1].texts[3].startswith("za")
+    with pytest.raises(ShellLimitError, match="replacement makes a value over"):
+        read_script(f"X={'a' * 1000}\nY={'b' * 1000}\nrun ${{X//a/$Y}}\n")

@@ -368,6 +368,11 @@ class Expander:
             return trim(value, op, arg)
         if op in ("/", "//"):
             old, _, new = arg.partition("/")
+            if not old:  # bash: an empty pattern matches nothing (and str.replace would insert between every char)
+                return value
+            count = value.count(old) if op == "//" else min(1, value.count(old))
+            if len(value) + count * (len(new) - len(old)) > MAX_VALUE_CHARS:
+                raise ShellLimitError(f"a ${{...{op}...}} replacement makes a value over {MAX_VALUE_CHARS} characters")
             return value.replace(old, new) if op == "//" else value.replace(old, new, 1)
         if op == "^^":
             return value.upper()
