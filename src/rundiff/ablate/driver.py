@@ -52,8 +52,10 @@ class Canary:
 
     def holds(self) -> bool:
         """Whether only one variant may run now."""
-        if self.finished or self.started is None:
-            return not self.finished
+        if self.finished:
+            return False
+        if self.started is None:  # it is first in the queue: it starts alone
+            return True
         return not (self.stepped or time.monotonic() - self.started > CANARY_WAIT_S)
 
 

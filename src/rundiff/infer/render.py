@@ -145,12 +145,17 @@ def _hash_lines(hashes: dict[str, Any]) -> list[str]:
     return lines
 
 
+def largest_blocks(report: WeightReport, count: int = 12) -> list[Any]:
+    """The blocks with the largest update norm (NaN last), as every format lists them."""
+    return sorted(report.blocks, key=lambda b: -(b.norm if b.norm == b.norm else -1))[:count]
+
+
 def _weight_lines(report: WeightReport) -> list[str]:
     total = report.total_norm
     lines = [f"  update norm   {_g(total)} (Frobenius, all modules; {report.bytes_read:,} bytes read)"]
     for finding in report.findings:
         lines.append(f"  WEIGHTS       {clean(finding)}")
-    shown = sorted(report.blocks, key=lambda b: -(b.norm if b.norm == b.norm else -1))[:12]
+    shown = largest_blocks(report)
     if shown:
         lines.append("  largest blocks (norm of the update)")
         for b in shown:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rundiff.infer.render import series_rows, series_title, shown_metadata, summary_rows
+from rundiff.infer.render import largest_blocks, series_rows, series_title, shown_metadata, summary_rows
 
 
 def lora_context(result: Any) -> dict[str, Any]:
@@ -32,7 +32,7 @@ def _file(info: Any) -> dict[str, Any]:
     weights = None
     if info.weights is not None:
         report = info.weights
-        blocks = sorted(report.blocks, key=lambda b: -(b.norm if b.norm == b.norm else -1))[:12]
+        blocks = largest_blocks(report)
         weights = {
             "total_norm": report.total_norm,
             "bytes_read": report.bytes_read,
