@@ -67,6 +67,17 @@ def test_tensorboard_schedule_shape_warmup_and_lr_are_inferred(tmp_path):
     assert "lr/unet" in run.get("lr_scheduler").source
 
 
+def test_schedule_fit_with_a_ramp_it_cannot_measure_is_no_fit_not_a_crash():
+    """Found by fuzzing: ramp points all at step 0 (no median to take) and a 1e-320 LR on the ramp
+    (step * peak / value is inf) gave StatisticsError and OverflowError; both are simply no fit."""
+    flat = [Point(1e-4, step=s) for s in range(10, 20)]
+    assert fit_schedule([Point(5e-5, step=0), Point(6e-5, step=0), *flat], 100) is None
+    assert fit_schedule([Point(1e-320, step=3), *flat], 100) is None
+    ramp = [Point(1e-4 * s / 10, step=s) for s in range(1, 10)]
+    fit = fit_schedule([*ramp, *(Point(1e-4, step=s) for s in range(10, 40))], 100)  # a measurable ramp fits
+    assert fit is not None and fit.scheduler == "constant_with_warmup" and fit.warmup_steps == 10
+
+
 def test_schedule_fit_refuses_an_ambiguous_curve():
     noisy = [Point(1e-4 * (1 + 0.2 * math.sin(s)), step=s, exact_step=True) for s in range(1, 100)]
     assert fit_schedule(noisy, 100) is None

@@ -30,6 +30,8 @@ _FACT_NAMES = {
 FIT_TOLERANCE = 0.01
 #: ... and the next best shape misses by at least this much somewhere.
 FIT_MARGIN = 0.03
+#: A fitted warmup longer than this is no warmup of a real run (and would not fit an int cheaply).
+MAX_FIT_STEPS = 10**9
 MIN_FIT_POINTS = 5
 #: Without a progress bar, series that stop below this share of the total steps mean the run stopped
 #: (trainers log every N steps, so the last point may be short of the total by one interval).
@@ -84,8 +86,12 @@ def fit_schedule(points: list[Point], total: int | None) -> ScheduleFit | None:
         return None
     peak_at = next(p.step for p in pts if p.value >= base * (1 - 1e-3))
     ramp = [p for p in pts if p.step is not None and p.step < peak_at and p.value > 0]
+    # a linear warmup reaches base at step * base / value; a tiny value makes that inf, a step 0 nothing
+    estimates = [r for p in ramp if p.step and math.isfinite(r := p.step * base / p.value)]
     if ramp:
-        warmup = round(statistics.median(p.step * base / p.value for p in ramp if p.step))
+        if not estimates or statistics.median(estimates) > MAX_FIT_STEPS:
+            return None  # no usable point on the ramp, or a warmup longer than any run
+        warmup = round(statistics.median(estimates))
     elif pts[0].step is not None and pts[0].step <= 1:
         warmup = 0
     else:
