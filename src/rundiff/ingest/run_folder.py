@@ -419,7 +419,7 @@ def _ingest_folder(run: RunFiles) -> None:
     for f in ordered:
         if resolved(f) in consumed:
             continue
-        if resolved(f) in {resolved(Path(p)) for p in run.failed_files}:
+        if run.failed_files and resolved(f) in {resolved(Path(p)) for p in run.failed_files}:
             reasons[f] = "not read: a launch references it and it failed to parse (the warning says why)"
             continue  # read once already, as that launch's config: one warning, not two
         try:

@@ -194,10 +194,10 @@ class Rule:
                 failed = ", ".join(dict.fromkeys(Path(f).name for f in context.run.failed_settings[:3]))
                 needs = f"{needs} ({failed} failed to parse and may set it: fix that file)"
             return RuleResult([], NotCheckedRule(self.id, needs))
-        if hits and context.run.failed_files:
+        if hits and context.run.failed_settings:
             defaults = view.defaults_used()
             if defaults:
-                failed = ", ".join(context.run.failed_files[:3])
+                failed = ", ".join(context.run.failed_settings[:3])
                 return RuleResult(
                     [],
                     NotCheckedRule(
